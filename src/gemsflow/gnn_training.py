@@ -1,0 +1,330 @@
+"""Train a GEMS model on a cached graph bundle, select it by validation accuracy, write its outputs.
+
+Schedule: every optimisation step draws a fresh split of the training answers into message-passing and
+supervision edges (setting-dependent, see :func:`draw_sample`); ``steps_per_epoch`` steps make an epoch,
+after which the model is evaluated on the validation answers with all training answers as the
+message-passing graph. The best epoch by validation accuracy is kept; training stops after ``patience``
+epochs without improvement or at ``max_epochs``. AdamW, cosine learning-rate decay over the maximal number
+of steps, global gradient-norm clipping.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from tqdm import tqdm
+
+from gemsflow.errors import InputDataError
+from gemsflow.graph import TEST, TRAIN, VAL
+from gemsflow.io import atomic_path, write_json, write_parquet, write_text
+from gemsflow.models import ARCHS, GemsModel, full_edge_index
+
+log = logging.getLogger("gemsflow.gnn")
+
+SUPERVISION_MODES = ("edges", "individuals")
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve_config(gnn: dict[str, Any], arch: str, dataset: str) -> dict[str, Any]:
+    """``gnn.defaults``, then ``gnn.archs.<arch>``, then ``gnn.datasets.<dataset>`` (later wins).
+
+    A dataset entry may hold its own ``archs.<arch>`` block, applied last.
+    """
+    if arch not in ARCHS:
+        raise InputDataError(
+            "config/config.yaml", "gnn.archs", f"unknown arch {arch!r}", f"use one of {ARCHS}"
+        )
+    cfg = deep_merge(gnn["defaults"], (gnn.get("archs") or {}).get(arch))
+    per_dataset = copy.deepcopy((gnn.get("datasets") or {}).get(dataset) or {})
+    dataset_arch = (per_dataset.pop("archs", None) or {}).get(arch)
+    return deep_merge(deep_merge(cfg, per_dataset), dataset_arch)
+
+
+def graph_config(gnn: dict[str, Any], dataset: str, setting: str) -> dict[str, Any]:
+    """The part of the config the cached graph depends on (arch-independent by design)."""
+    cfg = resolve_config(gnn, "sage", dataset)
+    return {"graph": cfg["graph"], "setting": setting_config(cfg, setting)}
+
+
+def setting_config(cfg: dict[str, Any], setting: str) -> dict[str, Any]:
+    settings = cfg.get("settings") or {}
+    if setting not in settings:
+        raise InputDataError(
+            "config/config.yaml",
+            f"gnn.defaults.settings.{setting}",
+            "no GNN training regime for this setting",
+            "add supervision/supervision_fraction for it",
+        )
+    block = settings[setting]
+    if block.get("supervision") not in SUPERVISION_MODES:
+        raise InputDataError(
+            "config/config.yaml",
+            f"gnn.defaults.settings.{setting}.supervision",
+            f"{block.get('supervision')!r} is not a supervision mode",
+            f"use one of {SUPERVISION_MODES}",
+        )
+    return block
+
+
+class SampleDrawer:
+    """Draws training samples: which training answers pass messages and which are supervision.
+
+    ``edges``: a random ``fraction`` of all training answers is supervision (settings 1 and 3).
+    ``individuals``: all answers of a random ``fraction`` of the individuals with training answers are
+    supervision; those individuals keep their subgroup edges (setting 2, mimicking unseen people).
+    """
+
+    def __init__(self, bundle: dict[str, Any], mode: str, fraction: float, generator: torch.Generator):
+        self.mode = mode
+        self.fraction = fraction
+        self.generator = generator
+        self.train_ids = torch.nonzero(bundle["answer_role"] == TRAIN).flatten()
+        self.train_ind = bundle["answer_individual"][self.train_ids]
+        self.people = torch.unique(self.train_ind)
+        self.n_individuals = len(bundle["individuals"])
+
+    def draw(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(message-passing answer ids, supervision answer ids), disjoint, covering the training pool."""
+        if self.mode == "edges":
+            perm = torch.randperm(len(self.train_ids), generator=self.generator)
+            n_sup = int(len(perm) * self.fraction)
+            sup = torch.zeros(len(perm), dtype=torch.bool)
+            sup[perm[:n_sup]] = True
+        else:
+            perm = torch.randperm(len(self.people), generator=self.generator)
+            chosen = torch.zeros(self.n_individuals, dtype=torch.bool)
+            chosen[self.people[perm[: int(len(perm) * self.fraction)]]] = True
+            sup = chosen[self.train_ind]
+        return self.train_ids[~sup], self.train_ids[sup]
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Trainer:
+    def __init__(self, bundle: dict[str, Any], arch: str, cfg: dict[str, Any], seed: int):
+        self.bundle = bundle
+        self.arch = arch
+        self.cfg = cfg
+        self.seed = int(seed)
+        self.device = pick_device(str(cfg.get("device", "auto")))
+        torch.manual_seed(self.seed)
+        sizes = {"individual": len(bundle["individuals"]), "choice": len(bundle["choices"])}
+        if bundle["subgroups"]:
+            sizes["subgroup"] = len(bundle["subgroups"])
+        self.model = GemsModel(arch, cfg["model"], cfg["encoders"], sizes, bundle["trait_sizes"])
+        self.model.to(self.device)
+        self.setting = setting_config(cfg, bundle["setting"])
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.drawer = SampleDrawer(
+            bundle,
+            self.setting["supervision"],
+            float(self.setting["supervision_fraction"]),
+            self.generator,
+        )
+        self.trait_codes = bundle["trait_codes"].to(self.device)
+        self.question_choices = bundle["question_choices"].to(self.device)
+        self.target_slot = bundle["choice_position"][bundle["answer_choice"]]
+        self.eval_graph = self._edges(self.drawer.train_ids)
+
+    def _edges(self, answer_ids: torch.Tensor) -> dict:
+        graph = full_edge_index(self.bundle, answer_ids, self.model.relations)
+        return {rel: e.to(self.device) for rel, e in graph.items()}
+
+    def _loss_acc(
+        self, z: dict[str, torch.Tensor], answer_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        b = self.bundle
+        logits = self.model.logits(
+            z,
+            b["answer_individual"][answer_ids].to(self.device),
+            b["answer_question"][answer_ids].to(self.device),
+            self.question_choices,
+        )
+        target = self.target_slot[answer_ids].to(self.device)
+        loss = F.cross_entropy(logits, target)
+        correct = (logits.argmax(dim=1) == target).float().mean()
+        return loss, correct
+
+    def _answers(self, role: int) -> torch.Tensor:
+        return torch.nonzero(self.bundle["answer_role"] == role).flatten()
+
+    @torch.no_grad()
+    def embed(self) -> dict[str, torch.Tensor]:
+        self.model.eval()
+        return self.model(self.trait_codes, self.eval_graph)
+
+    @torch.no_grad()
+    def evaluate(self, role: int) -> tuple[float, float]:
+        ids = self._answers(role)
+        loss, acc = self._loss_acc(self.embed(), ids)
+        return float(loss), float(acc)
+
+    def fit(self, progress: bool = True) -> dict[str, Any]:
+        t = self.cfg["training"]
+        max_epochs, steps = int(t["max_epochs"]), int(t["steps_per_epoch"])
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(
+            params, lr=float(t["learning_rate"]), weight_decay=float(t["weight_decay"])
+        )
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs * steps)
+        if len(self._answers(VAL)) == 0:
+            raise InputDataError(
+                "split.parquet", "part", "no validation answers in the graph", "use val_ratio > 0"
+            )
+        curve = []
+        best = {"val_acc": -1.0, "epoch": 0, "state": None}
+        patience, bad = int(t["patience"]), 0
+        started = time.perf_counter()
+        bar = tqdm(range(1, max_epochs + 1), desc=f"{self.arch} epochs", disable=not progress)
+        for epoch in bar:
+            self.model.train()
+            losses = []
+            for _ in range(steps):
+                message, supervision = self.drawer.draw()
+                z = self.model(self.trait_codes, self._edges(message))
+                loss, _ = self._loss_acc(z, supervision)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, float(t["max_grad_norm"]))
+                optimizer.step()
+                scheduler.step()
+                losses.append(float(loss))
+            val_loss, val_acc = self.evaluate(VAL)
+            curve.append((epoch, float(np.mean(losses)), val_loss, val_acc))
+            bar.set_postfix(val_acc=f"{val_acc:.4f}")
+            if val_acc > best["val_acc"]:
+                best = {"val_acc": val_acc, "epoch": epoch, "state": copy.deepcopy(self.model.state_dict())}
+                bad = 0
+            else:
+                bad += 1
+                if bad >= patience:
+                    break
+        seconds = time.perf_counter() - started
+        self.model.load_state_dict(best["state"])
+        log.info(
+            "%s: best epoch %d of %d, val accuracy %.4f, %.1f s",
+            self.arch, best["epoch"], len(curve), best["val_acc"], seconds,
+        )
+        return {
+            "arch": self.arch,
+            "best_epoch": best["epoch"],
+            "epochs_run": len(curve),
+            "steps_per_epoch": steps,
+            "best_val_accuracy": best["val_acc"],
+            "train_seconds": round(seconds, 3),
+            "n_parameters": int(sum(p.numel() for p in self.model.parameters())),
+            "temperature": float(self.model.temperature),
+            "device": str(self.device),
+            "curve": curve,
+        }
+
+    @torch.no_grad()
+    def predictions(self) -> pd.DataFrame:
+        """Per-option probabilities of every val and test answer (the predictions.parquet format)."""
+        b = self.bundle
+        ids = torch.nonzero(b["answer_role"] != TRAIN).flatten()
+        z = self.embed()
+        logits = self.model.logits(
+            z,
+            b["answer_individual"][ids].to(self.device),
+            b["answer_question"][ids].to(self.device),
+            self.question_choices,
+        )
+        probs = torch.softmax(logits.double(), dim=1).cpu()
+        slots = b["question_choices"][b["answer_question"][ids]]
+        row, col = torch.nonzero(slots >= 0, as_tuple=True)
+        answer = ids[row]
+        individuals = np.asarray(b["individuals"], dtype=object)
+        questions = np.asarray(b["questions"], dtype=object)
+        parts = np.where(b["answer_role"][answer].numpy() == TEST, "test", "val")
+        return pd.DataFrame(
+            {
+                "individual": individuals[b["answer_individual"][answer].numpy()],
+                "question": questions[b["answer_question"][answer].numpy()],
+                "part": parts,
+                "code": b["choice_code"][slots[row, col]].numpy().astype(np.int64),
+                "prob": probs[row, col].numpy().astype(np.float64),
+            }
+        ).astype({"individual": str, "question": str, "part": str})
+
+    @torch.no_grad()
+    def embeddings(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """Setting-3 export: individual and (training-question) choice embeddings plus temperature."""
+        z = self.embed()
+        tensors = {
+            "individual_embeddings": z["individual"].float().cpu().contiguous(),
+            "choice_embeddings": z["choice"].float().cpu().contiguous(),
+            "temperature": self.model.temperature.detach().float().cpu().reshape(1),
+        }
+        metadata = {
+            "format": "gemsflow.gnn_embeddings/1",
+            "arch": self.arch,
+            "individuals": json.dumps(self.bundle["individuals"]),
+            "choices": json.dumps(self.bundle["choices"]),
+        }
+        return tensors, metadata
+
+
+def save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str]):
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata)
+
+
+def write_curve(curve: list[tuple], path: str | Path) -> None:
+    lines = ["epoch\ttrain_loss\tval_loss\tval_acc"]
+    lines += [f"{e}\t{tl:.6f}\t{vl:.6f}\t{va:.6f}" for e, tl, vl, va in curve]
+    write_text("\n".join(lines) + "\n", path)
+
+
+def train_run(
+    bundle: dict[str, Any],
+    arch: str,
+    cfg: dict[str, Any],
+    seed: int,
+    outputs: dict[str, str],
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train one (setting, dataset, arch, seed) and write the files named in ``outputs``.
+
+    Keys of ``outputs``: ``curve``, ``model``, ``run_info`` always; ``predictions`` (settings with
+    held-out answers) or ``embeddings`` (setting 3).
+    """
+    trainer = Trainer(bundle, arch, cfg, seed)
+    info = trainer.fit(progress=progress)
+    write_curve(info.pop("curve"), outputs["curve"])
+    save_safetensors(
+        trainer.model.state_dict(), outputs["model"], {"arch": arch, "config": json.dumps(cfg)}
+    )
+    if "predictions" in outputs:
+        write_parquet(trainer.predictions(), outputs["predictions"])
+    if "embeddings" in outputs:
+        tensors, metadata = trainer.embeddings()
+        save_safetensors(tensors, outputs["embeddings"], metadata)
+    info.update(
+        {"graph_key": bundle["key"], "seed": int(seed), "setting": bundle["setting"], "config": cfg}
+    )
+    write_json(info, outputs["run_info"])
+    return info

@@ -1,0 +1,364 @@
+"""Inference backends behind one interface: score answer letters, generate text.
+
+* ``TransformersBackend`` (CPU or GPU): batched right-padded forward passes; the log-probabilities of every
+  letter are read at each prompt's last real token, so one forward pass per batch scores all options of all
+  prompts in it. Letters that are not a single token are scored as full continuations.
+* ``VLLMBackend`` (GPU clusters): offline ``vllm.LLM`` with top-k log-probabilities; vLLM is imported only
+  when this backend is built. Everything after the engine call lives in ``gemsflow.llm.letters``.
+* ``OpenAIBackend``: chat completions with ``top_logprobs``; key from the environment.
+
+Chat models (``is_chat``) get the system message of ``templates.SYSTEM_MESSAGE`` and the prompt as one user
+turn, formatted by :func:`format_prompt`, which LoRA training uses too, so training and inference see the
+same text.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from tqdm import tqdm
+
+from gemsflow.errors import InputDataError
+from gemsflow.llm import letters as letter_scoring
+from gemsflow.llm import templates
+from gemsflow.llm.letters import LetterScores
+
+log = logging.getLogger(__name__)
+
+
+class Backend(Protocol):
+    def letter_scores(self, prompts: list[str], letter_lists: list[list[str]]) -> list[LetterScores]: ...
+
+    def generate(
+        self, prompts: list[str], max_new_tokens: int, temperature: float = 0.0, seed: int = 0
+    ) -> list[str]: ...
+
+
+def chat_messages(prompt: str) -> list[dict]:
+    return [
+        {"role": "system", "content": templates.SYSTEM_MESSAGE},
+        {"role": "user", "content": prompt},
+    ]
+
+
+def format_prompt(tokenizer, prompt: str, is_chat: bool, chat_template_kwargs: dict | None = None) -> str:
+    if not is_chat:
+        return prompt
+    return tokenizer.apply_chat_template(
+        chat_messages(prompt), tokenize=False, add_generation_prompt=True, **(chat_template_kwargs or {})
+    )
+
+
+def resolve_dtype(name: str, device: str) -> torch.dtype:
+    if name == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    try:
+        return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[name]
+    except KeyError:
+        raise InputDataError(
+            None, "llm.models.dtype", f"unknown dtype {name!r}", "use auto, bfloat16, float16 or float32"
+        ) from None
+
+
+def load_causal_lm(path: str, *, dtype: str = "auto", device: str | None = None, adapter: str | None = None):
+    """Tokenizer and eval-mode model (optionally with a PEFT adapter) on ``device``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if Path(path).exists():
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(dtype, device))
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+    model.to(device).eval()
+    return tokenizer, model
+
+
+def right_padded(batch: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right padding keeps every real token at the positions it has unpadded, so no position-id fix-up."""
+    width = max(len(ids) for ids in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, ids in enumerate(batch):
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        mask[row, : len(ids)] = 1
+    return input_ids.to(device), mask.to(device)
+
+
+class TransformersBackend:
+    def __init__(
+        self,
+        path: str,
+        *,
+        dtype: str = "auto",
+        device: str | None = None,
+        batch_size: int = 16,
+        adapter: str | None = None,
+        is_chat: bool = False,
+        chat_template_kwargs: dict | None = None,
+        max_length: int | None = None,
+        tokenizer=None,
+        model=None,
+    ):
+        if model is None:
+            tokenizer, model = load_causal_lm(path, dtype=dtype, device=device, adapter=adapter)
+        self.tokenizer, self.model = tokenizer, model
+        self.device = next(model.parameters()).device
+        self.batch_size = batch_size
+        self.is_chat = is_chat
+        self.chat_template_kwargs = chat_template_kwargs
+        self.max_length = max_length or getattr(model.config, "max_position_embeddings", None)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    def encode(self, prompts: list[str]) -> list[list[int]]:
+        texts = [format_prompt(self.tokenizer, p, self.is_chat, self.chat_template_kwargs) for p in prompts]
+        # A chat template already contains the special tokens the model expects.
+        ids = self.tokenizer(texts, add_special_tokens=not self.is_chat)["input_ids"]
+        if self.max_length:
+            too_long = sum(len(x) > self.max_length for x in ids)
+            if too_long:
+                log.warning("%d prompts exceed %d tokens; their beginning is cut", too_long, self.max_length)
+                # The answer cue is at the end, so the start of the prompt is what goes.
+                ids = [x[-self.max_length :] for x in ids]
+        return [list(x) for x in ids]
+
+    @torch.inference_mode()
+    def _last_logprobs(self, batch: list[list[int]]) -> torch.Tensor:
+        input_ids, mask = right_padded(batch, self.pad_id, self.device)
+        logits = self.model(input_ids=input_ids, attention_mask=mask).logits
+        last = mask.sum(dim=1) - 1
+        return torch.log_softmax(logits[torch.arange(len(batch), device=self.device), last].float(), dim=-1)
+
+    @torch.inference_mode()
+    def _continuation_logprobs(self, pairs: list[tuple[list[int], tuple[int, ...]]]) -> list[float]:
+        """log p(continuation | prefix) for multi-token letters, batched like the prompts."""
+        out = []
+        for start in range(0, len(pairs), self.batch_size):
+            chunk = pairs[start : start + self.batch_size]
+            input_ids, mask = right_padded([list(p) + list(c) for p, c in chunk], self.pad_id, self.device)
+            logprobs = torch.log_softmax(self.model(input_ids=input_ids, attention_mask=mask).logits.float(), -1)
+            for row, (prefix, cont) in enumerate(chunk):
+                positions = torch.arange(len(prefix) - 1, len(prefix) + len(cont) - 1, device=self.device)
+                targets = torch.tensor(cont, device=self.device)
+                out.append(float(logprobs[row, positions, targets].sum()))
+        return out
+
+    def letter_scores(self, prompts: list[str], letter_lists: list[list[str]]) -> list[LetterScores]:
+        table = letter_scoring.letter_continuations(self.tokenizer, letter_lists)
+        ids = self.encode(prompts)
+        # Longest first, so that each batch holds prompts of similar length (little padding).
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        raw: list[list[float]] = [[0.0] * len(letters) for letters in letter_lists]
+        pending: list[tuple[int, int, list[int], tuple[int, ...]]] = []
+        for start in tqdm(range(0, len(order), self.batch_size), desc="scoring", disable=len(order) < 500):
+            rows = order[start : start + self.batch_size]
+            probs = self._last_logprobs([ids[i] for i in rows]).exp().cpu()
+            for r, i in enumerate(rows):
+                for j, letter in enumerate(letter_lists[i]):
+                    for seq in table[letter]:
+                        if len(seq) == 1:
+                            raw[i][j] += float(probs[r, seq[0]])
+                        else:
+                            pending.append((i, j, ids[i], seq))
+        if pending:
+            values = self._continuation_logprobs([(p, s) for _, _, p, s in pending])
+            for (i, j, _, _), value in zip(pending, values, strict=True):
+                raw[i][j] += float(torch.tensor(value).exp())
+        return [letter_scoring.from_letter_probs(r) for r in raw]
+
+    @torch.inference_mode()
+    def generate(
+        self, prompts: list[str], max_new_tokens: int, temperature: float = 0.0, seed: int = 0
+    ) -> list[str]:
+        ids = self.encode(prompts)
+        out: list[str] = [""] * len(ids)
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        torch.manual_seed(seed)
+        for start in tqdm(range(0, len(order), self.batch_size), desc="generating", disable=len(order) < 50):
+            rows = order[start : start + self.batch_size]
+            width = max(len(ids[i]) for i in rows)
+            # generate() derives position ids from the mask, so left padding is right here.
+            input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for r, i in enumerate(rows):
+                input_ids[r, width - len(ids[i]) :] = torch.tensor(ids[i])
+                mask[r, width - len(ids[i]) :] = 1
+            kwargs = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+            generated = self.model.generate(
+                input_ids=input_ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                max_new_tokens=max_new_tokens,
+                pad_token_id=self.pad_id,
+                **kwargs,
+            )
+            for r, i in enumerate(rows):
+                out[i] = self.tokenizer.decode(generated[r, width:], skip_special_tokens=True)
+        return out
+
+
+class VLLMBackend:
+    """Offline vLLM engine; only the engine calls live here, parsing is ``gemsflow.llm.letters``."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        dtype: str = "bfloat16",
+        tensor_parallel_size: int = 1,
+        max_model_len: int = 4096,
+        max_logprobs: int = 64,
+        adapter: str | None = None,
+        is_chat: bool = False,
+        chat_template_kwargs: dict | None = None,
+        gpu_memory_utilization: float = 0.9,
+        enable_prefix_caching: bool = True,
+    ):
+        from vllm import LLM
+
+        self.llm = LLM(
+            model=path,
+            dtype=dtype,
+            tensor_parallel_size=tensor_parallel_size,
+            max_model_len=max_model_len,
+            max_logprobs=max_logprobs,
+            enable_lora=adapter is not None,
+            gpu_memory_utilization=gpu_memory_utilization,
+            enable_prefix_caching=enable_prefix_caching,
+        )
+        self.max_logprobs = max_logprobs
+        self.is_chat = is_chat
+        self.chat_template_kwargs = chat_template_kwargs
+        self.lora_request = None
+        if adapter is not None:
+            from vllm.lora.request import LoRARequest
+
+            self.lora_request = LoRARequest("adapter", 1, adapter)
+
+    def _texts(self, prompts: list[str]) -> list[str]:
+        tokenizer = self.llm.get_tokenizer()
+        return [format_prompt(tokenizer, p, self.is_chat, self.chat_template_kwargs) for p in prompts]
+
+    def letter_scores(self, prompts: list[str], letter_lists: list[list[str]]) -> list[LetterScores]:
+        from vllm import SamplingParams
+
+        params = SamplingParams(max_tokens=1, temperature=1.0, logprobs=self.max_logprobs)
+        outputs = self.llm.generate(self._texts(prompts), params, lora_request=self.lora_request)
+        table = letter_scoring.letter_continuations(self.llm.get_tokenizer(), letter_lists)
+        return [
+            letter_scoring.from_token_id_logprobs(o.outputs[0].logprobs[0], letters, table)
+            for o, letters in zip(outputs, letter_lists, strict=True)
+        ]
+
+    def generate(
+        self, prompts: list[str], max_new_tokens: int, temperature: float = 0.0, seed: int = 0
+    ) -> list[str]:
+        from vllm import SamplingParams
+
+        params = SamplingParams(max_tokens=max_new_tokens, temperature=temperature, seed=seed)
+        outputs = self.llm.generate(self._texts(prompts), params, lora_request=self.lora_request)
+        return [o.outputs[0].text for o in outputs]
+
+
+class OpenAIBackend:
+    """Chat-completions API; letter scores from the first generated token's ``top_logprobs``."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        top_logprobs: int = 20,
+        max_retries: int = 6,
+        client=None,
+        sleep=time.sleep,
+    ):
+        if client is None:
+            key = os.environ.get(api_key_env)
+            if not key:
+                raise InputDataError(
+                    None, api_key_env, "environment variable is not set", f"export {api_key_env}=<your key>"
+                )
+            import openai
+
+            client = openai.OpenAI(api_key=key, base_url=base_url)
+        self.client, self.model = client, model
+        self.top_logprobs, self.max_retries, self._sleep = top_logprobs, max_retries, sleep
+
+    def _complete(self, prompt: str, **kwargs):
+        for attempt in range(self.max_retries + 1):
+            try:
+                return self.client.chat.completions.create(
+                    model=self.model, messages=chat_messages(prompt), **kwargs
+                )
+            except Exception as error:  # rate limits and transient server errors are retried
+                if attempt == self.max_retries:
+                    raise
+                wait = min(60.0, 2.0**attempt)
+                log.warning("API request failed (%s); retry in %.0f s", type(error).__name__, wait)
+                self._sleep(wait)
+        raise AssertionError("unreachable")
+
+    def letter_scores(self, prompts: list[str], letter_lists: list[list[str]]) -> list[LetterScores]:
+        out = []
+        for prompt, letters in tqdm(zip(prompts, letter_lists, strict=True), total=len(prompts), desc="API"):
+            response = self._complete(
+                prompt, max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=self.top_logprobs
+            )
+            top = response.choices[0].logprobs.content[0].top_logprobs
+            out.append(letter_scoring.from_token_string_logprobs([(t.token, t.logprob) for t in top], letters))
+        return out
+
+    def generate(
+        self, prompts: list[str], max_new_tokens: int, temperature: float = 0.0, seed: int = 0
+    ) -> list[str]:
+        return [
+            self._complete(p, max_tokens=max_new_tokens, temperature=temperature, seed=seed)
+            .choices[0]
+            .message.content
+            or ""
+            for p in tqdm(prompts, desc="API")
+        ]
+
+
+def make_backend(model_cfg: dict, *, model_path: str | None = None, adapter: str | None = None) -> Backend:
+    """Build the backend a ``config.llm.models`` entry asks for.
+
+    ``model_path`` overrides the entry's ``path`` (the workflow passes built models such as the tiny one).
+    """
+    backend = model_cfg.get("backend", "transformers")
+    path = model_path or model_cfg.get("path")
+    common = {"is_chat": bool(model_cfg.get("chat", False)), "chat_template_kwargs": model_cfg.get("chat_template_kwargs")}
+    if backend == "transformers":
+        return TransformersBackend(
+            path,
+            dtype=model_cfg.get("dtype", "auto"),
+            batch_size=int(model_cfg.get("batch_size", 16)),
+            adapter=adapter,
+            max_length=model_cfg.get("max_length"),
+            **common,
+        )
+    if backend == "vllm":
+        return VLLMBackend(
+            path,
+            dtype=model_cfg.get("dtype", "bfloat16").replace("auto", "bfloat16"),
+            tensor_parallel_size=int(model_cfg.get("tensor_parallel_size", 1)),
+            max_model_len=int(model_cfg.get("max_length", 4096)),
+            adapter=adapter,
+            **common,
+        )
+    if backend == "openai":
+        return OpenAIBackend(path, base_url=model_cfg.get("base_url"), api_key_env=model_cfg.get("api_key_env", "OPENAI_API_KEY"))
+    raise InputDataError(
+        None, "llm.models.backend", f"unknown backend {backend!r}", "use transformers, vllm or openai"
+    )

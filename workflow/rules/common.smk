@@ -1,0 +1,85 @@
+import os
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+# The gemsflow package is imported by this Snakefile and by every job's script, also inside
+# per-rule conda environments, which hold only third-party packages.
+GEMSFLOW_SRC = str(Path(workflow.basedir) / "src")
+if GEMSFLOW_SRC not in sys.path:
+    sys.path.insert(0, GEMSFLOW_SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (GEMSFLOW_SRC, os.environ.get("PYTHONPATH")) if p
+)
+
+from gemsflow.datasets import resolve_paths, source_files  # noqa: E402
+
+
+validate(config, "../../config/schema.yaml")
+
+
+wildcard_constraints:
+    setting="setting[0-9]+",
+    dataset="[A-Za-z0-9_]+",
+    seed="[0-9]+",
+
+
+DATASET_FILES = multiext(
+    "results/data/{dataset}/",
+    "individuals.parquet",
+    "questions.parquet",
+    "options.parquet",
+    "responses.parquet",
+    "dataset.json",
+)
+SPLIT = "results/splits/{setting}/{dataset}/seed{seed}/split.parquet"
+RUN = "results/runs/{setting}/{dataset}/{method}/seed{seed}"
+
+
+def dataset_entry(name):
+    """The dataset's config entry with {gems_data_dir} filled in."""
+    datasets = config["datasets"]
+    if name not in datasets:
+        raise ValueError(
+            f"config/config.yaml: field 'datasets': unknown dataset {name!r}. "
+            f"Fix: use one of {sorted(datasets)} or add an entry for it under 'datasets'."
+        )
+    return resolve_paths(datasets[name], config["gems_data_dir"])
+
+
+def dataset_source_files(wildcards):
+    return source_files(dataset_entry(wildcards.dataset))
+
+
+def setting_entry(name):
+    if name not in config["settings"]:
+        raise ValueError(
+            f"config/config.yaml: field 'settings': unknown setting {name!r}. "
+            f"Fix: use one of {sorted(config['settings'])}."
+        )
+    return config["settings"][name]
+
+
+def methods_for(setting):
+    return config["methods"].get(setting, [])
+
+
+def run_metrics(setting, dataset, methods=None, seeds=None):
+    return expand(
+        RUN + "/metrics.json",
+        setting=setting,
+        dataset=dataset,
+        method=methods if methods is not None else methods_for(setting),
+        seed=seeds if seeds is not None else config["seeds"],
+    )
+
+
+def all_targets():
+    targets = []
+    for dataset in config["run"]["datasets"]:
+        for setting in config["run"]["settings"]:
+            targets += run_metrics(setting, dataset)
+    return targets

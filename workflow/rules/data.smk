@@ -1,0 +1,37 @@
+rule prepare_dataset:
+    input:
+        dataset_source_files,
+    output:
+        DATASET_FILES,
+    params:
+        entry=lambda wildcards: dataset_entry(wildcards.dataset),
+    log:
+        "logs/prepare_dataset/{dataset}.log",
+    conda:
+        "../../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    script:
+        "../scripts/prepare_dataset.py"
+
+
+rule split:
+    input:
+        DATASET_FILES,
+    output:
+        split=SPLIT,
+        sizes="results/splits/{setting}/{dataset}/seed{seed}/split_sizes.json",
+    params:
+        spec=lambda wildcards: setting_entry(wildcards.setting),
+    log:
+        "logs/split/{setting}/{dataset}/seed{seed}.log",
+    conda:
+        "../../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    script:
+        "../scripts/make_split.py"

@@ -1,0 +1,18 @@
+"""Split one dataset's answers into train/val/test for one setting and seed."""
+
+from pathlib import Path
+
+from gemsflow.io import write_json, write_parquet
+from gemsflow.logs import setup_logging
+from gemsflow.splits import SplitSpec, make_split, split_sizes
+from gemsflow.survey import SurveyData
+
+log = setup_logging(snakemake.log[0])
+data = SurveyData.load(Path(snakemake.input[0]).parent)
+spec = SplitSpec(**snakemake.params.spec)
+seed = int(snakemake.wildcards.seed)
+table = make_split(data, spec, seed)
+sizes = {"setting": snakemake.wildcards.setting, "seed": seed, **vars(spec), **split_sizes(table)}
+write_parquet(table, snakemake.output.split)
+write_json(sizes, snakemake.output.sizes)
+log.info("split sizes: %s", sizes)

@@ -1,0 +1,29 @@
+"""Predict held-out answers with a model-free baseline (majority or subgroup majority)."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from gemsflow.baselines import majority, subgroup_majority
+from gemsflow.io import write_json, write_parquet
+from gemsflow.logs import setup_logging
+from gemsflow.survey import SurveyData
+
+log = setup_logging(snakemake.log[0])
+data = SurveyData.load(Path(snakemake.input.data[0]).parent)
+split = pd.read_parquet(snakemake.input.split)
+options = snakemake.params.options
+if snakemake.wildcards.method == "majority":
+    predictions = majority(data, split, smoothing=options["smoothing"])
+    info = {"smoothing": options["smoothing"]}
+else:
+    predictions, info = subgroup_majority(
+        data,
+        split,
+        trait=options["subgroup_trait"],
+        smoothing=options["smoothing"],
+        prior_strength=options["prior_strength"],
+    )
+write_parquet(predictions, snakemake.output.predictions)
+write_json(info, snakemake.output.info)
+log.info("%s: %d predicted rows; %s", snakemake.wildcards.method, len(predictions), info)
