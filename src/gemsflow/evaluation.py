@@ -143,8 +143,13 @@ def expected_calibration_error(
 
 
 def calibration_bin(confidence: np.ndarray, n_bins: int) -> np.ndarray:
-    """Bin index of each confidence for equal-width bins ``(lo, hi]`` on [0, 1]."""
-    return np.clip(np.ceil(confidence * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+    """Bin index of each confidence for equal-width bins ``(lo, hi]`` on [0, 1].
+
+    The slack keeps a confidence that is an edge up to float rounding (0.6 after renormalising can be
+    0.6000000000000001) in the bin it belongs to.
+    """
+    scaled = np.ceil(confidence * n_bins - 1e-9).astype(np.int64)
+    return np.clip(scaled - 1, 0, n_bins - 1)
 
 
 def group_sum(index: np.ndarray, n_groups: int, values: np.ndarray) -> np.ndarray:
@@ -446,7 +451,11 @@ def _subgroups(
             for name, g_ in groups.items()
             if g_["n_individuals"] >= min_individuals
         }
-        entry: dict[str, Any] = {"groups": groups, "n_groups_compared": len(eligible)}
+        entry: dict[str, Any] = {
+            "groups": groups,
+            "min_individuals": min_individuals,
+            "n_groups_compared": len(eligible),
+        }
         if len(eligible) >= 2:
             best = max(eligible, key=eligible.get)
             worst = min(eligible, key=eligible.get)
@@ -467,7 +476,9 @@ def bootstrap(
     """Percentile intervals of the headline metrics, resampling individuals with replacement.
 
     Each resample is a vector of multiplicities over individuals; all per-individual sums are one sparse
-    matrix, so the B resampled totals are a single product ``counts @ sums``.
+    matrix, so the B resampled totals are a single product ``counts @ sums``. Distances between answer
+    distributions are biased upwards under resampling (sampling noise adds distance), so their intervals
+    are wide on the pessimistic side when the predicted and observed distributions nearly match.
     """
     n_q, n_bins, k = len(info.keys), cfg.calibration_bins, info.max_options
     rng = np.random.default_rng(cfg.bootstrap_seed)

@@ -22,4 +22,16 @@ def setup_logging(log_path: str | Path | None = None, level: int = logging.INFO)
         handler.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(handler)
     logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
     return logging.getLogger("gemsflow")
+
+
+def _log_uncaught(exc_type, exc, traceback) -> None:
+    """Put the reason a job failed into its log file, not only on the terminal."""
+    from gemsflow.errors import GemsflowError
+
+    logger = logging.getLogger("gemsflow")
+    if isinstance(exc, GemsflowError):
+        logger.error("%s", exc)  # the message names file, field and fix; a traceback adds nothing
+    else:
+        logger.error("job failed", exc_info=(exc_type, exc, traceback))

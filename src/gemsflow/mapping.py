@@ -47,7 +47,9 @@ class RidgePath:
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         if x.ndim != 2 or y.ndim != 2 or len(x) != len(y):
-            raise ValueError(f"need X [n, d] and Y [n, m] with equal n, got {x.shape} and {y.shape}")
+            raise ValueError(
+                f"need X [n, d] and Y [n, m] with equal n, got {x.shape} and {y.shape}"
+            )
         x_mean = x.mean(axis=0)
         x_scale = x.std(axis=0)
         # Constant features carry no signal; scaling by 1 keeps them at zero instead of dividing by 0.
@@ -173,7 +175,10 @@ def build_eval_pairs(
         )
     choice_lookup = pd.Series(np.arange(len(choice_ids)), index=pd.Index(choice_ids))
     starts = np.flatnonzero(
-        (rows[["individual", "question", "part"]] != rows[["individual", "question", "part"]].shift())
+        (
+            rows[["individual", "question", "part"]]
+            != rows[["individual", "question", "part"]].shift()
+        )
         .any(axis=1)
         .to_numpy()
     )
@@ -240,6 +245,29 @@ def load_choice_features(path: str | Path) -> ChoiceFeatures:
     return ChoiceFeatures(choices, layers, states)
 
 
+def load_gnn_embeddings(path: str | Path) -> GnnEmbeddings:
+    """The GNN's setting-3 export (``gemsflow.gnn_embeddings/1``, docs/ARCHITECTURE.md)."""
+    tensors, metadata = _read_safetensors(path)
+    for name in ("individual_embeddings", "choice_embeddings", "temperature"):
+        if name not in tensors:
+            raise InputDataError(path, name, "tensor missing", "retrain the setting-3 GNN")
+    individuals = [str(i) for i in _meta_list(path, metadata, "individuals")]
+    choices = [str(c) for c in _meta_list(path, metadata, "choices")]
+    individual_emb, choice_emb = tensors["individual_embeddings"], tensors["choice_embeddings"]
+    if len(individual_emb) != len(individuals) or len(choice_emb) != len(choices):
+        raise InputDataError(
+            path,
+            "individual_embeddings/choice_embeddings",
+            f"{len(individual_emb)} x {len(choice_emb)} rows for {len(individuals)} individuals and "
+            f"{len(choices)} choices",
+            "retrain the setting-3 GNN",
+        )
+    temperature = float(tensors["temperature"].reshape(-1)[0])
+    if not temperature > 0:
+        raise InputDataError(path, "temperature", f"{temperature} is not positive", "retrain")
+    return GnnEmbeddings(individuals, individual_emb, choices, choice_emb, temperature)
+
+
 def select_layers(layers: Sequence[int], skip_embedding_layer: bool) -> list[int]:
     """Layer indices to search; the token-embedding layer 0 of an LLM carries no context."""
     if skip_embedding_layer and len(layers) > 1:
@@ -264,7 +292,9 @@ def fit_mapping(
 ) -> MappingResult:
     """Grid-search (alpha, layer) on validation questions, then predict val and test answers."""
     if not alphas:
-        raise InputDataError("config.yaml", "mapping.alphas", "empty grid", "list at least one alpha")
+        raise InputDataError(
+            "config.yaml", "mapping.alphas", "empty grid", "list at least one alpha"
+        )
     parts = question_parts(split)
     for part in ("train", "val"):
         if not parts[part]:
@@ -356,7 +386,12 @@ def fit_mapping(
             for j, layer in enumerate(layers)
         ],
     }
-    log.info("best alpha %s, layer %s: val accuracy %.4f", best_alpha, best_layer, val_acc[best_i, best_j])
+    log.info(
+        "best alpha %s, layer %s: val accuracy %.4f",
+        best_alpha,
+        best_layer,
+        val_acc[best_i, best_j],
+    )
     return MappingResult(predictions, info)
 
 

@@ -171,5 +171,3 @@ def text_embeddings(data: SurveyData, embedder: dict, cache_dir: str | Path | No
     )
 
 
-def load_prompts(path: str | Path) -> list[dict]:
-    return read_jsonl(path)

@@ -104,13 +104,13 @@ def select_examples(
     answered = torch.zeros(len(people), n_q, dtype=torch.bool)
     in_pool = pool[pool["individual"].isin(people)]
     answered[
-        torch.tensor(in_pool["individual"].map(people).to_numpy(), dtype=torch.long),
-        torch.tensor(in_pool["question"].map(question_index).to_numpy(), dtype=torch.long),
+        torch.tensor(in_pool["individual"].map(people).to_numpy(dtype="int64"), dtype=torch.long),
+        torch.tensor(in_pool["question"].map(question_index).to_numpy(dtype="int64"), dtype=torch.long),
     ] = True
     unit = torch.nn.functional.normalize(question_states.float(), dim=1)
     similarity = unit @ unit.T
-    person_idx = torch.tensor(targets["individual"].map(people).to_numpy(), dtype=torch.long)
-    question_idx = torch.tensor(targets["question"].map(question_index).to_numpy(), dtype=torch.long)
+    person_idx = torch.tensor(targets["individual"].map(people).to_numpy(dtype="int64"), dtype=torch.long)
+    question_idx = torch.tensor(targets["question"].map(question_index).to_numpy(dtype="int64"), dtype=torch.long)
     keys = np.array(list(question_index), dtype=object)
     k_eff = min(k, n_q)
     out: list[list[str]] = []

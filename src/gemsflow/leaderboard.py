@@ -1,0 +1,255 @@
+"""The leaderboard of a (setting, dataset): methods x metrics, mean and spread over seeds.
+
+Rows come from the ``metrics.json`` of every run (one per method and seed), all written by the common
+scorer, so every number in a column was computed the same way. The per-question majority baseline comes
+first: it is the floor every method must clear, and the ``accuracy_gain`` column is measured from it.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gemsflow.errors import InputDataError
+from gemsflow.io import read_json, write_text
+
+FLOOR_METHOD = "majority"
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str
+    path: tuple[str, ...]
+    higher_is_better: bool
+    description: str
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("accuracy", "Accuracy", ("parts", "test", "accuracy"), True, "micro over test pairs"),
+    Metric(
+        "macro_accuracy",
+        "Macro acc.",
+        ("parts", "test", "macro_accuracy"),
+        True,
+        "mean of per-question accuracies",
+    ),
+    Metric(
+        "weighted_accuracy",
+        "Weighted acc.",
+        ("weighted", "test", "accuracy"),
+        True,
+        "pairs weighted by survey weight (n/a: equal weights)",
+    ),
+    Metric("log_loss", "Log-loss", ("parts", "test", "log_loss"), False, "mean -log p(answer)"),
+    Metric("ece", "ECE", ("parts", "test", "ece"), False, "expected calibration error"),
+    Metric(
+        "representativeness",
+        "Repr.",
+        ("distribution", "test", "mean_representativeness"),
+        True,
+        "OpinionQA representativeness, mean over questions",
+    ),
+    Metric(
+        "wasserstein_ordinal",
+        "WD ordinal",
+        ("distribution", "test", "mean_wasserstein_ordinal"),
+        False,
+        "Wasserstein-1 between answer distributions, ordinal questions",
+    ),
+    Metric(
+        "tv_nominal",
+        "TV nominal",
+        ("distribution", "test", "mean_total_variation_nominal"),
+        False,
+        "total variation between answer distributions, nominal questions",
+    ),
+    Metric("dpd_mean", "DPD mean", ("_dpd", "mean"), False, "best minus worst subgroup accuracy"),
+    Metric("dpd_max", "DPD max", ("_dpd", "max"), False, "largest DPD over traits"),
+    Metric(
+        "retest_normalized_accuracy",
+        "Acc./retest",
+        ("retest", "normalized_accuracy"),
+        True,
+        "accuracy / people's test-retest agreement (n/a: no retest data)",
+    ),
+)
+
+
+def _lookup(obj: Any, path: tuple[str, ...]) -> float | None:
+    for key in path:
+        if not isinstance(obj, dict) or key not in obj:
+            return None
+        obj = obj[key]
+    return None if obj is None else float(obj)
+
+
+def _dpd_summary(metrics: dict[str, Any]) -> dict[str, float | None]:
+    traits = (metrics.get("subgroups") or {}).get("test") or {}
+    values = [t["dpd"] for t in traits.values() if t.get("dpd") is not None]
+    if not values:
+        return {"mean": None, "max": None}
+    return {"mean": float(np.mean(values)), "max": float(np.max(values))}
+
+
+def run_rows(metrics_paths: Iterable[str | Path]) -> pd.DataFrame:
+    """One row per run (method, seed) with every leaderboard metric, read from metrics.json files."""
+    rows = []
+    for path in metrics_paths:
+        metrics = read_json(path)
+        for key in ("setting", "dataset", "method", "seed"):
+            if key not in metrics:
+                raise InputDataError(path, key, "missing", "rescore the run with rule score_run")
+        enriched = dict(metrics, _dpd=_dpd_summary(metrics))
+        row = {k: metrics[k] for k in ("setting", "dataset", "method", "seed")}
+        row.update({m.name: _lookup(enriched, m.path) for m in METRICS})
+        boot = (metrics.get("bootstrap") or {}).get("test", {}).get("accuracy") or {}
+        row["accuracy_ci_low"] = boot.get("low")
+        row["accuracy_ci_high"] = boot.get("high")
+        row["path"] = str(path)
+        rows.append(row)
+    if not rows:
+        raise InputDataError(None, "metrics", "no metrics.json given", "configure methods and seeds")
+    frame = pd.DataFrame(rows)
+    for key in ("setting", "dataset"):
+        if frame[key].nunique() > 1:
+            raise InputDataError(
+                frame["path"].iloc[0],
+                key,
+                f"runs of several {key}s mixed: {sorted(frame[key].unique())}",
+                "build one leaderboard per (setting, dataset)",
+            )
+    duplicated = frame.duplicated(["method", "seed"])
+    if duplicated.any():
+        row = frame.loc[duplicated].iloc[0]
+        raise InputDataError(
+            row["path"], "seed", f"run {row['method']} seed {row['seed']} given twice", "list once"
+        )
+    return frame
+
+
+def build_leaderboard(metrics_paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Methods x metrics: ``<metric>_mean`` and ``<metric>_std`` (sample std over seeds; 0 for one seed).
+
+    Order: the majority floor first, then the other methods by mean accuracy (best first).
+    """
+    runs = run_rows(metrics_paths)
+    columns = [m.name for m in METRICS] + ["accuracy_ci_low", "accuracy_ci_high"]
+    grouped = runs.groupby("method", sort=True)
+    board = pd.DataFrame({"n_seeds": grouped.size()})
+    for name in columns:
+        values = runs[name].astype("float64")
+        board[f"{name}_mean"] = values.groupby(runs["method"]).mean()
+        # Sample std over seeds; a single seed has no spread to report, shown as 0.
+        board[f"{name}_std"] = values.groupby(runs["method"]).std(ddof=1).fillna(0.0)
+        board.loc[board[f"{name}_mean"].isna(), f"{name}_std"] = np.nan
+    board["seeds"] = grouped["seed"].agg(lambda s: ",".join(str(x) for x in sorted(s)))
+    floor = (
+        board.loc[FLOOR_METHOD, "accuracy_mean"] if FLOOR_METHOD in board.index else np.nan
+    )
+    board["accuracy_gain_mean"] = board["accuracy_mean"] - floor
+    board["is_floor"] = board.index == FLOOR_METHOD
+    board = board.sort_values(
+        ["is_floor", "accuracy_mean"], ascending=[False, False], kind="stable"
+    ).drop(columns="is_floor")
+    board.insert(0, "setting", runs["setting"].iloc[0])
+    board.insert(1, "dataset", runs["dataset"].iloc[0])
+    return board.reset_index().rename(columns={"index": "method"})
+
+
+def _cell(mean: float, std: float, n_seeds: int) -> str:
+    if mean is None or not np.isfinite(mean):
+        return "n/a"
+    return f"{mean:.4f}" if n_seeds < 2 else f"{mean:.4f} ± {std:.4f}"
+
+
+def display_table(board: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard as strings: ``mean ± std`` per metric, n/a where a metric does not apply."""
+    out = pd.DataFrame({"Method": board["method"], "Seeds": board["n_seeds"].astype(int)})
+    for metric in METRICS:
+        if board[f"{metric.name}_mean"].isna().all():
+            out[metric.label] = "n/a"
+            continue
+        arrow = "↑" if metric.higher_is_better else "↓"
+        out[f"{metric.label} {arrow}"] = [
+            _cell(m, s, n)
+            for m, s, n in zip(
+                board[f"{metric.name}_mean"], board[f"{metric.name}_std"], board["n_seeds"]
+            )
+        ]
+    out["Acc. 95% CI"] = [
+        "n/a" if not np.isfinite(lo) else f"[{lo:.4f}, {hi:.4f}]"
+        for lo, hi in zip(
+            board["accuracy_ci_low_mean"].astype(float),
+            board["accuracy_ci_high_mean"].astype(float),
+            strict=True,
+        )
+    ]
+    out["Δ acc. vs majority"] = [
+        "n/a" if not np.isfinite(g) else f"{g:+.4f}" for g in board["accuracy_gain_mean"]
+    ]
+    return out
+
+
+def to_markdown(board: pd.DataFrame) -> str:
+    table = display_table(board)
+    header = "| " + " | ".join(table.columns) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    title = f"## Leaderboard: {board['setting'].iloc[0]}, {board['dataset'].iloc[0]}"
+    notes = _notes()
+    return "\n".join([title, "", header, rule, *body, "", *notes]) + "\n"
+
+
+def _notes() -> list[str]:
+    lines = [
+        "Test part; mean ± sample std over seeds. ↑ higher is better, ↓ lower is better.",
+        "Acc. 95% CI: bootstrap over individuals (seed mean of the interval ends).",
+    ]
+    lines += [f"- {m.label}: {m.description}" for m in METRICS]
+    return lines
+
+
+def to_html(board: pd.DataFrame) -> str:
+    """A self-contained HTML page (inline CSS) holding the leaderboard table."""
+    table = display_table(board)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    body = []
+    for i, row in enumerate(table.itertuples(index=False)):
+        cls = ' class="floor"' if board["method"].iloc[i] == FLOOR_METHOD else ""
+        cells = "".join(f"<td>{html.escape(str(v))}</td>" for v in row)
+        body.append(f"<tr{cls}>{cells}</tr>")
+    setting, dataset = board["setting"].iloc[0], board["dataset"].iloc[0]
+    notes = "".join(f"<li>{html.escape(n.lstrip('- '))}</li>" for n in _notes())
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Leaderboard {html.escape(setting)} {html.escape(dataset)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1em; }}
+table {{ border-collapse: collapse; font-size: 0.9em; }}
+th, td {{ border: 1px solid #bbb; padding: 4px 8px; text-align: right; white-space: nowrap; }}
+th {{ background: #eef; }}
+td:first-child, th:first-child {{ text-align: left; }}
+tr.floor {{ background: #f4f4f4; font-style: italic; }}
+ul {{ font-size: 0.85em; color: #333; }}
+</style></head><body>
+<h2 id="leaderboard">Leaderboard: {html.escape(setting)}, {html.escape(dataset)}</h2>
+<table id="leaderboard-table"><thead><tr>{head}</tr></thead><tbody>
+{chr(10).join(body)}
+</tbody></table>
+<ul>{notes}</ul>
+</body></html>
+"""
+
+
+def write_leaderboard(board: pd.DataFrame, tsv: str | Path, md: str | Path, html_path: str | Path):
+    with_float_format = board.to_csv(sep="\t", index=False, float_format="%.6g", na_rep="NA")
+    write_text(with_float_format, tsv)
+    write_text(to_markdown(board), md)
+    write_text(to_html(board), html_path)

@@ -1,0 +1,82 @@
+"""Glue between the workflow and the LLM library: model entries, per-run outputs, the common scorer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gemsflow.errors import InputDataError
+from gemsflow.io import write_json, write_parquet
+from gemsflow.llm.backends import Backend
+from gemsflow.llm.letters import predictions_frame
+
+log = logging.getLogger(__name__)
+
+TINY_MODEL_DIR = "results/models/tiny"
+
+
+def model_entry(llm_config: dict, key: str) -> dict:
+    models = llm_config.get("models", {})
+    if key not in models:
+        raise InputDataError(
+            "config/config.yaml", "llm.models", f"unknown model {key!r}", f"use one of {sorted(models)} or add it"
+        )
+    return models[key]
+
+
+def model_location(entry: dict) -> str:
+    """A built model (``build: tiny``) lives under results/; others name a local path or hub id."""
+    if entry.get("build") == "tiny":
+        return TINY_MODEL_DIR
+    if "path" not in entry:
+        raise InputDataError("config/config.yaml", "llm.models.path", "model has no path", "set path or build: tiny")
+    return str(entry["path"])
+
+
+def method_settings(llm_config: dict, key: str, section: str) -> dict:
+    """``llm.<section>`` with the model's own ``<section>`` entries on top (e.g. a smaller CoT budget)."""
+    return {**llm_config.get(section, {}), **model_entry(llm_config, key).get(section, {})}
+
+
+def score_records(backend: Backend, records: list[dict]) -> tuple[pd.DataFrame, dict]:
+    scores = backend.letter_scores([r["prompt"] for r in records], [r["letters"] for r in records])
+    masses = np.array([s.mass for s in scores])
+    info = {
+        "n_prompts": len(records),
+        "valid_letter_mass_mean": float(masses.mean()) if len(masses) else None,
+        "valid_letter_mass_std": float(masses.std()) if len(masses) else None,
+        "mean_examples": float(np.mean([len(r.get("examples", [])) for r in records])) if records else 0.0,
+        "n_invalid": int((masses == 0).sum()),
+    }
+    log.info("scored %d prompts; mean mass on valid letters %.4f", len(records), info["valid_letter_mass_mean"] or 0)
+    return predictions_frame(records, scores), info
+
+
+def accuracy_evaluator(data, split: pd.DataFrame) -> Callable[[pd.DataFrame], dict]:
+    """val/test accuracy of a predictions table by the common scorer."""
+    from gemsflow.scoring import score
+
+    def evaluate(predictions: pd.DataFrame) -> dict:
+        metrics = score(predictions, data, split)
+        return {part: metrics["parts"][part]["accuracy"] for part in ("val", "test")}
+
+    return evaluate
+
+
+def write_run(predictions: pd.DataFrame, info: dict, predictions_path: str | Path, info_path: str | Path) -> None:
+    write_parquet(predictions, predictions_path)
+    write_json(info, info_path)
+
+
+def subsample_individuals(records: list[dict], limit: int | None, seed: int) -> list[dict]:
+    if limit is None:
+        return records
+    people = sorted({r["individual"] for r in records})
+    if len(people) <= limit:
+        return records
+    keep = set(np.random.default_rng(seed).choice(people, limit, replace=False).tolist())
+    return [r for r in records if r["individual"] in keep]

@@ -1,0 +1,152 @@
+"""Shared fixtures: the real GEMS data beside the project, a tiny GEMS-layout dataset, and a runner
+that executes the real workflow in a temporary copy of the project."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_GEMS = ROOT.parent / "shared" / "data" / "gems"
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+
+def load_config() -> dict:
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+@pytest.fixture(scope="session")
+def shared_gems() -> Path:
+    if not SHARED_GEMS.exists():
+        pytest.fail(f"{SHARED_GEMS} is missing: the real GEMS data must sit beside the project")
+    return SHARED_GEMS
+
+
+@pytest.fixture(scope="session")
+def real_dataset(shared_gems):
+    """Load twin / dunning_kruger once per session."""
+    from gemsflow.datasets import load_source, resolve_paths
+
+    cache = {}
+
+    def load(name: str):
+        if name not in cache:
+            entry = resolve_paths(load_config()["datasets"][name], shared_gems)
+            cache[name] = load_source(name, entry)
+        return cache[name]
+
+    return load
+
+
+def write_tiny_gems(directory: Path, prefix: str = "tiny", n_people: int = 40, seed: int = 0) -> Path:
+    """A small GEMS-layout dataset: two traits, six questions (3 or 4 options), some blanks."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    questions = [f"Q{i}_W1" for i in range(1, 7)]
+    n_opts = {q: 3 if i % 2 else 4 for i, q in enumerate(questions)}
+    options_map = {
+        q: {f"{c}.0": f"option {c} of {q}" for c in range(1, n_opts[q] + 1)} for q in questions
+    }
+    options_map["AGE"] = {"1.0": "18-29", "2.0": "30-49", "3.0": "50+"}
+    options_map["PARTY"] = {"1.0": "left", "2.0": "right"}
+    age = rng.integers(1, 4, n_people)
+    party = rng.integers(1, 3, n_people)
+    table = {"QKEY": [str(1000 + i) for i in range(n_people)], "AGE": age, "PARTY": party}
+    for q in questions:
+        answers = np.where(party == 1, 1, n_opts[q]).astype(float)
+        noise = rng.random(n_people) < 0.3
+        answers[noise] = rng.integers(1, n_opts[q] + 1, noise.sum())
+        answers[rng.random(n_people) < 0.1] = np.nan
+        table[q] = answers
+    table["WEIGHT_W1"] = 1.0
+    pd.DataFrame(table).to_csv(directory / f"{prefix}_responses.csv", index=False)
+    files = {
+        "question_keys": questions,
+        "question_strings": {q: f"How do you feel about topic {q}?" for q in questions},
+        "options_map": options_map,
+        "option_strings": {},
+    }
+    for name, obj in files.items():
+        (directory / f"{prefix}_{name}.json").write_text(json.dumps(obj, indent=1))
+    return directory
+
+
+TINY_DATASET_ENTRY = {
+    "format": "gems",
+    "prefix": "tiny",
+    "id_column": "QKEY",
+    "weight_column": "WEIGHT_W1",
+    "min_answers": 2,
+    "traits": {
+        "age": {"column": "AGE", "description": "Age"},
+        "party": {"column": "PARTY", "description": "Party"},
+    },
+}
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A copy of the workflow (Snakefile, rules, scripts, config, profiles) in a temp directory."""
+    work = tmp_path / "work"
+    work.mkdir()
+    for item in ("Snakefile", "workflow", "config", "envs", "profiles", "src"):
+        source = ROOT / item
+        if source.is_dir():
+            shutil.copytree(source, work / item, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            shutil.copy2(source, work / item)
+    return work
+
+
+def tiny_config(work: Path, **overrides) -> Path:
+    """A config for the tiny dataset with only baseline methods; returns its path."""
+    data_dir = write_tiny_gems(work / "data" / "tiny")
+    config = load_config()
+    config["datasets"] = {"tiny": {**TINY_DATASET_ENTRY, "dir": str(data_dir)}}
+    config["run"] = {"datasets": ["tiny"], "settings": ["setting1"]}
+    config["methods"] = {s: ["majority", "subgroup_majority"] for s in config["settings"]}
+    config.update(overrides)
+    path = work / "config" / "test.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake(work: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": ""}
+    proc = subprocess.run(
+        [SNAKEMAKE, "--cores", "1", "--directory", str(work), "--snakefile", str(work / "Snakefile"),
+         *args],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def planned_jobs(work: Path, *args: str) -> dict[str, int]:
+    """Rule -> number of jobs in Snakemake's dry-run plan (empty when there is nothing to do)."""
+    proc = snakemake(work, "--dry-run", *args)
+    text = proc.stdout + proc.stderr
+    if "Nothing to be done" in text:
+        return {}
+    lines = text.split("Job stats:", 1)[1].splitlines()
+    jobs = {}
+    for line in lines[3:]:
+        fields = line.split()
+        if len(fields) != 2 or fields[0] == "total":
+            break
+        jobs[fields[0]] = int(fields[1])
+    return jobs

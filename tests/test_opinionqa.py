@@ -1,0 +1,295 @@
+"""OpinionQA adapter on tiny Pew-like .sav waves written by the tests."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pyreadstat
+import pytest
+
+from gemsflow.datasets.opinionqa import (
+    _income_category,
+    load_opinionqa,
+    opinionqa_source_files,
+)
+from gemsflow.errors import InputDataError
+from gemsflow.survey import choice_block
+
+QUESTION_TEXTS = {
+    "GUN_W26": "Do you own a gun?",
+    "ECON_W26": "How would you rate economic conditions in your community today?",
+    "EVO_W26": "Which statement comes closest to your view about human evolution?",
+    "TRUST_W29": "How much do you trust the news media?",
+}
+# The shipped option strings follow the reference, which dropped ECON_W26's valid last option.
+SHIPPED = {
+    "GUN_W26": ["Yes", "No"],
+    "ECON_W26": ["Excellent", "Good"],
+    "EVO_W26": ["Humans evolved", "Humans always existed", "Neither"],
+    "TRUST_W29": ["A lot", "Some", "Not at all"],
+}
+SHIPPED_CODES = {
+    "GUN_W26": [1, 2],
+    "ECON_W26": [1, 2],
+    "EVO_W26": [1, 2, 8],
+    "TRUST_W29": [1, 2, 3],
+}
+
+LABELS_26 = {
+    "GUN_W26": {1: "Yes", 2: "No", 99: "Refused"},
+    "ECON_W26": {1: "Excellent", 2: "Good", 3: "Poor"},
+    "EVO_W26": {1: "Humans evolved", 2: "Humans always existed", 8: "Neither", 99: "Refused"},
+    "F_AGECAT": {1: "18-29", 2: "30-49", 3: "50-64", 4: "65+", 99: "DK/Refused"},
+    "F_SEX": {1: "Male", 2: "Female", 99: "Refused"},
+    "F_INCOME": {
+        1: "Less than $10,000",
+        2: "$40,000 to less than $50,000",
+        3: "$100,000 to less than $150,000",
+        99: "Refused",
+    },
+    "F_RELIG": {
+        1: "Roman Catholic (Catholic)",
+        2: "Something else, Specify:______",
+        3: "Pastafarian",
+        99: "Refused",
+    },
+}
+LABELS_29 = {
+    "TRUST_W29": {1: "A lot", 2: "Some", 3: "Not at all", 99: "Refused"},
+    "F_GENDER": {1: "A man", 2: "A woman", 3: "In some other way", 99: "Refused"},
+}
+
+
+def _write_texts(directory):
+    option_strings = {}
+    for question, options in SHIPPED.items():
+        for position, code in enumerate(SHIPPED_CODES[question]):
+            option_strings[f"{question}_option_{code}"] = choice_block(
+                QUESTION_TEXTS[question], options, position
+            )
+    for kind, obj in (
+        ("question_keys", list(QUESTION_TEXTS)),
+        ("question_strings", QUESTION_TEXTS),
+        ("option_strings", option_strings),
+    ):
+        (directory / f"opinionqa_{kind}.json").write_text(json.dumps(obj))
+
+
+def _write_waves(raw, drop_weight=False):
+    raw.mkdir(parents=True, exist_ok=True)
+    wave26 = pd.DataFrame(
+        {
+            "QKEY": [101.0, 102.0, 103.0, 104.0],
+            "GUN_W26": [1.0, 99.0, 2.0, np.nan],
+            "ECON_W26": [3.0, 1.0, 2.0, 3.0],
+            "EVO_W26": [8.0, 99.0, 1.0, 2.0],
+            "F_AGECAT": [1.0, 4.0, 99.0, 2.0],
+            "F_SEX": [1.0, 2.0, 2.0, 99.0],
+            "F_INCOME": [1.0, 2.0, 3.0, 99.0],
+            "F_RELIG": [1.0, 2.0, 3.0, 1.0],
+            "WEIGHT_W26": [0.5, 1.5, np.nan, 1.0],
+        }
+    )
+    if drop_weight:
+        wave26 = wave26.drop(columns="WEIGHT_W26")
+    wave29 = pd.DataFrame(
+        {
+            "QKEY": [101.0, 102.0, 105.0],
+            "TRUST_W29": [1.0, 3.0, 2.0],
+            "F_GENDER": [1.0, 3.0, 2.0],
+            "WEIGHT_W29": [1.0, 1.0, 1.0],
+        }
+    )
+    pyreadstat.write_sav(wave26, raw / "ATP W26.sav", variable_value_labels=LABELS_26)
+    pyreadstat.write_sav(wave29, raw / "ATP W29.sav", variable_value_labels=LABELS_29)
+
+
+@pytest.fixture
+def entry(tmp_path):
+    _write_texts(tmp_path)
+    _write_waves(tmp_path / "raw_data")
+    return {
+        "format": "opinionqa",
+        "dir": str(tmp_path),
+        "prefix": "opinionqa",
+        "traits": ["age", "sex", "income", "relig"],
+        "min_answers": 1,
+    }
+
+
+def test_options_drop_refusals_but_keep_a_valid_last_option(entry, caplog):
+    with caplog.at_level(logging.WARNING):
+        data = load_opinionqa("opinionqa", entry)
+    options = data.options_of()
+    assert options == {
+        "ECON_W26": [1, 2, 3],
+        "EVO_W26": [1, 2, 8],
+        "GUN_W26": [1, 2],
+        "TRUST_W29": [1, 2, 3],
+    }
+    # Only valid codes are answers: 99 and NaN are skipped, the non-default code 8 is kept.
+    answers = data.responses.set_index(["individual", "question"])["code"]
+    assert answers[("101_W26", "EVO_W26")] == 8
+    assert ("102_W26", "GUN_W26") not in answers.index
+    assert ("102_W26", "EVO_W26") not in answers.index
+    assert ("104_W26", "GUN_W26") not in answers.index
+    assert answers[("104_W26", "ECON_W26")] == 3
+    assert len(data.responses) == 4 * 3 - 3 + 3
+
+    table = data.options.set_index("choice")
+    # Shipped choice texts where the option set matches; regenerated (with all letters) otherwise.
+    assert table.loc["GUN_W26_option_2", "choice_text"] == choice_block(
+        QUESTION_TEXTS["GUN_W26"], ["Yes", "No"], 1
+    )
+    assert table.loc["ECON_W26_option_3", "choice_text"].endswith("C. Poor\n\nAnswer: C. Poor")
+    assert table.loc["ECON_W26_option_1", "choice_text"].count("\n") == 5
+    assert "ECON_W26" in caplog.text and "regenerated" in caplog.text
+    assert list(data.questions["wave"]) == [26, 26, 26, 29]
+
+
+def test_individuals_are_per_wave_with_weights_and_mapped_traits(entry, caplog):
+    entry["traits"] = ["age", "sex", "income", "relig"]
+    with caplog.at_level(logging.WARNING):
+        data = load_opinionqa("opinionqa", entry)
+    people = data.individuals.set_index("individual")
+    assert list(people.index) == [
+        "101_W26",
+        "102_W26",
+        "103_W26",
+        "104_W26",
+        "101_W29",
+        "102_W29",
+        "105_W29",
+    ]
+    assert people.loc["101_W29", "wave"] == 29
+    assert people.loc["102_W26", "weight"] == 1.5
+    assert people.loc["103_W26", "weight"] == 0.0  # a missing weight counts as 0
+    assert people.loc["101_W26", "age"] == "18-29"
+    assert pd.isna(people.loc["103_W26", "age"])  # refusal: missing, not unknown
+    assert people.loc["101_W26", "income"] == "less than $30,000"
+    assert people.loc["102_W26", "income"] == "$30,000-$50,000"
+    assert people.loc["103_W26", "income"] == "$100,000 or more"
+    assert people.loc["101_W26", "relig"] == "roman catholic"
+    assert people.loc["102_W26", "relig"] == "other"
+    # An unknown valid label: missing trait and a warning naming it.
+    assert pd.isna(people.loc["103_W26", "relig"])
+    assert "Pastafarian" in caplog.text and "F_RELIG" in caplog.text
+    # Wave 29 only has F_GENDER; "in some other way" is a real category here.
+    assert people.loc["102_W29", "sex"] == "other"
+    assert people.loc["101_W29", "sex"] == "male"
+    assert dict(zip(data.trait_names, [t.categories[0] for t in data.traits], strict=True)) == {
+        "age": "18-29",
+        "sex": "male",
+        "income": "less than $30,000",
+        "relig": "protestant",
+    }
+
+
+def test_unknown_demographic_label_is_an_error_when_strict(entry):
+    entry["strict_traits"] = True
+    with pytest.raises(InputDataError, match="Pastafarian"):
+        load_opinionqa("opinionqa", entry)
+
+
+def test_min_answers_filter_logs_waves_it_empties_and_pooled_scope_keeps_them(entry, caplog):
+    entry["min_answers"] = 2
+    with caplog.at_level(logging.WARNING):
+        data = load_opinionqa("opinionqa", entry)
+    # Wave 29 has one question: per-wave counting removes everybody, and says so.
+    assert data.filter_log["waves"]["29"] == {"individuals_before": 3, "removed": 3}
+    # 102 answered only ECON_W26 in wave 26 (refused the others).
+    assert data.filter_log["waves"]["26"] == {"individuals_before": 4, "removed": 1}
+    assert "wave 29 loses all 3 individuals" in caplog.text
+    assert list(data.individuals["individual"]) == ["101_W26", "103_W26", "104_W26"]
+    assert set(data.responses["individual"]) <= set(data.individuals["individual"])
+
+    entry["min_answers_scope"] = "pooled"
+    pooled = load_opinionqa("opinionqa", entry)
+    # Respondents 101 and 102 answered enough over both waves; 105 has one answer in total.
+    assert set(pooled.individuals["individual"]) == {
+        "101_W26",
+        "102_W26",
+        "103_W26",
+        "104_W26",
+        "101_W29",
+        "102_W29",
+    }
+    assert pooled.filter_log["waves"]["29"] == {"individuals_before": 3, "removed": 1}
+    assert pooled.filter_log["scope"] == "pooled"
+
+
+def test_waves_setting_restricts_questions_and_source_files(entry, tmp_path):
+    files = opinionqa_source_files(entry)
+    assert str(tmp_path / "raw_data" / "ATP W26.sav") in files
+    assert str(tmp_path / "raw_data" / "ATP W29.sav") in files
+    entry["waves"] = [29]
+    assert [f for f in opinionqa_source_files(entry) if f.endswith(".sav")] == [
+        str(tmp_path / "raw_data" / "ATP W29.sav")
+    ]
+    data = load_opinionqa("opinionqa", entry)
+    assert list(data.questions["question"]) == ["TRUST_W29"]
+    entry["waves"] = [30]
+    with pytest.raises(InputDataError, match="waves"):
+        load_opinionqa("opinionqa", entry)
+
+
+def test_truncated_wave_file_names_the_file(entry, tmp_path):
+    path = tmp_path / "raw_data" / "ATP W29.sav"
+    content = path.read_bytes()
+    path.write_bytes(content[: len(content) // 2])
+    with pytest.raises(InputDataError, match=r"ATP W29\.sav.*truncated"):
+        load_opinionqa("opinionqa", entry)
+
+
+def test_missing_wave_file_and_missing_weight_column(entry, tmp_path):
+    (tmp_path / "raw_data" / "ATP W29.sav").unlink()
+    with pytest.raises(InputDataError, match=r"ATP W29\.sav.*wave 29 file not found"):
+        load_opinionqa("opinionqa", entry)
+    _write_waves(tmp_path / "raw_data", drop_weight=True)
+    with pytest.raises(InputDataError, match=r"ATP W26\.sav: field 'WEIGHT_W26'"):
+        load_opinionqa("opinionqa", entry)
+
+
+def test_ordinal_flags_from_list_or_question_meta(entry, tmp_path):
+    assert not load_opinionqa("opinionqa", entry).questions["ordinal"].any()
+    (tmp_path / "opinionqa_question_meta.json").write_text(
+        json.dumps({"ECON_W26": {"ordinal": True}, "GUN_W26": {"ordinal": False}})
+    )
+    flags = load_opinionqa("opinionqa", entry).questions.set_index("question")["ordinal"]
+    assert flags.to_dict() == {
+        "ECON_W26": True,
+        "EVO_W26": False,
+        "GUN_W26": False,
+        "TRUST_W29": False,
+    }
+    entry["ordinal"] = ["TRUST_W29"]
+    flags = load_opinionqa("opinionqa", entry).questions.set_index("question")["ordinal"]
+    assert flags[flags].index.tolist() == ["TRUST_W29"]
+
+
+def test_file_pattern_is_configurable(entry, tmp_path):
+    raw = tmp_path / "raw_data"
+    for wave in (26, 29):
+        (raw / f"ATP W{wave}.sav").rename(raw / f"atp_wave{wave}.sav")
+    entry["file_pattern"] = "atp_wave{wave}.sav"
+    data = load_opinionqa("opinionqa", entry)
+    assert len(data.individuals) == 7
+
+
+@pytest.mark.parametrize(
+    ("label", "category"),
+    [
+        ("Less than $10,000", "less than $30,000"),
+        ("10 to under $20,000", "less than $30,000"),
+        ("$30,000 to less than $40,000", "$30,000-$50,000"),
+        ("50 to under $75,000", "$50,000-$75,000"),
+        ("$75,000 to less than $100,000", "$75,000-$100,000"),
+        ("$150,000 or more", "$100,000 or more"),
+        ("Refused", None),
+    ],
+)
+def test_income_brackets_collapse_to_five_categories(label, category):
+    assert _income_category(label) == category

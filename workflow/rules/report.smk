@@ -1,0 +1,91 @@
+# Leaderboards and report figures per (setting, dataset), all from the runs' metrics.json files.
+# `snakemake evaluation_report --report report.html` collects them into one self-contained HTML report.
+
+LEADERBOARD = "results/leaderboards/{setting}/{dataset}/leaderboard"
+REPORT_DIR = "results/reports/{setting}/{dataset}"
+
+
+def report_labels(figure):
+    return {"dataset": "{dataset}", "setting": "{setting}", "figure": figure}
+
+
+def report_targets(datasets=None, settings=None):
+    """Leaderboard pages and figures of every configured (setting, dataset) to run."""
+    return expand(
+        [
+            LEADERBOARD + ".html",
+            REPORT_DIR + "/accuracy.png",
+            REPORT_DIR + "/calibration.png",
+            REPORT_DIR + "/subgroup_accuracy.png",
+        ],
+        dataset=datasets or config["run"]["datasets"],
+        setting=settings or config["run"]["settings"],
+    )
+
+
+rule leaderboard:
+    input:
+        lambda wildcards: run_metrics(wildcards.setting, wildcards.dataset),
+    output:
+        tsv=LEADERBOARD + ".tsv",
+        md=LEADERBOARD + ".md",
+        html=report(
+            LEADERBOARD + ".html",
+            caption="../report/leaderboard.rst",
+            category="{dataset}, {setting}",
+            subcategory="1. Leaderboard",
+            labels=report_labels("leaderboard"),
+        ),
+    log:
+        "logs/leaderboard/{setting}/{dataset}.log",
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/leaderboard.py"
+
+
+rule evaluation_plots:
+    input:
+        lambda wildcards: run_metrics(wildcards.setting, wildcards.dataset),
+    output:
+        accuracy=report(
+            REPORT_DIR + "/accuracy.png",
+            caption="../report/accuracy.rst",
+            category="{dataset}, {setting}",
+            subcategory="2. Accuracy",
+            labels=report_labels("accuracy per method"),
+        ),
+        calibration=report(
+            REPORT_DIR + "/calibration.png",
+            caption="../report/calibration.rst",
+            category="{dataset}, {setting}",
+            subcategory="3. Calibration",
+            labels=report_labels("calibration"),
+        ),
+        subgroups=report(
+            REPORT_DIR + "/subgroup_accuracy.png",
+            caption="../report/subgroups.rst",
+            category="{dataset}, {setting}",
+            subcategory="4. Subgroups",
+            labels=report_labels("accuracy per subgroup"),
+        ),
+    log:
+        "logs/evaluation_plots/{setting}/{dataset}.log",
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/plots.py"
+
+
+rule evaluation_report:
+    input:
+        report_targets(),
+    localrule: True

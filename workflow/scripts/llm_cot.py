@@ -1,0 +1,35 @@
+"""Agentic chain of thought: a reflection per individual, a JSON answer per question."""
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from gemsflow.io import read_jsonl
+from gemsflow.llm.agentic import run_cot
+from gemsflow.llm.backends import make_backend
+from gemsflow.llm.prompts import persona_texts
+from gemsflow.llm.runs import write_run
+from gemsflow.logs import setup_logging
+from gemsflow.survey import SurveyData
+
+setup_logging(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+data = SurveyData.load(Path(snakemake.input.data[0]).parent)
+options = snakemake.params.options
+records = read_jsonl(snakemake.input.val) + read_jsonl(snakemake.input.test)
+predictions, info = run_cot(
+    make_backend(snakemake.params.entry, model_path=snakemake.params.location),
+    data,
+    records,
+    pd.read_parquet(snakemake.input.split),
+    persona_texts(data),
+    expert=snakemake.params.expert,
+    reflection_tokens=int(options["reflection_tokens"]),
+    answer_tokens=int(options["answer_tokens"]),
+    max_prior=options.get("max_prior_answers"),
+    retry_temperature=float(options.get("retry_temperature", 0.7)),
+    seed=int(snakemake.wildcards.seed),
+)
+info["model"] = snakemake.wildcards.model
+write_run(predictions, info, snakemake.output.predictions, snakemake.output.info)

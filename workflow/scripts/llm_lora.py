@@ -1,0 +1,36 @@
+"""LoRA fine-tuning on the training prompts; predictions of the best-validation epoch."""
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from gemsflow.io import read_jsonl
+from gemsflow.llm.finetune import train_lora
+from gemsflow.llm.runs import accuracy_evaluator, subsample_individuals, write_run
+from gemsflow.logs import setup_logging
+from gemsflow.survey import SurveyData
+
+setup_logging(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+seed = int(snakemake.wildcards.seed)
+options = dict(snakemake.params.options)
+entry = snakemake.params.entry
+data = SurveyData.load(Path(snakemake.input.data[0]).parent)
+split = pd.read_parquet(snakemake.input.split)
+train = subsample_individuals(read_jsonl(snakemake.input.train), options.pop("max_train_individuals", None), seed)
+options.pop("prompt_style", None)
+predictions, info = train_lora(
+    snakemake.params.location,
+    train,
+    read_jsonl(snakemake.input.val) + read_jsonl(snakemake.input.test),
+    accuracy_evaluator(data, split),
+    snakemake.output.adapter,
+    settings=options,
+    seed=seed,
+    dtype=entry.get("dtype", "auto"),
+    is_chat=bool(entry.get("chat", False)),
+    chat_template_kwargs=entry.get("chat_template_kwargs"),
+)
+info["model"] = snakemake.wildcards.model
+write_run(predictions, info, snakemake.output.predictions, snakemake.output.info)

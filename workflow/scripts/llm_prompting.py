@@ -1,0 +1,17 @@
+"""Zero-shot or few-shot letter scoring of the val and test prompts with one model."""
+
+import torch
+
+from gemsflow.io import read_jsonl
+from gemsflow.llm.backends import make_backend
+from gemsflow.llm.runs import score_records, write_run
+from gemsflow.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+torch.manual_seed(int(snakemake.wildcards.seed))
+records = read_jsonl(snakemake.input.val) + read_jsonl(snakemake.input.test)
+backend = make_backend(snakemake.params.entry, model_path=snakemake.params.location)
+predictions, info = score_records(backend, records)
+info.update(style=snakemake.params.style, model=snakemake.wildcards.model)
+write_run(predictions, info, snakemake.output.predictions, snakemake.output.info)

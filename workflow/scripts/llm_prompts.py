@@ -1,0 +1,28 @@
+"""Prompt records of one split part in one style (zeroshot / fewshot<k>)."""
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from gemsflow.io import write_jsonl
+from gemsflow.llm.features import load_features
+from gemsflow.llm.prompts import PromptStyle, build_prompts
+from gemsflow.logs import setup_logging
+from gemsflow.survey import SurveyData
+
+setup_logging(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+style = PromptStyle.parse(snakemake.wildcards.style)
+embeddings = load_features(snakemake.input.embeddings) if style.k else None
+records = build_prompts(
+    SurveyData.load(Path(snakemake.input.data[0]).parent),
+    pd.read_parquet(snakemake.input.split),
+    snakemake.wildcards.part,
+    style,
+    seed=int(snakemake.wildcards.seed),
+    shuffle_options=bool(snakemake.params.shuffle_options),
+    question_states=embeddings.question_states if embeddings else None,
+    question_keys=embeddings.questions if embeddings else None,
+)
+write_jsonl(records, snakemake.output[0])

@@ -1,0 +1,19 @@
+"""Text embeddings of a dataset's questions and choices with one configured embedder."""
+
+from pathlib import Path
+
+import torch
+
+from gemsflow.llm.embeddings import text_embeddings
+from gemsflow.llm.features import save_features
+from gemsflow.logs import setup_logging
+from gemsflow.survey import SurveyData
+
+setup_logging(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+features = text_embeddings(
+    SurveyData.load(Path(snakemake.input.data[0]).parent),
+    snakemake.params.embedder,
+    cache_dir=snakemake.params.cache_dir,
+)
+save_features(features, snakemake.output[0])
