@@ -6,12 +6,13 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/synthetic.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/scoring.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

@@ -3,19 +3,19 @@ rule baseline:
         data=DATASET_FILES,
         split=SPLIT,
     output:
-        predictions=RUN + "/predictions.parquet",
-        info=RUN + "/run_info.json",
-    wildcard_constraints:
-        method="majority|subgroup_majority",
-    params:
-        options=lambda wildcards: config["baselines"],
+        predictions="results/runs/{setting}/{dataset}/{method}/seed{seed}/predictions.parquet",
+        info="results/runs/{setting}/{dataset}/{method}/seed{seed}/run_info.json",
     log:
         "logs/baseline/{setting}/{dataset}/{method}/seed{seed}.log",
+    wildcard_constraints:
+        method="majority|subgroup_majority",
     conda:
         "../../envs/core.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        options=lambda wildcards: config["baselines"],
     script:
         "../scripts/run_baseline.py"

@@ -11,12 +11,11 @@ min_version("9.0")
 GEMSFLOW_SRC = str(Path(workflow.basedir) / "src")
 if GEMSFLOW_SRC not in sys.path:
     sys.path.insert(0, GEMSFLOW_SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (GEMSFLOW_SRC, os.environ.get("PYTHONPATH")) if p
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (GEMSFLOW_SRC, os.getenv("PYTHONPATH")) if p)
 )
 
 from gemsflow.datasets import resolve_paths, source_files  # noqa: E402
-
 
 validate(config, "../../config/schema.yaml")
 
@@ -69,7 +68,7 @@ def methods_for(setting):
 
 def run_metrics(setting, dataset, methods=None, seeds=None):
     return expand(
-        RUN + "/metrics.json",
+        f"{RUN}/metrics.json",
         setting=setting,
         dataset=dataset,
         method=methods if methods is not None else methods_for(setting),

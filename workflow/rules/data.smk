@@ -3,8 +3,6 @@ rule prepare_dataset:
         dataset_source_files,
     output:
         DATASET_FILES,
-    params:
-        entry=lambda wildcards: dataset_entry(wildcards.dataset),
     log:
         "logs/prepare_dataset/{dataset}.log",
     conda:
@@ -13,6 +11,8 @@ rule prepare_dataset:
     resources:
         mem_mb=8000,
         runtime=30,
+    params:
+        entry=lambda wildcards: dataset_entry(wildcards.dataset),
     script:
         "../scripts/prepare_dataset.py"
 
@@ -23,8 +23,6 @@ rule split:
     output:
         split=SPLIT,
         sizes="results/splits/{setting}/{dataset}/seed{seed}/split_sizes.json",
-    params:
-        spec=lambda wildcards: setting_entry(wildcards.setting),
     log:
         "logs/split/{setting}/{dataset}/seed{seed}.log",
     conda:
@@ -33,5 +31,7 @@ rule split:
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        spec=lambda wildcards: setting_entry(wildcards.setting),
     script:
         "../scripts/make_split.py"

@@ -2,10 +2,10 @@ rule score_run:
     input:
         data=DATASET_FILES,
         split=SPLIT,
-        predictions=RUN + "/predictions.parquet",
-        info=RUN + "/run_info.json",
+        predictions="results/runs/{setting}/{dataset}/{method}/seed{seed}/predictions.parquet",
+        info="results/runs/{setting}/{dataset}/{method}/seed{seed}/run_info.json",
     output:
-        RUN + "/metrics.json",
+        "results/runs/{setting}/{dataset}/{method}/seed{seed}/metrics.json",
     log:
         "logs/score_run/{setting}/{dataset}/{method}/seed{seed}.log",
     conda:
