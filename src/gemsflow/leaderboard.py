@@ -232,8 +232,9 @@ def to_html(board: pd.DataFrame) -> str:
 <title>Leaderboard {html.escape(setting)} {html.escape(dataset)}</title>
 <style>
 body {{ font-family: sans-serif; margin: 1em; }}
-table {{ border-collapse: collapse; font-size: 0.9em; }}
-th, td {{ border: 1px solid #bbb; padding: 4px 8px; text-align: right; white-space: nowrap; }}
+table {{ border-collapse: collapse; font-size: 0.8em; }}
+th, td {{ border: 1px solid #bbb; padding: 3px 6px; text-align: right; }}
+td {{ white-space: nowrap; }}
 th {{ background: #eef; }}
 td:first-child, th:first-child {{ text-align: left; }}
 tr.floor {{ background: #f4f4f4; font-style: italic; }}

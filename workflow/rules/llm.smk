@@ -72,7 +72,10 @@ def lora_style(wildcards):
 
 rule llm_tiny_model:
     input:
-        data=expand(DATASET_FILES, dataset=LLM.get("tiny", {}).get("corpus_dataset", "synthetic")),
+        data=[
+            path.format(dataset=LLM.get("tiny", {}).get("corpus_dataset", "synthetic"))
+            for path in DATASET_FILES
+        ],
     output:
         directory(TINY_MODEL_DIR),
     params:

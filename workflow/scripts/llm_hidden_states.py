@@ -13,7 +13,9 @@ from gemsflow.survey import SurveyData
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 entry, options = snakemake.params.entry, snakemake.params.options
-tokenizer, model = load_causal_lm(snakemake.params.location, dtype=entry.get("dtype", "auto"), adapter=entry.get("adapter"))
+tokenizer, model = load_causal_lm(
+    snakemake.params.location, dtype=entry.get("dtype", "auto"), adapter=entry.get("adapter")
+)
 features = choice_hidden_states(
     SurveyData.load(Path(snakemake.input.data[0]).parent),
     model,

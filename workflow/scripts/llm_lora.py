@@ -18,7 +18,9 @@ options = dict(snakemake.params.options)
 entry = snakemake.params.entry
 data = SurveyData.load(Path(snakemake.input.data[0]).parent)
 split = pd.read_parquet(snakemake.input.split)
-train = subsample_individuals(read_jsonl(snakemake.input.train), options.pop("max_train_individuals", None), seed)
+train = subsample_individuals(
+    read_jsonl(snakemake.input.train), options.pop("max_train_individuals", None), seed
+)
 options.pop("prompt_style", None)
 predictions, info = train_lora(
     snakemake.params.location,

@@ -12,4 +12,6 @@ setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 options = dict(snakemake.params.tiny)
 options.pop("corpus_dataset", None)
-build_tiny_model(SurveyData.load(Path(snakemake.input.data[0]).parent), snakemake.output[0], **options)
+build_tiny_model(
+    SurveyData.load(Path(snakemake.input.data[0]).parent), snakemake.output[0], **options
+)

@@ -35,17 +35,23 @@ CHROMIUM_FLAGS = (
 
 OPEN_RESULT = """
 <script>
-window.addEventListener("load", function () {
+(function () {
   var path = %s;
-  var where = null;
-  for (var cat in categories) {
-    for (var sub in categories[cat]) {
-      if (categories[cat][sub].indexOf(path) >= 0) { where = [cat, sub]; }
+  // React mounts the app asynchronously: wait until it exists, then navigate as a click would.
+  var timer = setInterval(function () {
+    if (typeof app === "undefined" || !app) { return; }
+    clearInterval(timer);
+    var where = null;
+    for (var cat in categories) {
+      for (var sub in categories[cat]) {
+        if (categories[cat][sub].indexOf(path) >= 0) { where = [cat, sub]; }
+      }
     }
-  }
-  app.setView({navbarMode: "subcategory", category: where[0], subcategory: where[1],
-               content: "html", contentPath: results[path].data_uri, resultPath: path});
-});
+    app.setView({navbarMode: "subcategory", category: where[0], subcategory: where[1],
+                 content: "html", contentPath: results[path].data_uri, resultPath: path});
+    document.body.setAttribute("data-shown-result", path);
+  }, 50);
+})();
 </script>
 """
 
@@ -103,7 +109,12 @@ def screenshot_report(
             "--virtual-time-budget=5000",
         ]
         subprocess.run(
-            [*common, f"--user-data-dir={tmp}/profile-shot", f"--screenshot={out_png}", page.as_uri()],
+            [
+                *common,
+                f"--user-data-dir={tmp}/profile-shot",
+                f"--screenshot={out_png}",
+                page.as_uri(),
+            ],
             check=True,
             capture_output=True,
             timeout=timeout,

@@ -1,0 +1,26 @@
+"""Build the GEMS graph of one (setting, dataset, split seed) and cache it as graph.pt."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from gemsflow.graph import build_graph, counts
+from gemsflow.io import save_torch
+from gemsflow.logs import setup_logging
+from gemsflow.survey import SurveyData
+
+log = setup_logging(snakemake.log[0])
+data = SurveyData.load(Path(snakemake.input.data[0]).parent)
+split = pd.read_parquet(snakemake.input.split)
+graph_config = snakemake.params.graph_config
+bundle = build_graph(
+    data,
+    split,
+    setting=snakemake.wildcards.setting,
+    setting_config=graph_config["setting"],
+    graph_config=graph_config["graph"],
+    seed=int(snakemake.wildcards.seed),
+    split_source=snakemake.input.split,
+)
+save_torch(bundle, snakemake.output.graph)
+log.info("graph %s: %s", bundle["key"][:12], counts(bundle))

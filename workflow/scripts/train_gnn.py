@@ -1,0 +1,29 @@
+"""Train one GEMS model (setting, dataset, arch, seed) on its cached graph and write the run files."""
+
+import torch
+
+from gemsflow.gnn_training import train_run
+from gemsflow.graph import check_bundle
+from gemsflow.io import load_torch
+from gemsflow.logs import setup_logging
+
+log = setup_logging(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+bundle = load_torch(snakemake.input.graph)
+check_bundle(bundle, snakemake.input.graph)
+info = train_run(
+    bundle,
+    snakemake.wildcards.arch,
+    snakemake.params.gnn_config,
+    int(snakemake.wildcards.seed),
+    dict(snakemake.output.items()),
+)
+log.info(
+    "%s %s %s seed %s: best epoch %d, val accuracy %.4f",
+    snakemake.wildcards.setting,
+    snakemake.wildcards.dataset,
+    snakemake.wildcards.arch,
+    snakemake.wildcards.seed,
+    info["best_epoch"],
+    info["best_val_accuracy"],
+)
