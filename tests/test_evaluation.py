@@ -137,7 +137,9 @@ def test_accuracy_micro_and_macro(metrics):
     assert test["accuracy"] == pytest.approx(3 / 7)
     assert test["macro_accuracy"] == pytest.approx((1 / 3 + 2 / 4) / 2)
     assert test["n"] == 7 and test["n_individuals"] == 4
-    assert metrics["per_question"]["test"]["q1"]["accuracy"] == pytest.approx(1 / 3)
+    assert metrics["per_question"]["test"]["q1"] == {"accuracy": pytest.approx(1 / 3), "n": 3}
+    # No validation part in this split: reported as empty, not skipped.
+    assert metrics["parts"]["val"] == {"accuracy": None, "macro_accuracy": None, "n": 0}
 
 
 def test_log_loss_brier_and_ece(metrics):
@@ -156,12 +158,12 @@ def test_log_loss_brier_and_ece(metrics):
 
 
 def test_per_question_distributions(metrics):
-    q1 = metrics["per_question"]["test"]["q1"]
+    q1 = metrics["distribution"]["test"]["per_question"]["q1"]
     # Predicted mean [.5,0,0,0,.5] vs observed thirds at codes 1, 3, 5: |CDF gap| = 1/6 at four cuts.
     assert q1["distance_kind"] == "wasserstein1"
     assert q1["distance"] == pytest.approx(2 / 3)
     assert q1["representativeness"] == pytest.approx(1 - (2 / 3) / 4)
-    q2 = metrics["per_question"]["test"]["q2"]
+    q2 = metrics["distribution"]["test"]["per_question"]["q2"]
     assert q2["distance_kind"] == "total_variation"
     assert q2["predicted"] == pytest.approx([0.4, 0.325, 0.275])
     assert q2["observed"] == pytest.approx([0.5, 0.25, 0.25])
@@ -308,6 +310,7 @@ def test_retest_table_errors_name_the_file(tmp_path):
         (lambda f: pd.concat([f, f.iloc[:1]]), "appears twice"),
         (lambda f: f.assign(prob=f["prob"].where(f.index != 0, np.nan)), "finite"),
         (lambda f: f.drop(columns="prob"), "prob"),
+        (lambda f: f[~((f["individual"] == "a") & (f["code"] == 30))], "not every option"),
     ],
 )
 def test_bad_predictions_raise_clear_errors(edit, message):

@@ -188,6 +188,22 @@ def test_individuals_are_per_wave_with_weights_and_mapped_traits(entry, caplog):
     }
 
 
+def test_traits_as_mapping_pin_a_column_and_description(entry):
+    entry["traits"] = {"sex": {"column": "F_SEX", "description": "Sex at birth"}, "age": None}
+    data = load_opinionqa("opinionqa", entry)
+    assert [(t.name, t.description) for t in data.traits] == [
+        ("sex", "Sex at birth"),
+        ("age", "Age"),
+    ]
+    people = data.individuals.set_index("individual")
+    # Wave 29 has only F_GENDER, which the pinned column excludes.
+    assert people.loc["101_W26", "sex"] == "male"
+    assert pd.isna(people.loc["101_W29", "sex"])
+    entry["traits"] = ["age", "shoe_size"]
+    with pytest.raises(InputDataError, match="shoe_size"):
+        load_opinionqa("opinionqa", entry)
+
+
 def test_unknown_demographic_label_is_an_error_when_strict(entry):
     entry["strict_traits"] = True
     with pytest.raises(InputDataError, match="Pastafarian"):

@@ -36,11 +36,27 @@ def tiny_config(config: dict) -> dict:
     return config
 
 
-def snakemake(workdir: Path, *args: str) -> str:
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--directory", str(workdir), *args]
+def copy_workflow(dest: Path, edit_config) -> Path:
+    """The workflow (Snakefile, rules, scripts, config, envs) in ``dest`` with an edited config."""
+    for name in ("Snakefile", "workflow", "config", "envs"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, dest / name)
+    config_path = dest / "config" / "config.yaml"
+    config_path.write_text(yaml.safe_dump(edit_config(yaml.safe_load(config_path.read_text()))))
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, cores: bool = True) -> str:
+    cmd = [sys.executable, "-m", "snakemake", *(["--cores", "2"] if cores else [])]
+    cmd += ["--directory", str(workdir), *args]
     done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+        )
     return done.stdout + done.stderr
 
 
@@ -63,15 +79,7 @@ def planned(workdir: Path) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("reruns")
-    for name in ("Snakefile", "workflow", "config", "envs"):
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, work / name)
-    config_path = work / "config" / "config.yaml"
-    config_path.write_text(yaml.safe_dump(tiny_config(yaml.safe_load(config_path.read_text()))))
+    work = copy_workflow(tmp_path_factory.mktemp("reruns"), tiny_config)
     snakemake(work, *TARGETS)
     return work
 

@@ -257,7 +257,7 @@ def align(
         row = pred.loc[pred["row"].isna()].iloc[0]
         raise InputDataError(
             where,
-            "individual",
+            "individual/question",
             f"prediction for ({row['individual']}, {row['question']}, part {row['part']}) is not a "
             "held-out pair of the split",
             "predict exactly the val/test pairs of split.parquet",
@@ -292,10 +292,21 @@ def align(
         row = held.loc[~covered].iloc[0]
         raise InputDataError(
             where,
-            "individual",
+            "individual/question",
             f"{int((~covered).sum())} held-out pairs have no prediction, e.g. "
             f"({row['individual']}, {row['question']}, part {row['part']})",
             "predict every val/test pair of split.parquet (uniform if the method has no answer)",
+        )
+    listed = np.bincount(rows, minlength=len(held))
+    short = listed != info.n_options[q_of.loc[held["question"]].to_numpy()]
+    if short.any():
+        row = held.loc[short].iloc[0]
+        raise InputDataError(
+            where,
+            "code",
+            f"({row['individual']}, {row['question']}) lists {listed[np.argmax(short)]} options, "
+            "not every option of the question",
+            "write one row per option of the question (probability 0 where the method gives none)",
         )
     totals = probs.sum(axis=1)
     off = np.abs(totals - 1.0) > PROB_SUM_TOLERANCE
@@ -666,6 +677,8 @@ def evaluate(
         out["weighted"]["reason"] = "all survey weights are equal: weighted metrics equal unweighted"
     for part, arr in parts.items():
         if arr.n == 0:
+            out["parts"][part] = {"accuracy": None, "macro_accuracy": None, "n": 0}
+            out["per_question"][part] = {}
             continue
         stats = _pair_stats(arr, cfg.calibration_bins)
         ones = np.ones(arr.n)
@@ -680,6 +693,10 @@ def evaluate(
             "brier": point["brier"],
             "ece": point["ece"],
         }
+        asked = np.flatnonzero(qd["asked"])
+        out["per_question"][part] = {
+            info.keys[j]: {"accuracy": _f(qd["accuracy"][j]), "n": int(qd["n"][j])} for j in asked
+        }
         out["distribution"][part] = {
             key: point[key]
             for key in (
@@ -690,20 +707,18 @@ def evaluate(
         } | {
             "n_ordinal_questions": int((qd["asked"] & info.ordinal).sum()),
             "n_nominal_questions": int((qd["asked"] & ~info.ordinal).sum()),
-        }
-        out["per_question"][part] = {
-            info.keys[j]: {
-                "accuracy": _f(qd["accuracy"][j]),
-                "n": int(qd["n"][j]),
-                "log_loss": _f(qd["log_loss"][j]),
-                "ordinal": bool(info.ordinal[j]),
-                "distance": _f(qd["distance"][j]),
-                "distance_kind": "wasserstein1" if info.ordinal[j] else "total_variation",
-                "representativeness": _f(qd["representativeness"][j]),
-                "predicted": [_f(x) for x in qd["predicted"][j, : info.n_options[j]]],
-                "observed": [_f(x) for x in qd["observed"][j, : info.n_options[j]]],
-            }
-            for j in np.flatnonzero(qd["asked"])
+            "per_question": {
+                info.keys[j]: {
+                    "ordinal": bool(info.ordinal[j]),
+                    "distance_kind": "wasserstein1" if info.ordinal[j] else "total_variation",
+                    "distance": _f(qd["distance"][j]),
+                    "representativeness": _f(qd["representativeness"][j]),
+                    "log_loss": _f(qd["log_loss"][j]),
+                    "predicted": [_f(x) for x in qd["predicted"][j, : info.n_options[j]]],
+                    "observed": [_f(x) for x in qd["observed"][j, : info.n_options[j]]],
+                }
+                for j in asked
+            },
         }
         edges = np.linspace(0.0, 1.0, cfg.calibration_bins + 1)
         out["calibration"][part] = {

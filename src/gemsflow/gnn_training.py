@@ -211,7 +211,7 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(params, float(t["max_grad_norm"]))
                 optimizer.step()
                 scheduler.step()
-                losses.append(float(loss))
+                losses.append(loss.item())
             val_loss, val_acc = self.evaluate(VAL)
             curve.append((epoch, float(np.mean(losses)), val_loss, val_acc))
             bar.set_postfix(val_acc=f"{val_acc:.4f}")

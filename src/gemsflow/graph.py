@@ -139,7 +139,7 @@ def build_graph(
     questions = list(dict.fromkeys(options["question"]))
     choices = options["choice"].astype(str).tolist()
     choice_question = _index_of(options["question"], questions, "question", "options")
-    choice_position = options["position"].to_numpy(np.int64)
+    choice_position = options["position"].to_numpy(np.int64, copy=True)
     max_options = int(choice_position.max()) + 1 if len(options) else 0
     question_choices = np.full((len(questions), max_options), -1, dtype=np.int64)
     question_choices[choice_question, choice_position] = np.arange(len(options))
@@ -199,7 +199,7 @@ def build_graph(
         "subgroups": subgroups,
         "choice_question": torch.from_numpy(choice_question.astype(np.int64)),
         "choice_position": torch.from_numpy(choice_position),
-        "choice_code": torch.from_numpy(options["code"].to_numpy(np.int64)),
+        "choice_code": torch.from_numpy(options["code"].to_numpy(np.int64, copy=True)),
         "question_choices": torch.from_numpy(question_choices),
         "trait_codes": torch.from_numpy(trait_codes),
         "trait_sizes": [len(trait.categories) for trait in data.traits],

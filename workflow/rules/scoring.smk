@@ -1,15 +1,24 @@
+def retest_table(wildcards):
+    """The dataset's test-retest table from config (evaluation.retest), or None."""
+    return config.get("evaluation", {}).get("retest", {}).get(wildcards.dataset)
+
+
 rule score_run:
     input:
         data=DATASET_FILES,
         split=SPLIT,
-        predictions="results/runs/{setting}/{dataset}/{method}/seed{seed}/predictions.parquet",
-        info="results/runs/{setting}/{dataset}/{method}/seed{seed}/run_info.json",
+        predictions=RUN + "/predictions.parquet",
+        info=RUN + "/run_info.json",
+        retest=lambda wildcards: [retest_table(wildcards)] if retest_table(wildcards) else [],
     output:
-        "results/runs/{setting}/{dataset}/{method}/seed{seed}/metrics.json",
+        RUN + "/metrics.json",
+    params:
+        evaluation=lambda wildcards: config.get("evaluation", {}),
+        retest=retest_table,
     log:
         "logs/score_run/{setting}/{dataset}/{method}/seed{seed}.log",
     conda:
-        "../../envs/core.yaml"
+        "../../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=4000,

@@ -22,6 +22,7 @@ Decisions that differ from the reference implementation (spec 1.5, weaknesses 4 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from gemsflow.errors import InputDataError
 from gemsflow.survey import SurveyData, Trait, build_options_table, validate
@@ -236,8 +238,6 @@ def _wave_of(question: str) -> int | None:
 
 
 def _read_text_json(path: Path, kind: str) -> Any:
-    import json
-
     if not path.exists():
         raise InputDataError(
             path,
@@ -260,8 +260,11 @@ def _settings(entry: Mapping[str, Any]) -> dict[str, Any]:
         raise InputDataError(
             None, "min_answers_scope", f"unknown scope {scope!r}", "use 'wave' or 'pooled'"
         )
-    traits = list(entry.get("traits", list(TRAIT_COLUMNS)))
-    for trait in traits:
+    # traits: a list of names (default columns), or name -> {column, description} to pin a column.
+    given = entry.get("traits", list(TRAIT_COLUMNS))
+    specs = given if isinstance(given, Mapping) else dict.fromkeys(given)
+    traits: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for trait, spec in specs.items():
         if trait not in TRAIT_COLUMNS:
             raise InputDataError(
                 None,
@@ -269,6 +272,10 @@ def _settings(entry: Mapping[str, Any]) -> dict[str, Any]:
                 f"unknown OpinionQA trait {trait!r}",
                 f"use some of {list(TRAIT_COLUMNS)}",
             )
+        spec = spec or {}
+        description, candidates, _ = TRAIT_COLUMNS[trait]
+        column = spec.get("column")
+        traits[trait] = (spec.get("description", description), (column,) if column else candidates)
     return {
         "dir": directory,
         "prefix": prefix,
@@ -399,10 +406,10 @@ def load_opinionqa(name: str, entry: Mapping[str, Any]) -> SurveyData:
     unknown_labels: dict[tuple[str, str], set[str]] = {}
     absent_traits: dict[str, list[int]] = {}
     invalid_dropped = 0
-    for wave, questions in by_wave.items():
+    for wave, questions in tqdm(by_wave.items(), desc="ATP waves", unit="wave"):
         path = _wave_file(settings, wave)
         weight_column = f"WEIGHT_W{wave}"
-        candidates = [c for t in settings["traits"] for c in TRAIT_COLUMNS[t][1]]
+        candidates = [c for _, columns in settings["traits"].values() for c in columns]
         frame, meta = _read_wave(
             path, wave, [settings["id_column"], weight_column, *questions, *candidates]
         )
@@ -488,8 +495,8 @@ def load_opinionqa(name: str, entry: Mapping[str, Any]) -> SurveyData:
 
         # Demographics: first candidate column present wins.
         people = pd.DataFrame({"individual": ids, "wave": wave, "weight": weights})
-        for trait in settings["traits"]:
-            column = next((c for c in TRAIT_COLUMNS[trait][1] if c in frame.columns), None)
+        for trait, (_, columns) in settings["traits"].items():
+            column = next((c for c in columns if c in frame.columns), None)
             if column is None:
                 absent_traits.setdefault(trait, []).append(wave)
                 people[trait] = pd.Series([None] * len(people), dtype="string")
@@ -554,6 +561,7 @@ def load_opinionqa(name: str, entry: Mapping[str, Any]) -> SurveyData:
     options = build_options_table(question_options, question_texts, choice_texts)
 
     individuals = pd.concat(individuals_parts, ignore_index=True)
+    individuals = individuals.astype({t: "string" for t in settings["traits"]})
     responses = pd.concat(responses_parts, ignore_index=True)
     individuals, responses, filter_log = filter_min_answers(
         individuals, responses, settings["min_answers"], settings["scope"]
@@ -569,7 +577,10 @@ def load_opinionqa(name: str, entry: Mapping[str, Any]) -> SurveyData:
             "ordinal": [q in ordinal_set for q in questions],
         }
     )
-    traits = tuple(Trait(t, TRAIT_COLUMNS[t][0], TRAIT_COLUMNS[t][2]) for t in settings["traits"])
+    traits = tuple(
+        Trait(t, description, TRAIT_COLUMNS[t][2])
+        for t, (description, _) in settings["traits"].items()
+    )
     data = SurveyData(
         name=name,
         source=f"opinionqa:{settings['raw_dir']}",

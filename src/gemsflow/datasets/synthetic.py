@@ -319,10 +319,6 @@ class SyntheticSurvey:
     answers: np.ndarray
     probabilities: list[np.ndarray]
 
-    @property
-    def trait_columns(self) -> list[str]:
-        return list(TRAITS)
-
 
 def _item_pool(topic: dict) -> tuple[list[tuple[str, list[str]]], list[tuple[str, list[str]]]]:
     """All ordinal and nominal items a topic can produce, in a fixed order."""

@@ -155,7 +155,12 @@ class TransformersBackend:
 
     def letter_scores(self, prompts: list[str], letter_lists: list[list[str]]) -> list[LetterScores]:
         table = letter_scoring.letter_continuations(self.tokenizer, letter_lists)
-        ids = self.encode(prompts)
+        return self.letter_scores_from_ids(self.encode(prompts), letter_lists, table)
+
+    def letter_scores_from_ids(
+        self, ids: list[list[int]], letter_lists: list[list[str]], table: dict[str, list[tuple[int, ...]]]
+    ) -> list[LetterScores]:
+        """Scores of tokenised prompts; ``table`` maps each letter to its continuation token sequences."""
         # Longest first, so that each batch holds prompts of similar length (little padding).
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         raw: list[list[float]] = [[0.0] * len(letters) for letters in letter_lists]

@@ -1,0 +1,121 @@
+"""GEMS training: determinism, output files, and learning beyond per-question majority."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+from test_gnn_graph import gnn_config, make_bundle
+
+from gemsflow.gnn_training import Trainer, deep_merge, resolve_config, train_run
+from gemsflow.scoring import score
+
+SHORT = {"training": {"max_epochs": 3, "steps_per_epoch": 2, "patience": 3}}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
+
+
+def config(arch: str, override: dict | None = None) -> dict:
+    return deep_merge(resolve_config(gnn_config(), arch, "structured"), override or SHORT)
+
+
+def run_files(tmp_path, setting: str) -> dict[str, str]:
+    names = ["curve", "model", "run_info"]
+    names.append("embeddings" if setting == "setting3" else "predictions")
+    suffix = {
+        "curve": "curve.tsv",
+        "model": "model.safetensors",
+        "run_info": "run_info.json",
+        "embeddings": "embeddings.safetensors",
+        "predictions": "predictions.parquet",
+    }
+    return {name: str(tmp_path / suffix[name]) for name in names}
+
+
+def test_same_seed_same_run_and_different_seed_differs(tmp_path):
+    _, _, bundle = make_bundle("setting1")
+    infos, states = [], []
+    for run, seed in enumerate((5, 5, 6)):
+        out = run_files(tmp_path / str(run), "setting1")
+        info = train_run(bundle, "gat", config("gat"), seed, out, progress=False)
+        infos.append(
+            (
+                (tmp_path / str(run) / "curve.tsv").read_text(),
+                pd.read_parquet(out["predictions"]),
+                info["best_val_accuracy"],
+            )
+        )
+        states.append(load_file(out["model"]))
+    assert infos[0][0] == infos[1][0]
+    pd.testing.assert_frame_equal(infos[0][1], infos[1][1])
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    assert infos[0][0] != infos[2][0]
+
+
+@pytest.mark.parametrize("arch", ["mf", "rgcn", "gat", "sage"])
+@pytest.mark.parametrize("setting", ["setting1", "setting2"])
+def test_predictions_are_distributions_over_real_options(tmp_path, arch, setting):
+    data, split, bundle = make_bundle(setting)
+    out = run_files(tmp_path, setting)
+    train_run(bundle, arch, config(arch), 1, out, progress=False)
+    preds = pd.read_parquet(out["predictions"])
+    held_out = split[split["part"] != "train"]
+    pairs = preds.groupby(["individual", "question", "part"], observed=True)
+    assert pairs.ngroups == len(held_out)
+    np.testing.assert_allclose(pairs["prob"].sum().to_numpy(), 1.0, rtol=1e-9)
+    assert preds["prob"].dtype == np.float64
+    # The scorer accepts them as they are (it checks option codes and pair coverage).
+    metrics = score(preds, data, split)
+    assert metrics["n_test"] == int((split["part"] == "test").sum())
+    curve = pd.read_csv(out["curve"], sep="\t")
+    assert list(curve.columns) == ["epoch", "train_loss", "val_loss", "val_acc"]
+    info = json.loads(open(out["run_info"]).read())
+    assert 1 <= info["best_epoch"] <= info["epochs_run"] == len(curve)
+    assert info["best_val_accuracy"] == pytest.approx(curve["val_acc"].max(), abs=1e-6)
+
+
+def test_setting3_exports_embeddings_of_training_choices_only(tmp_path):
+    _, split, bundle = make_bundle("setting3")
+    out = run_files(tmp_path, "setting3")
+    train_run(bundle, "sage", config("sage"), 0, out, progress=False)
+    assert "predictions" not in out
+    with safe_open(out["embeddings"], "pt") as handle:
+        meta = handle.metadata()
+        ind = handle.get_tensor("individual_embeddings")
+        cho = handle.get_tensor("choice_embeddings")
+        tau = handle.get_tensor("temperature")
+    individuals, choices = json.loads(meta["individuals"]), json.loads(meta["choices"])
+    assert ind.shape == (len(individuals), 64) and cho.shape == (len(choices), 64)
+    assert tau.shape == (1,) and float(tau) > 0
+    train_questions = set(split.loc[split["part"] == "train", "question"])
+    assert {c.split("_option_")[0] for c in choices} == train_questions
+    assert set(individuals) == set(split["individual"])
+
+
+def test_training_beats_per_question_majority(tmp_path):
+    data, split, bundle = make_bundle("setting1")
+    out = run_files(tmp_path, "setting1")
+    cfg = config("sage", {"training": {"max_epochs": 30, "steps_per_epoch": 5, "patience": 30}})
+    train_run(bundle, "sage", cfg, 0, out, progress=False)
+    metrics = score(pd.read_parquet(out["predictions"]), data, split)
+    truth = split.merge(data.responses, on=["individual", "question"])
+    train = truth[truth["part"] == "train"]
+    majority = train.groupby("question")["code"].agg(lambda c: c.value_counts().idxmax())
+    test = truth[truth["part"] == "test"]
+    majority_acc = float((test["question"].map(majority) == test["code"]).mean())
+    assert metrics["accuracy"] > majority_acc + 0.15, (metrics["accuracy"], majority_acc)
+
+
+def test_trainer_uses_cpu_without_cuda():
+    _, _, bundle = make_bundle("setting1")
+    trainer = Trainer(bundle, "mf", config("mf"), 0)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert trainer.device.type == expected

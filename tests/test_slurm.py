@@ -1,0 +1,81 @@
+"""The workflow through a real SLURM cluster (the one-node cluster of .ci/slurm_up.sh).
+
+Skips only outside CI when this machine cannot host the cluster (not root, or slurm-wlm not installed);
+in CI (CI=true) a missing cluster fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+from test_reruns import REPO, copy_workflow, snakemake
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+CI_PROFILE = REPO / "tests" / "profiles" / "slurm-ci"
+CPU_RULES = {"synthesize_dataset", "prepare_dataset", "split", "baseline", "score_run", "deliver"}
+
+
+def cluster_ready() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
+    return done.returncode == 0 and any(s in done.stdout for s in ("idle", "mixed"))
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    can_host = os.geteuid() == 0 and shutil.which("slurmctld") is not None
+    if not cluster_ready() and can_host:
+        subprocess.run(["bash", str(REPO / ".ci" / "slurm_up.sh")], check=True, timeout=300)
+    if not cluster_ready():
+        message = "no running SLURM cluster (run .ci/slurm_up.sh as root)"
+        if IN_CI:
+            pytest.fail(f"{message}; CI must test the SLURM profile")
+        if not can_host:
+            pytest.skip(f"{message}; this machine cannot host one (not root or no slurm-wlm)")
+        pytest.fail(f"{message}, although slurm-wlm is installed and we are root")
+
+
+def one_seed_baselines(config: dict) -> dict:
+    config["seeds"] = [5]
+    config["datasets"]["synthetic"]["generator"].update({"n_individuals": 60, "n_questions": 12})
+    config["methods"]["setting1"] = ["majority", "subgroup_majority"]
+    return config
+
+
+def test_setting_target_builds_through_slurm(cluster, tmp_path):
+    work = copy_workflow(tmp_path, one_seed_baselines)
+    out = snakemake(
+        work, "--profile", str(CI_PROFILE), "--verbose", "results/setting1/synthetic/", cores=False
+    )
+
+    calls = re.findall(r"^sbatch call: (sbatch .*)$", out, flags=re.M)
+    rules = {
+        re.search(r"--comment rule_([a-z_]+?)(?:_wildcards_\S*)?\s", c).group(1) for c in calls
+    }
+    assert rules == CPU_RULES
+    # synthesize, prepare, one split, two baselines, two scores, deliver
+    assert len(calls) == 8
+    for call in calls:
+        assert " -p ci " in call
+        assert re.search(r" --mem \d+ ", call) and re.search(r" -t \d+ ", call)
+        assert "--gpus" not in call and "--gres" not in call  # CPU rules ask for no GPU
+
+    job_ids = re.findall(r"has been submitted with SLURM jobid (\d+)", out)
+    assert len(job_ids) == len(calls)
+    # The last job (deliver) is recent enough for the controller to still know it.
+    shown = subprocess.run(
+        ["scontrol", "show", "job", job_ids[-1]], capture_output=True, text=True, check=True
+    ).stdout
+    assert "JobState=COMPLETED" in shown and "Partition=ci" in shown
+    assert "Comment=rule_deliver" in shown
+
+    summary = (work / "results/setting1/synthetic/summary.tsv").read_text().splitlines()
+    assert [line.split("\t")[0] for line in summary[1:]] == ["majority", "subgroup_majority"]
+    assert (work / "results/setting1/synthetic/metrics/majority/seed5.json").exists()
