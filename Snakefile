@@ -11,6 +11,11 @@ include: "workflow/rules/download.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/scoring.smk"
+include: "workflow/rules/gnn.smk"
+include: "workflow/rules/llm.smk"
+include: "workflow/rules/mapping.smk"
+include: "workflow/rules/report.smk"
+include: "workflow/rules/deliver.smk"
 
 
 rule all:

@@ -26,15 +26,40 @@ from gemsflow.llm.backends import TransformersBackend
 
 CONFIGS = {
     # Llama-2-7B shapes.
-    "7b": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
-               num_key_value_heads=32, vocab_size=32000),
-    "1b": dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
-               num_key_value_heads=4, vocab_size=32000),
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, vocab_size=1024),
+    "7b": dict(
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        vocab_size=32000,
+    ),
+    "1b": dict(
+        hidden_size=2048,
+        intermediate_size=5632,
+        num_hidden_layers=22,
+        num_attention_heads=32,
+        num_key_value_heads=4,
+        vocab_size=32000,
+    ),
+    "tiny": dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=1024,
+    ),
 }
 # Dense bf16 tensor-core peaks (no sparsity), TFLOP/s, matched by substring of the device name.
-PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 70.0, "L4": 121.0}
+PEAK_BF16_TFLOPS = {
+    "H200": 989.0,
+    "H100": 989.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "A10G": 70.0,
+    "L4": 121.0,
+}
 
 
 def peak_tflops(device: torch.device, override: float | None) -> float | None:
@@ -75,7 +100,9 @@ def flops_per_token(model, context: float) -> float:
 
 
 def time_scoring(backend, ids, letter_lists, table, device, repeats: int) -> float:
-    backend.letter_scores_from_ids(ids[: min(len(ids), backend.batch_size)], letter_lists, table)  # warm-up
+    backend.letter_scores_from_ids(
+        ids[: min(len(ids), backend.batch_size)], letter_lists, table
+    )  # warm-up
     if device.type == "cuda":
         torch.cuda.synchronize()
     best = float("inf")
@@ -89,23 +116,38 @@ def time_scoring(backend, ids, letter_lists, table, device, repeats: int) -> flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", choices=sorted(CONFIGS), default="7b")
     parser.add_argument("--n-prompts", type=int, default=256)
-    parser.add_argument("--prompt-tokens", type=int, default=450, help="mean prompt length (few-shot Twin: ~450)")
+    parser.add_argument(
+        "--prompt-tokens", type=int, default=450, help="mean prompt length (few-shot Twin: ~450)"
+    )
     parser.add_argument("--options", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--single-prompts", type=int, default=None, help="prompts timed one at a time (default: all)")
+    parser.add_argument(
+        "--single-prompts",
+        type=int,
+        default=None,
+        help="prompts timed one at a time (default: all)",
+    )
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--dtype", choices=["bfloat16", "float32"], default=None)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--peak-tflops", type=float, default=None, help="override the device's peak bf16 TFLOP/s")
+    parser.add_argument(
+        "--peak-tflops", type=float, default=None, help="override the device's peak bf16 TFLOP/s"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if device.type == "cuda" else torch.float32)
+    dtype = (
+        getattr(torch, args.dtype)
+        if args.dtype
+        else (torch.bfloat16 if device.type == "cuda" else torch.float32)
+    )
     model = build_model(args.model, device, dtype, args.prompt_tokens)
     ids, letter_lists, table = synthetic_prompts(
         args.n_prompts, args.prompt_tokens, model.config.vocab_size, args.options, seed=0
@@ -117,9 +159,14 @@ def main() -> None:
     tokenizer = SimpleNamespace(pad_token_id=0, eos_token_id=1)
     results = {}
     n_single = args.single_prompts or len(ids)
-    for label, batch_size, subset in (("batched", args.batch_size, ids), ("one_at_a_time", 1, ids[:n_single])):
+    for label, batch_size, subset in (
+        ("batched", args.batch_size, ids),
+        ("one_at_a_time", 1, ids[:n_single]),
+    ):
         backend = TransformersBackend("", tokenizer=tokenizer, model=model, batch_size=batch_size)
-        seconds = time_scoring(backend, subset, letter_lists[: len(subset)], table, device, args.repeats)
+        seconds = time_scoring(
+            backend, subset, letter_lists[: len(subset)], table, device, args.repeats
+        )
         real_tokens = sum(len(x) for x in subset)
         achieved = fpt * real_tokens / seconds
         results[label] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from gemsflow.graph import TEST, TRAIN, VAL, build_graph, counts
 from gemsflow.splits import SplitSpec, make_split
 from gemsflow.survey import SurveyData, Trait, build_options_table
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]
 SPECS = {
     "setting1": SplitSpec("individual", 0.1, 0.4, 0.4),
     "setting2": SplitSpec("individual", 0.1, 0.4, 0.0),
@@ -151,7 +152,12 @@ def test_unknown_split_rows_are_rejected():
     gc = graph_config(gnn_config(), "structured", "setting1")
     with pytest.raises(InputDataError, match="no answer in the dataset"):
         build_graph(
-            data, bad, setting="setting1", setting_config=gc["setting"], graph_config=gc["graph"], seed=0
+            data,
+            bad,
+            setting="setting1",
+            setting_config=gc["setting"],
+            graph_config=gc["graph"],
+            seed=0,
         )
 
 
@@ -161,7 +167,10 @@ def test_samples_never_leak(setting):
     cfg = resolve_config(gnn_config(), "sage", "structured")
     block = cfg["settings"][setting]
     drawer = SampleDrawer(
-        bundle, block["supervision"], block["supervision_fraction"], torch.Generator().manual_seed(0)
+        bundle,
+        block["supervision"],
+        block["supervision_fraction"],
+        torch.Generator().manual_seed(0),
     )
     train = set(torch.nonzero(bundle["answer_role"] == TRAIN).flatten().tolist())
     held_out = set(torch.nonzero(bundle["answer_role"] != TRAIN).flatten().tolist())
@@ -212,4 +221,6 @@ def test_setting_regime_comes_from_config():
     broken["defaults"]["settings"]["setting2"]["supervision"] = "questions"
     with pytest.raises(InputDataError, match="supervision"):
         graph_config(broken, "structured", "setting2")
-    assert graph_config(cfg, "any_name_at_all", "setting2")["setting"]["supervision"] == "individuals"
+    assert (
+        graph_config(cfg, "any_name_at_all", "setting2")["setting"]["supervision"] == "individuals"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -77,7 +78,7 @@ def test_predictions_are_distributions_over_real_options(tmp_path, arch, setting
     assert metrics["n_test"] == int((split["part"] == "test").sum())
     curve = pd.read_csv(out["curve"], sep="\t")
     assert list(curve.columns) == ["epoch", "train_loss", "val_loss", "val_acc"]
-    info = json.loads(open(out["run_info"]).read())
+    info = json.loads(Path(out["run_info"]).read_text())
     assert 1 <= info["best_epoch"] <= info["epochs_run"] == len(curve)
     assert info["best_val_accuracy"] == pytest.approx(curve["val_acc"].max(), abs=1e-6)
 

@@ -30,7 +30,13 @@ def test_batched_hidden_states_equal_single_text_forward(tiny, position):
     data, tokenizer, model = tiny
     texts = data.options["choice_text"].tolist()[:7]
     states, layers = hs.extract(
-        model, tokenizer, texts, position=position, layers=[0, -1], batch_size=3, store_dtype="float32"
+        model,
+        tokenizer,
+        texts,
+        position=position,
+        layers=[0, -1],
+        batch_size=3,
+        store_dtype="float32",
     )
     assert layers == [0, model.config.num_hidden_layers]
     for i, text in enumerate(texts):
@@ -93,7 +99,9 @@ def test_openai_embedder_batches_retries_and_caches(tmp_path):
     np.testing.assert_array_equal(out[:, 0], [1, 3, 2, 1, 4])
     assert waits == [1.0, 2.0]
     assert client.calls == [["a", "bbb"], ["cc", "dddd"]]
-    again = OpenAIEmbedder("m", tmp_path, batch_size=2, client=client, sleep=waits.append).embed(texts)
+    again = OpenAIEmbedder("m", tmp_path, batch_size=2, client=client, sleep=waits.append).embed(
+        texts
+    )
     np.testing.assert_array_equal(again, out)
     assert len(client.calls) == 2  # everything came from the cache
 

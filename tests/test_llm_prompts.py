@@ -26,7 +26,9 @@ def test_zeroshot_records_are_complete_and_labelled():
     answers = data.responses.set_index(["individual", "question"])["code"]
     for r in records:
         assert r["codes"] == list(range(1, QUESTION_SIZES[r["question"]] + 1))
-        assert r["letters"][r["codes"].index(answers[(r["individual"], r["question"])])] == r["label"]
+        assert (
+            r["letters"][r["codes"].index(answers[(r["individual"], r["question"])])] == r["label"]
+        )
         assert r["prompt"].endswith("Answer:")
         assert r["examples"] == [] and r["prompt"].count("Question:") == 1
         assert f"Respondent id: {r['individual']}" in r["prompt"]
@@ -40,7 +42,13 @@ def test_fewshot_picks_most_similar_own_training_answers_least_similar_first():
     data = make_survey()
     split = make_split(data)
     records = build_prompts(
-        data, split, "test", PromptStyle(2), seed=1, question_states=_states(), question_keys=QUESTIONS
+        data,
+        split,
+        "test",
+        PromptStyle(2),
+        seed=1,
+        question_states=_states(),
+        question_keys=QUESTIONS,
     )
     by_q = {(r["individual"], r["question"]): r for r in records}
     # p10's training answers are q01 and q02 only; for target q06 the closer is q02, placed last.
@@ -48,8 +56,14 @@ def test_fewshot_picks_most_similar_own_training_answers_least_similar_first():
     record = by_q[("p10", "q03")]
     assert record["examples"] == ["q01", "q02"]
     assert record["prompt"].count("Question:") == 3
-    assert record["prompt"].index("do you q01") < record["prompt"].index("do you q02") < record["prompt"].index("do you q03")
-    answer_q02 = int(data.responses.query("individual == 'p10' and question == 'q02'")["code"].iloc[0])
+    assert (
+        record["prompt"].index("do you q01")
+        < record["prompt"].index("do you q02")
+        < record["prompt"].index("do you q03")
+    )
+    answer_q02 = int(
+        data.responses.query("individual == 'p10' and question == 'q02'")["code"].iloc[0]
+    )
     assert f"Answer: {'ABCDE'[answer_q02 - 1]}. " in record["prompt"]
 
 
@@ -57,12 +71,20 @@ def test_train_prompts_never_use_the_target_and_k_is_clamped():
     data = make_survey()
     split = make_split(data)
     records = build_prompts(
-        data, split, "train", PromptStyle(10), seed=1, question_states=_states(), question_keys=QUESTIONS
+        data,
+        split,
+        "train",
+        PromptStyle(10),
+        seed=1,
+        question_states=_states(),
+        question_keys=QUESTIONS,
     )
     for r in records:
         assert r["question"] not in r["examples"]
         pool = set(split.query("individual == @r['individual'] and part == 'train'")["question"])
-        assert set(r["examples"]) == pool - {r["question"]}  # k larger than the pool: all of it, no more
+        assert set(r["examples"]) == pool - {
+            r["question"]
+        }  # k larger than the pool: all of it, no more
 
 
 def test_empty_pool_gives_no_examples_instead_of_all():

@@ -31,7 +31,10 @@ def _direct(model, tokenizer, prompt, marks):
         probs = torch.softmax(model(input_ids=ids).logits[0, -1].double(), -1)
     raw = []
     for mark in marks:
-        tokens = {tokenizer.encode(f" {mark}", add_special_tokens=False)[0], tokenizer.encode(mark, add_special_tokens=False)[0]}
+        tokens = {
+            tokenizer.encode(f" {mark}", add_special_tokens=False)[0],
+            tokenizer.encode(mark, add_special_tokens=False)[0],
+        }
         raw.append(sum(float(probs[t]) for t in tokens))
     raw = np.array(raw)
     return raw / raw.sum(), raw.sum()
@@ -49,7 +52,9 @@ def test_batched_scores_equal_direct_forward_for_2_5_11_options(tiny):
     backend = TransformersBackend(path, batch_size=4)
     scores = backend.letter_scores([r["prompt"] for r in chosen], [r["letters"] for r in chosen])
     for record, score in zip(chosen, scores, strict=True):
-        expected, mass = _direct(backend.model, backend.tokenizer, record["prompt"], record["letters"])
+        expected, mass = _direct(
+            backend.model, backend.tokenizer, record["prompt"], record["letters"]
+        )
         assert len(score.probs) == len(record["codes"])
         assert score.choice == int(np.argmax(expected))
         np.testing.assert_allclose(score.probs, expected, rtol=1e-4, atol=1e-6)
@@ -71,7 +76,9 @@ def test_multi_token_letters_are_scored_as_continuations(tiny):
             cont = tok.encode(text, add_special_tokens=False)
             assert len(cont) > 1
             with torch.no_grad():
-                logp = torch.log_softmax(model(input_ids=torch.tensor([ids + cont])).logits[0].double(), -1)
+                logp = torch.log_softmax(
+                    model(input_ids=torch.tensor([ids + cont])).logits[0].double(), -1
+                )
             total += math.exp(sum(float(logp[len(ids) - 1 + k, c]) for k, c in enumerate(cont)))
         raw.append(total)
     np.testing.assert_allclose(scores.probs, np.array(raw) / sum(raw), rtol=1e-4)
@@ -84,7 +91,13 @@ def test_token_id_logprobs_restrict_to_valid_letters():
         def __init__(self, value):
             self.logprob = value
 
-    top = {10: Lp(math.log(0.2)), 20: Lp(math.log(0.1)), 11: Lp(math.log(0.3)), 12: Lp(math.log(0.25)), 99: Lp(math.log(0.15))}
+    top = {
+        10: Lp(math.log(0.2)),
+        20: Lp(math.log(0.1)),
+        11: Lp(math.log(0.3)),
+        12: Lp(math.log(0.25)),
+        99: Lp(math.log(0.15)),
+    }
     score = L.from_token_id_logprobs(top, ["A", "B"], table)
     np.testing.assert_allclose(score.probs, [0.5, 0.5])
     assert math.isclose(score.mass, 0.6)
@@ -92,7 +105,13 @@ def test_token_id_logprobs_restrict_to_valid_letters():
 
 
 def test_token_string_logprobs_and_uniform_fallback():
-    top = [(" B", math.log(0.4)), ("B", math.log(0.2)), ("A", math.log(0.1)), ("Bx", math.log(0.2)), (" D", -0.1)]
+    top = [
+        (" B", math.log(0.4)),
+        ("B", math.log(0.2)),
+        ("A", math.log(0.1)),
+        ("Bx", math.log(0.2)),
+        (" D", -0.1),
+    ]
     score = L.from_token_string_logprobs(top, ["A", "B", "C"])
     np.testing.assert_allclose(score.probs, [0.1 / 0.7, 0.6 / 0.7, 0.0])
     assert math.isclose(score.mass, 0.7)

@@ -25,7 +25,9 @@ def test_llm_branch_end_to_end_under_five_minutes(workdir):
     assert elapsed < 300, f"LLM branch took {elapsed:.0f} s"
 
     runs = workdir / "results" / "runs" / "setting1" / "tiny"
-    split = pd.read_parquet(workdir / "results" / "splits" / "setting1" / "tiny" / "seed42" / "split.parquet")
+    split = pd.read_parquet(
+        workdir / "results" / "splits" / "setting1" / "tiny" / "seed42" / "split.parquet"
+    )
     n_test = int((split["part"] == "test").sum())
     for method in METHODS:
         metrics = json.loads((runs / method / "seed42" / "metrics.json").read_text())
@@ -34,8 +36,13 @@ def test_llm_branch_end_to_end_under_five_minutes(workdir):
         assert 0.0 <= metrics["accuracy"] <= 1.0
     info = {m: json.loads((runs / m / "seed42" / "run_info.json").read_text()) for m in METHODS}
     assert 0.0 < info["zeroshot-tiny"]["valid_letter_mass_mean"] <= 1.0
-    assert info["fewshot-tiny"]["mean_examples"] > 0  # setting 1 reveals some answers of test people
-    assert info["cot-tiny"]["n_reflections"] == split.loc[split["part"] != "train", "individual"].nunique()
+    assert (
+        info["fewshot-tiny"]["mean_examples"] > 0
+    )  # setting 1 reveals some answers of test people
+    assert (
+        info["cot-tiny"]["n_reflections"]
+        == split.loc[split["part"] != "train", "individual"].nunique()
+    )
     assert 0.0 <= info["cot-tiny"]["invalid_rate"] <= 1.0
     lora = info["lora-tiny"]
     assert [e["epoch"] for e in lora["epochs"]] == [1, 2]
@@ -44,6 +51,18 @@ def test_llm_branch_end_to_end_under_five_minutes(workdir):
     assert lora["test_accuracy_at_best_val"] == best["test_accuracy"]
     lora_metrics = json.loads((runs / "lora-tiny" / "seed42" / "metrics.json").read_text())
     assert abs(lora_metrics["accuracy"] - lora["test_accuracy_at_best_val"]) < 1e-12
-    assert (workdir / "results" / "models" / "lora" / "setting1" / "tiny" / "tiny" / "seed42" / "adapter_config.json").exists()
-    embeddings = workdir / "results" / "embeddings" / "tiny" / "minilm" / "text_embeddings.safetensors"
+    assert (
+        workdir
+        / "results"
+        / "models"
+        / "lora"
+        / "setting1"
+        / "tiny"
+        / "tiny"
+        / "seed42"
+        / "adapter_config.json"
+    ).exists()
+    embeddings = (
+        workdir / "results" / "embeddings" / "tiny" / "minilm" / "text_embeddings.safetensors"
+    )
     assert embeddings.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import json
 import re
 import sys
 
@@ -11,6 +12,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import ROOT, snakemake, tiny_config
 from test_evaluation import CFG, tiny_data, tiny_predictions, tiny_split
 
@@ -124,11 +126,27 @@ def test_report_opens_in_chromium_with_the_leaderboard_visible(workdir, tmp_path
             snakefile.read_text()
             + '\ninclude: "workflow/rules/report.smk"\n\nreport: "workflow/report/workflow.rst"\n'
         )
+    # Retest table: everyone gives the same answer to Q1 again except every third person.
     config = tiny_config(workdir, seeds=[42, 43])
-    snakemake(workdir, "evaluation_report", "--configfile", str(config))
-    board = pd.read_csv(
-        workdir / "results/leaderboards/setting1/tiny/leaderboard.tsv", sep="\t"
+    raw = pd.read_csv(workdir / "data" / "tiny" / "tiny_responses.csv", dtype={"QKEY": str})
+    raw = raw.dropna(subset=["Q1_W1"])
+    codes = raw["Q1_W1"].astype(int).to_numpy().copy()
+    codes[::3] = codes[::3] % 3 + 1
+    retest = workdir / "data" / "tiny_retest.csv"
+    pd.DataFrame({"individual": raw["QKEY"], "question": "Q1_W1", "code": codes}).to_csv(
+        retest, index=False
     )
+    settings = yaml.safe_load(config.read_text())
+    settings["evaluation"]["retest"] = {"tiny": str(retest)}
+    config.write_text(yaml.safe_dump(settings))
+    snakemake(workdir, "evaluation_report", "--configfile", str(config))
+    metrics = json.loads(
+        (workdir / "results/runs/setting1/tiny/majority/seed42/metrics.json").read_text()
+    )
+    assert metrics["retest"]["available"] is True
+    assert 0.0 < metrics["retest"]["human_retest_accuracy"] < 1.0
+    assert metrics["bootstrap"]["n_boot"] == 1000 and "test" in metrics["bootstrap"]
+    board = pd.read_csv(workdir / "results/leaderboards/setting1/tiny/leaderboard.tsv", sep="\t")
     assert board["method"].iloc[0] == "majority" and (board["n_seeds"] == 2).all()
     report = workdir / "report.html"
     snakemake(workdir, "evaluation_report", "--report", str(report), "--configfile", str(config))

@@ -390,9 +390,7 @@ def _point_metrics(
         "brier": _f((w * stats["brier"]).sum() / total),
         "ece": _f(expected_calibration_error(bin_count, bin_conf, bin_correct)),
         "mean_representativeness": _f(np.nanmean(rep[asked])) if asked.any() else None,
-        "mean_wasserstein_ordinal": _f(dist[ordinal_asked].mean())
-        if ordinal_asked.any()
-        else None,
+        "mean_wasserstein_ordinal": _f(dist[ordinal_asked].mean()) if ordinal_asked.any() else None,
         "mean_total_variation_nominal": _f(dist[nominal_asked].mean())
         if nominal_asked.any()
         else None,
@@ -511,9 +509,7 @@ def bootstrap(
         "bin_n": per_person(stats["bin"], np.ones(arr.n), n_bins),
         "bin_conf": per_person(stats["bin"], stats["confidence"], n_bins),
         "bin_correct": per_person(stats["bin"], stats["correct"], n_bins),
-        "pred": per_person(
-            (arr.q[:, None] * k + np.arange(k)).ravel(), arr.probs.ravel(), n_q * k
-        ),
+        "pred": per_person((arr.q[:, None] * k + np.arange(k)).ravel(), arr.probs.ravel(), n_q * k),
         "obs": per_person((arr.q * k + arr.answer), np.ones(arr.n), n_q * k),
     }
     # (S^T C^T)^T keeps the sparse matrix on the left, where scipy multiplies it efficiently.
@@ -674,7 +670,9 @@ def evaluate(
         },
     }
     if not weights_vary:
-        out["weighted"]["reason"] = "all survey weights are equal: weighted metrics equal unweighted"
+        out["weighted"]["reason"] = (
+            "all survey weights are equal: weighted metrics equal unweighted"
+        )
     for part, arr in parts.items():
         if arr.n == 0:
             out["parts"][part] = {"accuracy": None, "macro_accuracy": None, "n": 0}

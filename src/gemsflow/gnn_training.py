@@ -93,7 +93,9 @@ class SampleDrawer:
     supervision; those individuals keep their subgroup edges (setting 2, mimicking unseen people).
     """
 
-    def __init__(self, bundle: dict[str, Any], mode: str, fraction: float, generator: torch.Generator):
+    def __init__(
+        self, bundle: dict[str, Any], mode: str, fraction: float, generator: torch.Generator
+    ):
         self.mode = mode
         self.fraction = fraction
         self.generator = generator
@@ -216,7 +218,11 @@ class Trainer:
             curve.append((epoch, float(np.mean(losses)), val_loss, val_acc))
             bar.set_postfix(val_acc=f"{val_acc:.4f}")
             if val_acc > best["val_acc"]:
-                best = {"val_acc": val_acc, "epoch": epoch, "state": copy.deepcopy(self.model.state_dict())}
+                best = {
+                    "val_acc": val_acc,
+                    "epoch": epoch,
+                    "state": copy.deepcopy(self.model.state_dict()),
+                }
                 bad = 0
             else:
                 bad += 1
@@ -226,7 +232,11 @@ class Trainer:
         self.model.load_state_dict(best["state"])
         log.info(
             "%s: best epoch %d of %d, val accuracy %.4f, %.1f s",
-            self.arch, best["epoch"], len(curve), best["val_acc"], seconds,
+            self.arch,
+            best["epoch"],
+            len(curve),
+            best["val_acc"],
+            seconds,
         )
         return {
             "arch": self.arch,
@@ -236,7 +246,7 @@ class Trainer:
             "best_val_accuracy": best["val_acc"],
             "train_seconds": round(seconds, 3),
             "n_parameters": int(sum(p.numel() for p in self.model.parameters())),
-            "temperature": float(self.model.temperature),
+            "temperature": self.model.temperature.item(),
             "device": str(self.device),
             "curve": curve,
         }
@@ -290,7 +300,9 @@ class Trainer:
 
 def save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str]):
     with atomic_path(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata)
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata
+        )
 
 
 def write_curve(curve: list[tuple], path: str | Path) -> None:

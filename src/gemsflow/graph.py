@@ -54,7 +54,10 @@ def _index_of(values: pd.Series, universe: list[str], what: str, source: str) ->
     if (idx < 0).any():
         bad = values.iloc[int(np.flatnonzero(idx < 0)[0])]
         raise InputDataError(
-            source, what, f"{what} {bad!r} is not in the dataset", "rebuild the split from this dataset"
+            source,
+            what,
+            f"{what} {bad!r} is not in the dataset",
+            "rebuild the split from this dataset",
         )
     return idx
 
@@ -87,7 +90,10 @@ def build_graph(
     missing = {"individual", "question", "part"} - set(split.columns)
     if missing:
         raise InputDataError(
-            split_source, sorted(missing)[0], "column missing", "rebuild the split (gemsflow.splits)"
+            split_source,
+            sorted(missing)[0],
+            "column missing",
+            "rebuild the split (gemsflow.splits)",
         )
     bad_parts = set(split["part"].astype(str)) - set(ROLE_OF_PART)
     if bad_parts:
@@ -152,7 +158,10 @@ def build_graph(
     )
     if (choice_idx < 0).any():
         raise InputDataError(
-            "responses", "code", "an answer code is not an option of its question", "rebuild the dataset"
+            "responses",
+            "code",
+            "an answer code is not an option of its question",
+            "rebuild the dataset",
         )
     role = answers["part"].map(ROLE_OF_PART).to_numpy(np.int64)
     if new_questions:
@@ -164,7 +173,9 @@ def build_graph(
     member_sub: list[np.ndarray] = []
     trait_codes = np.full((len(individuals), len(data.traits)), -1, dtype=np.int64)
     for t, trait in enumerate(data.traits):
-        values = pd.Categorical(people[trait.name].astype(object), categories=list(trait.categories))
+        values = pd.Categorical(
+            people[trait.name].astype(object), categories=list(trait.categories)
+        )
         codes = np.asarray(values.codes, dtype=np.int64)
         trait_codes[:, t] = codes
         if graph_config.get("subgroups", True):
@@ -173,8 +184,10 @@ def build_graph(
             member_sub.append(codes[has] + len(subgroups))
             subgroups += [f"{trait.name}={category}" for category in trait.categories]
     membership = np.stack(
-        [np.concatenate(member_ind or [np.zeros(0, np.int64)]),
-         np.concatenate(member_sub or [np.zeros(0, np.int64)])]
+        [
+            np.concatenate(member_ind or [np.zeros(0, np.int64)]),
+            np.concatenate(member_sub or [np.zeros(0, np.int64)]),
+        ]
     ).astype(np.int64)
 
     return {
@@ -236,8 +249,6 @@ def counts(bundle: dict[str, Any]) -> Counts:
         individuals=len(bundle["individuals"]),
         choices=len(bundle["choices"]),
         subgroups=len(bundle["subgroups"]),
-        answers_by_role={
-            name: int((role == code).sum()) for name, code in ROLE_OF_PART.items()
-        },
+        answers_by_role={name: int((role == code).sum()) for name, code in ROLE_OF_PART.items()},
         memberships=int(bundle["membership"].shape[1]),
     )

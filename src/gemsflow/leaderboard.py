@@ -61,7 +61,7 @@ METRICS: tuple[Metric, ...] = (
         "WD ordinal",
         ("distribution", "test", "mean_wasserstein_ordinal"),
         False,
-        "Wasserstein-1 between answer distributions, ordinal questions",
+        "Wasserstein-1 between answer distributions, ordinal questions (n/a: none flagged ordinal)",
     ),
     Metric(
         "tv_nominal",
@@ -70,7 +70,13 @@ METRICS: tuple[Metric, ...] = (
         False,
         "total variation between answer distributions, nominal questions",
     ),
-    Metric("dpd_mean", "DPD mean", ("_dpd", "mean"), False, "best minus worst subgroup accuracy"),
+    Metric(
+        "dpd_mean",
+        "DPD mean",
+        ("_dpd", "mean"),
+        False,
+        "demographic parity difference (best minus worst subgroup accuracy), mean over traits",
+    ),
     Metric("dpd_max", "DPD max", ("_dpd", "max"), False, "largest DPD over traits"),
     Metric(
         "retest_normalized_accuracy",
@@ -115,7 +121,9 @@ def run_rows(metrics_paths: Iterable[str | Path]) -> pd.DataFrame:
         row["path"] = str(path)
         rows.append(row)
     if not rows:
-        raise InputDataError(None, "metrics", "no metrics.json given", "configure methods and seeds")
+        raise InputDataError(
+            None, "metrics", "no metrics.json given", "configure methods and seeds"
+        )
     frame = pd.DataFrame(rows)
     for key in ("setting", "dataset"):
         if frame[key].nunique() > 1:
@@ -150,9 +158,7 @@ def build_leaderboard(metrics_paths: Iterable[str | Path]) -> pd.DataFrame:
         board[f"{name}_std"] = values.groupby(runs["method"]).std(ddof=1).fillna(0.0)
         board.loc[board[f"{name}_mean"].isna(), f"{name}_std"] = np.nan
     board["seeds"] = grouped["seed"].agg(lambda s: ",".join(str(x) for x in sorted(s)))
-    floor = (
-        board.loc[FLOOR_METHOD, "accuracy_mean"] if FLOOR_METHOD in board.index else np.nan
-    )
+    floor = board.loc[FLOOR_METHOD, "accuracy_mean"] if FLOOR_METHOD in board.index else np.nan
     board["accuracy_gain_mean"] = board["accuracy_mean"] - floor
     board["is_floor"] = board.index == FLOOR_METHOD
     board = board.sort_values(
@@ -180,7 +186,10 @@ def display_table(board: pd.DataFrame) -> pd.DataFrame:
         out[f"{metric.label} {arrow}"] = [
             _cell(m, s, n)
             for m, s, n in zip(
-                board[f"{metric.name}_mean"], board[f"{metric.name}_std"], board["n_seeds"]
+                board[f"{metric.name}_mean"],
+                board[f"{metric.name}_std"],
+                board["n_seeds"],
+                strict=True,
             )
         ]
     out["Acc. 95% CI"] = [
@@ -216,6 +225,14 @@ def _notes() -> list[str]:
     return lines
 
 
+def _html_cell(text: str) -> str:
+    """``mean ± std`` as the mean with the spread in small type below, to keep columns narrow."""
+    mean, sep, std = text.partition(" ± ")
+    if not sep:
+        return html.escape(text)
+    return f'{html.escape(mean)}<br><span class="std">± {html.escape(std)}</span>'
+
+
 def to_html(board: pd.DataFrame) -> str:
     """A self-contained HTML page (inline CSS) holding the leaderboard table."""
     table = display_table(board)
@@ -223,7 +240,7 @@ def to_html(board: pd.DataFrame) -> str:
     body = []
     for i, row in enumerate(table.itertuples(index=False)):
         cls = ' class="floor"' if board["method"].iloc[i] == FLOOR_METHOD else ""
-        cells = "".join(f"<td>{html.escape(str(v))}</td>" for v in row)
+        cells = "".join(f"<td>{_html_cell(str(v))}</td>" for v in row)
         body.append(f"<tr{cls}>{cells}</tr>")
     setting, dataset = board["setting"].iloc[0], board["dataset"].iloc[0]
     notes = "".join(f"<li>{html.escape(n.lstrip('- '))}</li>" for n in _notes())
@@ -235,6 +252,7 @@ body {{ font-family: sans-serif; margin: 1em; }}
 table {{ border-collapse: collapse; font-size: 0.8em; }}
 th, td {{ border: 1px solid #bbb; padding: 3px 6px; text-align: right; }}
 td {{ white-space: nowrap; }}
+.std {{ color: #666; font-size: 0.85em; }}
 th {{ background: #eef; }}
 td:first-child, th:first-child {{ text-align: left; }}
 tr.floor {{ background: #f4f4f4; font-style: italic; }}

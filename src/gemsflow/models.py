@@ -18,7 +18,7 @@ from torch_geometric.nn import GATConv, HeteroConv, RGCNConv, SAGEConv
 
 ARCHS = ("mf", "rgcn", "gat", "sage")
 ENCODERS = {
-    "individual": ("fixed", "trait", "one_hot"),
+    "individual": ("fixed", "trait", "one_hot", "trait_one_hot"),
     "choice": ("one_hot", "random"),
     "subgroup": ("one_hot", "fixed"),
 }
@@ -76,6 +76,12 @@ class NodeEncoders(nn.Module):
                 nn.Embedding(n + 1, ind_dim, padding_idx=n) for n in trait_sizes
             )
             self.dims["individual"] = ind_dim * len(trait_sizes)
+            if kinds["individual"] == "trait_one_hot":
+                # Per-person rows start at zero: a person without training answers never gets a gradient
+                # and is then described by its traits alone instead of by random noise.
+                self.person = nn.Embedding(sizes["individual"], ind_dim)
+                nn.init.zeros_(self.person.weight)
+                self.dims["individual"] += ind_dim
         self.sizes = sizes
 
     def forward(self, trait_codes: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -83,11 +89,13 @@ class NodeEncoders(nn.Module):
         for node_type, n in self.sizes.items():
             if node_type in self.tables:
                 out[node_type] = self.tables[node_type].weight
-            elif node_type == "individual" and self.kinds["individual"] == "trait":
+            elif node_type == "individual" and self.kinds["individual"] != "fixed":
                 parts = []
                 for t, table in enumerate(self.trait_tables):
                     codes = trait_codes[:, t]
                     parts.append(table(torch.where(codes < 0, table.padding_idx, codes)))
+                if self.kinds["individual"] == "trait_one_hot":
+                    parts.append(self.person.weight)
                 out[node_type] = torch.cat(parts, dim=1)
             else:
                 out[node_type] = torch.ones(n, 1, device=trait_codes.device)
@@ -97,18 +105,31 @@ class NodeEncoders(nn.Module):
 def _conv(arch: str, dims: tuple[int, int], out: int, heads: int, cfg: dict[str, Any]) -> nn.Module:
     if arch == "sage":
         return SAGEConv(
-            dims, out, aggr=cfg["aggregation"], normalize=bool(cfg["sage_normalize"]),
-            root_weight=True, project=False, bias=True,
+            dims,
+            out,
+            aggr=cfg["aggregation"],
+            normalize=bool(cfg["sage_normalize"]),
+            root_weight=True,
+            project=False,
+            bias=True,
         )
     if arch == "gat":
         if out % heads:
             raise ValueError(f"gnn hidden_dim {out} must be divisible by heads {heads}")
         return GATConv(
-            dims, out // heads, heads=heads, concat=True, dropout=float(cfg["attention_dropout"]),
-            negative_slope=float(cfg["negative_slope"]), add_self_loops=False, aggr=cfg["aggregation"],
+            dims,
+            out // heads,
+            heads=heads,
+            concat=True,
+            dropout=float(cfg["attention_dropout"]),
+            negative_slope=float(cfg["negative_slope"]),
+            add_self_loops=False,
+            aggr=cfg["aggregation"],
         )
     if arch == "rgcn":
-        return RGCNConv(dims, out, num_relations=1, aggr=cfg["aggregation"], root_weight=True, bias=True)
+        return RGCNConv(
+            dims, out, num_relations=1, aggr=cfg["aggregation"], root_weight=True, bias=True
+        )
     raise ValueError(f"unknown gnn arch {arch!r}; use one of {', '.join(ARCHS)}")
 
 

@@ -57,9 +57,7 @@ def accuracy_bars(runs: list[dict[str, Any]], path: str | Path) -> None:
         ax.bar(i, values.mean(), yerr=std, color=colour, capsize=4, alpha=0.85)
         jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(1)
         ax.scatter(i + jitter, values, color="k", s=12, zorder=3)
-        ax.text(
-            i + 0.3, values.mean(), f"{values.mean():.3f}", ha="left", va="center", fontsize=8
-        )
+        ax.text(i + 0.3, values.mean(), f"{values.mean():.3f}", ha="left", va="center", fontsize=8)
     floor = [r["accuracy"] for r in runs if r["method"] == FLOOR_METHOD]
     if floor:
         ax.axhline(np.mean(floor), color="0.3", linestyle="--", linewidth=1, label="majority floor")

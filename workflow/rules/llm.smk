@@ -3,11 +3,18 @@
 
 import re
 
-from gemsflow.llm.runs import TINY_MODEL_DIR, method_settings, model_entry, model_location
+from gemsflow.llm.runs import (
+    TINY_MODEL_DIR,
+    method_settings,
+    model_entry,
+    model_location,
+)
 
 LLM = config.get("llm", {})
 LLM_MODELS = "|".join(re.escape(key) for key in LLM.get("models", {})) or "no_llm_model"
-LLM_EMBEDDERS = "|".join(re.escape(key) for key in LLM.get("embedders", {})) or "no_embedder"
+LLM_EMBEDDERS = (
+    "|".join(re.escape(key) for key in LLM.get("embedders", {})) or "no_embedder"
+)
 PROMPTS = "results/prompts/{setting}/{dataset}/seed{seed}/{style}"
 TEXT_EMBEDDINGS = "results/embeddings/{dataset}/{embedder}/text_embeddings.safetensors"
 LLM_RUN = "results/runs/{setting}/{dataset}/{kind}-{model}/seed{seed}"
@@ -36,11 +43,19 @@ def llm_gpu(wildcards):
 
 
 def llm_mem(wildcards):
-    return 4000 if llm_is_local_cpu(wildcards) else int(llm_entry(wildcards).get("mem_mb", 64000))
+    return (
+        4000
+        if llm_is_local_cpu(wildcards)
+        else int(llm_entry(wildcards).get("mem_mb", 64000))
+    )
 
 
 def llm_runtime(wildcards):
-    return 30 if llm_is_local_cpu(wildcards) else int(llm_entry(wildcards).get("runtime", 720))
+    return (
+        30
+        if llm_is_local_cpu(wildcards)
+        else int(llm_entry(wildcards).get("runtime", 720))
+    )
 
 
 def fewshot_style():
@@ -50,13 +65,18 @@ def fewshot_style():
 def prompt_embeddings(wildcards):
     if wildcards.style == "zeroshot":
         return []
-    return TEXT_EMBEDDINGS.format(dataset=wildcards.dataset, embedder=LLM["prompts"]["embedder"])
+    return TEXT_EMBEDDINGS.format(
+        dataset=wildcards.dataset, embedder=LLM["prompts"]["embedder"]
+    )
 
 
 def prompt_file(wildcards, style, part):
     return (
         PROMPTS.format(
-            setting=wildcards.setting, dataset=wildcards.dataset, seed=wildcards.seed, style=style
+            setting=wildcards.setting,
+            dataset=wildcards.dataset,
+            seed=wildcards.seed,
+            style=style,
         )
         + f"/{part}.jsonl"
     )
@@ -78,8 +98,6 @@ rule llm_tiny_model:
         ],
     output:
         directory(TINY_MODEL_DIR),
-    params:
-        tiny=LLM.get("tiny", {}),
     log:
         "logs/llm_tiny_model/tiny.log",
     conda:
@@ -88,6 +106,8 @@ rule llm_tiny_model:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        tiny=LLM.get("tiny", {}),
     script:
         "../scripts/llm_tiny_model.py"
 
@@ -97,19 +117,19 @@ rule llm_text_embeddings:
         data=DATASET_FILES,
     output:
         TEXT_EMBEDDINGS,
-    wildcard_constraints:
-        embedder=LLM_EMBEDDERS,
-    params:
-        embedder=lambda wildcards: LLM["embedders"][wildcards.embedder],
-        cache_dir="results/cache/embeddings",
     log:
         "logs/llm_text_embeddings/{dataset}/{embedder}.log",
+    wildcard_constraints:
+        embedder=LLM_EMBEDDERS,
     conda:
         "../../envs/llm.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        embedder=lambda wildcards: LLM["embedders"][wildcards.embedder],
+        cache_dir="results/cache/embeddings",
     script:
         "../scripts/llm_text_embeddings.py"
 
@@ -120,15 +140,11 @@ rule llm_hidden_states:
         model=llm_model_files,
     output:
         "results/hidden_states/{dataset}/{model}/{position}/hidden_states.safetensors",
+    log:
+        "logs/llm_hidden_states/{dataset}/{model}/{position}.log",
     wildcard_constraints:
         model=LLM_MODELS,
         position="last|eos",
-    params:
-        entry=llm_entry,
-        location=llm_location,
-        options=LLM.get("hidden_states", {}),
-    log:
-        "logs/llm_hidden_states/{dataset}/{model}/{position}.log",
     conda:
         "../../envs/llm.yaml"
     threads: 2
@@ -136,6 +152,10 @@ rule llm_hidden_states:
         mem_mb=llm_mem,
         runtime=llm_runtime,
         gpu=llm_gpu,
+    params:
+        entry=llm_entry,
+        location=llm_location,
+        options=LLM.get("hidden_states", {}),
     script:
         "../scripts/llm_hidden_states.py"
 
@@ -147,19 +167,19 @@ rule llm_prompts:
         embeddings=prompt_embeddings,
     output:
         PROMPTS + "/{part}.jsonl",
+    log:
+        "logs/llm_prompts/{setting}/{dataset}/seed{seed}/{style}/{part}.log",
     wildcard_constraints:
         style="zeroshot|fewshot[0-9]+",
         part="train|val|test",
-    params:
-        shuffle_options=LLM.get("prompts", {}).get("shuffle_options", False),
-    log:
-        "logs/llm_prompts/{setting}/{dataset}/seed{seed}/{style}/{part}.log",
     conda:
         "../../envs/llm.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        shuffle_options=LLM.get("prompts", {}).get("shuffle_options", False),
     script:
         "../scripts/llm_prompts.py"
 
@@ -168,22 +188,19 @@ rule llm_prompting:
     input:
         unpack(
             lambda wildcards: eval_prompts(
-                wildcards, "zeroshot" if wildcards.kind == "zeroshot" else fewshot_style()
+                wildcards,
+                "zeroshot" if wildcards.kind == "zeroshot" else fewshot_style(),
             )
         ),
         model=llm_model_files,
     output:
         predictions=LLM_RUN + "/predictions.parquet",
         info=LLM_RUN + "/run_info.json",
+    log:
+        "logs/llm_prompting/{setting}/{dataset}/{kind}-{model}/seed{seed}.log",
     wildcard_constraints:
         kind="zeroshot|fewshot",
         model=LLM_MODELS,
-    params:
-        entry=llm_entry,
-        location=llm_location,
-        style=lambda wildcards: "zeroshot" if wildcards.kind == "zeroshot" else fewshot_style(),
-    log:
-        "logs/llm_prompting/{setting}/{dataset}/{kind}-{model}/seed{seed}.log",
     conda:
         "../../envs/llm.yaml"
     threads: 2
@@ -191,6 +208,12 @@ rule llm_prompting:
         mem_mb=llm_mem,
         runtime=llm_runtime,
         gpu=llm_gpu,
+    params:
+        entry=llm_entry,
+        location=llm_location,
+        style=lambda wildcards: (
+            "zeroshot" if wildcards.kind == "zeroshot" else fewshot_style()
+        ),
     script:
         "../scripts/llm_prompting.py"
 
@@ -204,17 +227,10 @@ rule llm_cot:
     output:
         predictions=LLM_RUN.replace("{kind}", "cot") + "/predictions.parquet",
         info=LLM_RUN.replace("{kind}", "cot") + "/run_info.json",
-    wildcard_constraints:
-        model=LLM_MODELS,
-    params:
-        entry=llm_entry,
-        location=llm_location,
-        options=lambda wildcards: method_settings(LLM, wildcards.model, "cot"),
-        expert=lambda wildcards: LLM["cot"]["experts"].get(
-            wildcards.dataset, LLM["cot"]["experts"]["default"]
-        ),
     log:
         "logs/llm_cot/{setting}/{dataset}/{model}/seed{seed}.log",
+    wildcard_constraints:
+        model=LLM_MODELS,
     conda:
         "../../envs/llm.yaml"
     threads: 2
@@ -222,6 +238,13 @@ rule llm_cot:
         mem_mb=llm_mem,
         runtime=llm_runtime,
         gpu=llm_gpu,
+    params:
+        entry=llm_entry,
+        location=llm_location,
+        options=lambda wildcards: method_settings(LLM, wildcards.model, "cot"),
+        expert=lambda wildcards: LLM["cot"]["experts"].get(
+            wildcards.dataset, LLM["cot"]["experts"]["default"]
+        ),
     script:
         "../scripts/llm_cot.py"
 
@@ -237,14 +260,10 @@ rule llm_lora:
         predictions=LLM_RUN.replace("{kind}", "lora") + "/predictions.parquet",
         info=LLM_RUN.replace("{kind}", "lora") + "/run_info.json",
         adapter=directory("results/models/lora/{setting}/{dataset}/{model}/seed{seed}"),
-    wildcard_constraints:
-        model=LLM_MODELS,
-    params:
-        entry=llm_entry,
-        location=llm_location,
-        options=lambda wildcards: method_settings(LLM, wildcards.model, "lora"),
     log:
         "logs/llm_lora/{setting}/{dataset}/{model}/seed{seed}.log",
+    wildcard_constraints:
+        model=LLM_MODELS,
     conda:
         "../../envs/llm.yaml"
     threads: 2
@@ -252,5 +271,9 @@ rule llm_lora:
         mem_mb=llm_mem,
         runtime=llm_runtime,
         gpu=llm_gpu,
+    params:
+        entry=llm_entry,
+        location=llm_location,
+        options=lambda wildcards: method_settings(LLM, wildcards.model, "lora"),
     script:
         "../scripts/llm_lora.py"

@@ -11,14 +11,15 @@ def report_labels(figure):
 
 def report_targets(datasets=None, settings=None):
     """Leaderboard pages and figures of every configured (setting, dataset) to run."""
-    return expand(
+    datasets = datasets or config["run"]["datasets"]
+    return ["results/reports/provenance.html"] + expand(
         [
-            LEADERBOARD + ".html",
-            REPORT_DIR + "/accuracy.png",
-            REPORT_DIR + "/calibration.png",
-            REPORT_DIR + "/subgroup_accuracy.png",
+            f"{LEADERBOARD}.html",
+            f"{REPORT_DIR}/accuracy.png",
+            f"{REPORT_DIR}/calibration.png",
+            f"{REPORT_DIR}/subgroup_accuracy.png",
         ],
-        dataset=datasets or config["run"]["datasets"],
+        dataset=datasets,
         setting=settings or config["run"]["settings"],
     )
 
@@ -27,10 +28,10 @@ rule leaderboard:
     input:
         lambda wildcards: run_metrics(wildcards.setting, wildcards.dataset),
     output:
-        tsv=LEADERBOARD + ".tsv",
-        md=LEADERBOARD + ".md",
+        tsv=f"{LEADERBOARD}.tsv",
+        md=f"{LEADERBOARD}.md",
         html=report(
-            LEADERBOARD + ".html",
+            f"{LEADERBOARD}.html",
             caption="../report/leaderboard.rst",
             category="{dataset}, {setting}",
             subcategory="1. Leaderboard",
@@ -53,21 +54,21 @@ rule evaluation_plots:
         lambda wildcards: run_metrics(wildcards.setting, wildcards.dataset),
     output:
         accuracy=report(
-            REPORT_DIR + "/accuracy.png",
+            f"{REPORT_DIR}/accuracy.png",
             caption="../report/accuracy.rst",
             category="{dataset}, {setting}",
             subcategory="2. Accuracy",
             labels=report_labels("accuracy per method"),
         ),
         calibration=report(
-            REPORT_DIR + "/calibration.png",
+            f"{REPORT_DIR}/calibration.png",
             caption="../report/calibration.rst",
             category="{dataset}, {setting}",
             subcategory="3. Calibration",
             labels=report_labels("calibration"),
         ),
         subgroups=report(
-            REPORT_DIR + "/subgroup_accuracy.png",
+            f"{REPORT_DIR}/subgroup_accuracy.png",
             caption="../report/subgroups.rst",
             category="{dataset}, {setting}",
             subcategory="4. Subgroups",
@@ -83,6 +84,37 @@ rule evaluation_plots:
         runtime=10,
     script:
         "../scripts/plots.py"
+
+
+rule provenance:
+    input:
+        lambda wildcards: sorted(
+            {
+                path
+                for dataset in config["run"]["datasets"]
+                for path in source_files(dataset_entry(dataset))
+            }
+        ),
+    output:
+        report(
+            "results/reports/provenance.html",
+            caption="../report/provenance.rst",
+            category="Provenance",
+            labels={"figure": "provenance"},
+        ),
+    log:
+        "logs/provenance/provenance.log",
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        config=config,
+        workflow_dir=workflow.basedir,
+    script:
+        "../scripts/plots_provenance.py"
 
 
 rule evaluation_report:

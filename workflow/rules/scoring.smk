@@ -1,20 +1,15 @@
-def retest_table(wildcards):
-    """The dataset's test-retest table from config (evaluation.retest), or None."""
-    return config.get("evaluation", {}).get("retest", {}).get(wildcards.dataset)
-
-
 rule score_run:
     input:
         data=DATASET_FILES,
         split=SPLIT,
-        predictions=RUN + "/predictions.parquet",
-        info=RUN + "/run_info.json",
-        retest=lambda wildcards: [retest_table(wildcards)] if retest_table(wildcards) else [],
+        predictions=f"{RUN}/predictions.parquet",
+        info=f"{RUN}/run_info.json",
+        # A configured test-retest table (evaluation.retest.<dataset>) is an input, so editing it rescores.
+        retest=lambda wildcards: config.get("evaluation", {})
+        .get("retest", {})
+        .get(wildcards.dataset, []),
     output:
-        RUN + "/metrics.json",
-    params:
-        evaluation=lambda wildcards: config.get("evaluation", {}),
-        retest=retest_table,
+        f"{RUN}/metrics.json",
     log:
         "logs/score_run/{setting}/{dataset}/{method}/seed{seed}.log",
     conda:
@@ -23,5 +18,10 @@ rule score_run:
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        evaluation=lambda wildcards: config.get("evaluation", {}),
+        retest=lambda wildcards: config.get("evaluation", {})
+        .get("retest", {})
+        .get(wildcards.dataset),
     script:
         "../scripts/score_run.py"

@@ -1,22 +1,13 @@
 """Summarise a (setting, dataset) over its configured methods and seeds into results/<setting>/<dataset>/."""
 
-from pathlib import Path
-
 from gemsflow.logs import setup_logging
 from gemsflow.summary import write_deliverable
 
 log = setup_logging(snakemake.log[0])
-# Inputs are results/runs/<setting>/<dataset>/<method>/seed<k>/metrics.json.
-runs = {
-    (Path(path).parent.parent.name, int(Path(path).parent.name.removeprefix("seed"))): path
-    for path in snakemake.input
-}
-table = write_deliverable(
-    runs,
-    snakemake.output[0],
-    setting=snakemake.wildcards.setting,
-    dataset=snakemake.wildcards.dataset,
-    methods=snakemake.params.methods,
-    seeds=snakemake.params.seeds,
+board = write_deliverable(list(snakemake.input), snakemake.output[0], snakemake.params.methods)
+log.info(
+    "%d methods over seeds %s: %s",
+    len(board),
+    snakemake.params.seeds,
+    ", ".join(f"{m} {a:.4f}" for m, a in zip(board["method"], board["accuracy_mean"], strict=True)),
 )
-log.info("summary:\n%s", table.to_string(index=False))

@@ -9,5 +9,5 @@ write_leaderboard(board, snakemake.output.tsv, snakemake.output.md, snakemake.ou
 log.info(
     "leaderboard of %d methods: %s",
     len(board),
-    ", ".join(f"{m} {a:.4f}" for m, a in zip(board["method"], board["accuracy_mean"])),
+    ", ".join(f"{m} {a:.4f}" for m, a in zip(board["method"], board["accuracy_mean"], strict=True)),
 )

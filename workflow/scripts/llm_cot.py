@@ -23,7 +23,7 @@ predictions, info = run_cot(
     data,
     records,
     pd.read_parquet(snakemake.input.split),
-    persona_texts(data),
+    persona_texts(data, header=False),
     expert=snakemake.params.expert,
     reflection_tokens=int(options["reflection_tokens"]),
     answer_tokens=int(options["answer_tokens"]),

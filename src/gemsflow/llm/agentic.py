@@ -74,7 +74,11 @@ def prior_answers(
             group = opts[question]
             codes = group["code"].astype(int).tolist()
             texts = group["text"].astype(str).tolist()
-            blocks.append(templates.answered_block(q_text[question], texts, letters(len(codes)), codes.index(code)))
+            blocks.append(
+                templates.answered_block(
+                    q_text[question], texts, letters(len(codes)), codes.index(code)
+                )
+            )
         out[person] = "\n\n".join(blocks)
     return out
 
@@ -110,14 +114,19 @@ def run_cot(
     reflections = dict(
         zip(
             people,
-            (strip_thinking(t) for t in backend.generate(reflection_prompts, reflection_tokens, seed=seed)),
+            (
+                strip_thinking(t)
+                for t in backend.generate(reflection_prompts, reflection_tokens, seed=seed)
+            ),
             strict=True,
         )
     )
     q_text = dict(zip(data.questions["question"], data.questions["text"], strict=True))
     opt_text = {
         (q, int(c)): str(t)
-        for q, c, t in zip(data.options["question"], data.options["code"], data.options["text"], strict=True)
+        for q, c, t in zip(
+            data.options["question"], data.options["code"], data.options["text"], strict=True
+        )
     }
 
     def prediction_prompt(record: dict) -> str:
@@ -127,7 +136,9 @@ def run_cot(
         question = question.removesuffix(templates.ANSWER_CUE).rstrip()
         return (
             templates.PREDICTION_INTRO.format(
-                persona=personas[record["individual"]], expert=expert_text, reflection=reflections[record["individual"]]
+                persona=personas[record["individual"]],
+                expert=expert_text,
+                reflection=reflections[record["individual"]],
             )
             + templates.PREDICTION_TASK
             + question
@@ -140,7 +151,9 @@ def run_cot(
     parsed = [parse_answer(text, r["letters"]) for text, r in zip(replies, records, strict=True)]
     retry = [i for i, p in enumerate(parsed) if p is None]
     if retry:
-        log.info("retrying %d unparsable answers with temperature %.2f", len(retry), retry_temperature)
+        log.info(
+            "retrying %d unparsable answers with temperature %.2f", len(retry), retry_temperature
+        )
         again = backend.generate(
             [prompts[i] for i in retry], answer_tokens, temperature=retry_temperature, seed=seed + 1
         )

@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 
 
 class Backend(Protocol):
-    def letter_scores(self, prompts: list[str], letter_lists: list[list[str]]) -> list[LetterScores]: ...
+    def letter_scores(
+        self, prompts: list[str], letter_lists: list[list[str]]
+    ) -> list[LetterScores]: ...
 
     def generate(
         self, prompts: list[str], max_new_tokens: int, temperature: float = 0.0, seed: int = 0
@@ -46,11 +48,16 @@ def chat_messages(prompt: str) -> list[dict]:
     ]
 
 
-def format_prompt(tokenizer, prompt: str, is_chat: bool, chat_template_kwargs: dict | None = None) -> str:
+def format_prompt(
+    tokenizer, prompt: str, is_chat: bool, chat_template_kwargs: dict | None = None
+) -> str:
     if not is_chat:
         return prompt
     return tokenizer.apply_chat_template(
-        chat_messages(prompt), tokenize=False, add_generation_prompt=True, **(chat_template_kwargs or {})
+        chat_messages(prompt),
+        tokenize=False,
+        add_generation_prompt=True,
+        **(chat_template_kwargs or {}),
     )
 
 
@@ -58,14 +65,21 @@ def resolve_dtype(name: str, device: str) -> torch.dtype:
     if name == "auto":
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
     try:
-        return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[name]
+        return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[
+            name
+        ]
     except KeyError:
         raise InputDataError(
-            None, "llm.models.dtype", f"unknown dtype {name!r}", "use auto, bfloat16, float16 or float32"
+            None,
+            "llm.models.dtype",
+            f"unknown dtype {name!r}",
+            "use auto, bfloat16, float16 or float32",
         ) from None
 
 
-def load_causal_lm(path: str, *, dtype: str = "auto", device: str | None = None, adapter: str | None = None):
+def load_causal_lm(
+    path: str, *, dtype: str = "auto", device: str | None = None, adapter: str | None = None
+):
     """Tokenizer and eval-mode model (optionally with a PEFT adapter) on ``device``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -103,6 +117,7 @@ class TransformersBackend:
         dtype: str = "auto",
         device: str | None = None,
         batch_size: int = 16,
+        generate_batch_size: int | None = None,
         adapter: str | None = None,
         is_chat: bool = False,
         chat_template_kwargs: dict | None = None,
@@ -115,19 +130,27 @@ class TransformersBackend:
         self.tokenizer, self.model = tokenizer, model
         self.device = next(model.parameters()).device
         self.batch_size = batch_size
+        self.generate_batch_size = generate_batch_size or batch_size
         self.is_chat = is_chat
         self.chat_template_kwargs = chat_template_kwargs
         self.max_length = max_length or getattr(model.config, "max_position_embeddings", None)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.pad_id = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        )
 
     def encode(self, prompts: list[str]) -> list[list[int]]:
-        texts = [format_prompt(self.tokenizer, p, self.is_chat, self.chat_template_kwargs) for p in prompts]
+        texts = [
+            format_prompt(self.tokenizer, p, self.is_chat, self.chat_template_kwargs)
+            for p in prompts
+        ]
         # A chat template already contains the special tokens the model expects.
         ids = self.tokenizer(texts, add_special_tokens=not self.is_chat)["input_ids"]
         if self.max_length:
             too_long = sum(len(x) > self.max_length for x in ids)
             if too_long:
-                log.warning("%d prompts exceed %d tokens; their beginning is cut", too_long, self.max_length)
+                log.warning(
+                    "%d prompts exceed %d tokens; their beginning is cut", too_long, self.max_length
+                )
                 # The answer cue is at the end, so the start of the prompt is what goes.
                 ids = [x[-self.max_length :] for x in ids]
         return [list(x) for x in ids]
@@ -137,7 +160,9 @@ class TransformersBackend:
         input_ids, mask = right_padded(batch, self.pad_id, self.device)
         logits = self.model(input_ids=input_ids, attention_mask=mask).logits
         last = mask.sum(dim=1) - 1
-        return torch.log_softmax(logits[torch.arange(len(batch), device=self.device), last].float(), dim=-1)
+        return torch.log_softmax(
+            logits[torch.arange(len(batch), device=self.device), last].float(), dim=-1
+        )
 
     @torch.inference_mode()
     def _continuation_logprobs(self, pairs: list[tuple[list[int], tuple[int, ...]]]) -> list[float]:
@@ -145,27 +170,40 @@ class TransformersBackend:
         out = []
         for start in range(0, len(pairs), self.batch_size):
             chunk = pairs[start : start + self.batch_size]
-            input_ids, mask = right_padded([list(p) + list(c) for p, c in chunk], self.pad_id, self.device)
-            logprobs = torch.log_softmax(self.model(input_ids=input_ids, attention_mask=mask).logits.float(), -1)
+            input_ids, mask = right_padded(
+                [list(p) + list(c) for p, c in chunk], self.pad_id, self.device
+            )
+            logprobs = torch.log_softmax(
+                self.model(input_ids=input_ids, attention_mask=mask).logits.float(), -1
+            )
             for row, (prefix, cont) in enumerate(chunk):
-                positions = torch.arange(len(prefix) - 1, len(prefix) + len(cont) - 1, device=self.device)
+                positions = torch.arange(
+                    len(prefix) - 1, len(prefix) + len(cont) - 1, device=self.device
+                )
                 targets = torch.tensor(cont, device=self.device)
                 out.append(float(logprobs[row, positions, targets].sum()))
         return out
 
-    def letter_scores(self, prompts: list[str], letter_lists: list[list[str]]) -> list[LetterScores]:
+    def letter_scores(
+        self, prompts: list[str], letter_lists: list[list[str]]
+    ) -> list[LetterScores]:
         table = letter_scoring.letter_continuations(self.tokenizer, letter_lists)
         return self.letter_scores_from_ids(self.encode(prompts), letter_lists, table)
 
     def letter_scores_from_ids(
-        self, ids: list[list[int]], letter_lists: list[list[str]], table: dict[str, list[tuple[int, ...]]]
+        self,
+        ids: list[list[int]],
+        letter_lists: list[list[str]],
+        table: dict[str, list[tuple[int, ...]]],
     ) -> list[LetterScores]:
         """Scores of tokenised prompts; ``table`` maps each letter to its continuation token sequences."""
         # Longest first, so that each batch holds prompts of similar length (little padding).
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         raw: list[list[float]] = [[0.0] * len(letters) for letters in letter_lists]
         pending: list[tuple[int, int, list[int], tuple[int, ...]]] = []
-        for start in tqdm(range(0, len(order), self.batch_size), desc="scoring", disable=len(order) < 500):
+        for start in tqdm(
+            range(0, len(order), self.batch_size), desc="scoring", disable=len(order) < 500
+        ):
             rows = order[start : start + self.batch_size]
             probs = self._last_logprobs([ids[i] for i in rows]).exp().cpu()
             for r, i in enumerate(rows):
@@ -189,8 +227,12 @@ class TransformersBackend:
         out: list[str] = [""] * len(ids)
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         torch.manual_seed(seed)
-        for start in tqdm(range(0, len(order), self.batch_size), desc="generating", disable=len(order) < 50):
-            rows = order[start : start + self.batch_size]
+        for start in tqdm(
+            range(0, len(order), self.generate_batch_size),
+            desc="generating",
+            disable=len(order) < 50,
+        ):
+            rows = order[start : start + self.generate_batch_size]
             width = max(len(ids[i]) for i in rows)
             # generate() derives position ids from the mask, so left padding is right here.
             input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
@@ -198,7 +240,11 @@ class TransformersBackend:
             for r, i in enumerate(rows):
                 input_ids[r, width - len(ids[i]) :] = torch.tensor(ids[i])
                 mask[r, width - len(ids[i]) :] = 1
-            kwargs = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+            kwargs = (
+                {"do_sample": True, "temperature": temperature}
+                if temperature > 0
+                else {"do_sample": False}
+            )
             generated = self.model.generate(
                 input_ids=input_ids.to(self.device),
                 attention_mask=mask.to(self.device),
@@ -251,9 +297,13 @@ class VLLMBackend:
 
     def _texts(self, prompts: list[str]) -> list[str]:
         tokenizer = self.llm.get_tokenizer()
-        return [format_prompt(tokenizer, p, self.is_chat, self.chat_template_kwargs) for p in prompts]
+        return [
+            format_prompt(tokenizer, p, self.is_chat, self.chat_template_kwargs) for p in prompts
+        ]
 
-    def letter_scores(self, prompts: list[str], letter_lists: list[list[str]]) -> list[LetterScores]:
+    def letter_scores(
+        self, prompts: list[str], letter_lists: list[list[str]]
+    ) -> list[LetterScores]:
         from vllm import SamplingParams
 
         params = SamplingParams(max_tokens=1, temperature=1.0, logprobs=self.max_logprobs)
@@ -292,7 +342,10 @@ class OpenAIBackend:
             key = os.environ.get(api_key_env)
             if not key:
                 raise InputDataError(
-                    None, api_key_env, "environment variable is not set", f"export {api_key_env}=<your key>"
+                    None,
+                    api_key_env,
+                    "environment variable is not set",
+                    f"export {api_key_env}=<your key>",
                 )
             import openai
 
@@ -314,14 +367,22 @@ class OpenAIBackend:
                 self._sleep(wait)
         raise AssertionError("unreachable")
 
-    def letter_scores(self, prompts: list[str], letter_lists: list[list[str]]) -> list[LetterScores]:
+    def letter_scores(
+        self, prompts: list[str], letter_lists: list[list[str]]
+    ) -> list[LetterScores]:
         out = []
-        for prompt, letters in tqdm(zip(prompts, letter_lists, strict=True), total=len(prompts), desc="API"):
+        for prompt, letters in tqdm(
+            zip(prompts, letter_lists, strict=True), total=len(prompts), desc="API"
+        ):
             response = self._complete(
                 prompt, max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=self.top_logprobs
             )
             top = response.choices[0].logprobs.content[0].top_logprobs
-            out.append(letter_scoring.from_token_string_logprobs([(t.token, t.logprob) for t in top], letters))
+            out.append(
+                letter_scoring.from_token_string_logprobs(
+                    [(t.token, t.logprob) for t in top], letters
+                )
+            )
         return out
 
     def generate(
@@ -336,19 +397,25 @@ class OpenAIBackend:
         ]
 
 
-def make_backend(model_cfg: dict, *, model_path: str | None = None, adapter: str | None = None) -> Backend:
+def make_backend(
+    model_cfg: dict, *, model_path: str | None = None, adapter: str | None = None
+) -> Backend:
     """Build the backend a ``config.llm.models`` entry asks for.
 
     ``model_path`` overrides the entry's ``path`` (the workflow passes built models such as the tiny one).
     """
     backend = model_cfg.get("backend", "transformers")
     path = model_path or model_cfg.get("path")
-    common = {"is_chat": bool(model_cfg.get("chat", False)), "chat_template_kwargs": model_cfg.get("chat_template_kwargs")}
+    common = {
+        "is_chat": bool(model_cfg.get("chat", False)),
+        "chat_template_kwargs": model_cfg.get("chat_template_kwargs"),
+    }
     if backend == "transformers":
         return TransformersBackend(
             path,
             dtype=model_cfg.get("dtype", "auto"),
             batch_size=int(model_cfg.get("batch_size", 16)),
+            generate_batch_size=model_cfg.get("generate_batch_size"),
             adapter=adapter,
             max_length=model_cfg.get("max_length"),
             **common,
@@ -363,7 +430,14 @@ def make_backend(model_cfg: dict, *, model_path: str | None = None, adapter: str
             **common,
         )
     if backend == "openai":
-        return OpenAIBackend(path, base_url=model_cfg.get("base_url"), api_key_env=model_cfg.get("api_key_env", "OPENAI_API_KEY"))
+        return OpenAIBackend(
+            path,
+            base_url=model_cfg.get("base_url"),
+            api_key_env=model_cfg.get("api_key_env", "OPENAI_API_KEY"),
+        )
     raise InputDataError(
-        None, "llm.models.backend", f"unknown backend {backend!r}", "use transformers, vllm or openai"
+        None,
+        "llm.models.backend",
+        f"unknown backend {backend!r}",
+        "use transformers, vllm or openai",
     )

@@ -18,7 +18,6 @@ import torch
 from tqdm import tqdm
 
 from gemsflow.errors import InputDataError
-from gemsflow.io import read_jsonl
 from gemsflow.llm import templates
 from gemsflow.llm.features import ChoiceFeatures
 from gemsflow.survey import SurveyData
@@ -64,9 +63,14 @@ def embed_sentence_transformers(
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
 
-    encoder = SentenceTransformer(path, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    encoder = SentenceTransformer(
+        path, device=device or ("cuda" if torch.cuda.is_available() else "cpu")
+    )
     vectors = encoder.encode(
-        texts, batch_size=batch_size, show_progress_bar=len(texts) > batch_size, convert_to_numpy=True
+        texts,
+        batch_size=batch_size,
+        show_progress_bar=len(texts) > batch_size,
+        convert_to_numpy=True,
     )
     return np.asarray(vectors, dtype=np.float32)
 
@@ -118,14 +122,23 @@ class OpenAIEmbedder:
                 if attempt == self.max_retries:
                     raise
                 wait = min(60.0, 2.0**attempt)
-                log.warning("embedding request failed (%s); retry %d in %.0f s", type(error).__name__, attempt + 1, wait)
+                log.warning(
+                    "embedding request failed (%s); retry %d in %.0f s",
+                    type(error).__name__,
+                    attempt + 1,
+                    wait,
+                )
                 self._sleep(wait)
         raise AssertionError("unreachable")
 
     def embed(self, texts: list[str]) -> np.ndarray:
         todo = [t for t in dict.fromkeys(texts) if not self._cache_file(t).exists()]
-        log.info("%d texts, %d cached, %d to request", len(texts), len(texts) - len(todo), len(todo))
-        for start in tqdm(range(0, len(todo), self.batch_size), desc="embedding requests", disable=not todo):
+        log.info(
+            "%d texts, %d cached, %d to request", len(texts), len(texts) - len(todo), len(todo)
+        )
+        for start in tqdm(
+            range(0, len(todo), self.batch_size), desc="embedding requests", disable=not todo
+        ):
             batch = todo[start : start + self.batch_size]
             for text, vector in zip(batch, self._call(batch), strict=True):
                 target = self._cache_file(text)
@@ -136,7 +149,9 @@ class OpenAIEmbedder:
         return np.stack([np.load(self._cache_file(t)) for t in texts])
 
 
-def text_embeddings(data: SurveyData, embedder: dict, cache_dir: str | Path | None = None) -> ChoiceFeatures:
+def text_embeddings(
+    data: SurveyData, embedder: dict, cache_dir: str | Path | None = None
+) -> ChoiceFeatures:
     """Embed every choice block and every question block of ``data`` with the configured embedder.
 
     ``embedder``: ``{"backend": "sentence_transformers" | "openai", "model": ..., "batch_size": ...}``.
@@ -147,7 +162,9 @@ def text_embeddings(data: SurveyData, embedder: dict, cache_dir: str | Path | No
     texts = c_texts + q_texts
     backend = embedder.get("backend", "sentence_transformers")
     if backend == "sentence_transformers":
-        vectors = embed_sentence_transformers(texts, embedder["model"], embedder.get("batch_size", 32))
+        vectors = embed_sentence_transformers(
+            texts, embedder["model"], embedder.get("batch_size", 32)
+        )
     elif backend == "openai":
         vectors = OpenAIEmbedder(
             embedder["model"],
@@ -158,7 +175,10 @@ def text_embeddings(data: SurveyData, embedder: dict, cache_dir: str | Path | No
         ).embed(texts)
     else:
         raise InputDataError(
-            None, "llm.embedders.backend", f"unknown embedder backend {backend!r}", "use sentence_transformers or openai"
+            None,
+            "llm.embedders.backend",
+            f"unknown embedder backend {backend!r}",
+            "use sentence_transformers or openai",
         )
     tensor = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
     return ChoiceFeatures(
@@ -169,5 +189,3 @@ def text_embeddings(data: SurveyData, embedder: dict, cache_dir: str | Path | No
         questions=q_keys,
         info={"backend": backend, "model": embedder["model"], "dim": int(tensor.shape[1])},
     )
-
-

@@ -56,8 +56,12 @@ def load_features(path: str | Path) -> ChoiceFeatures:
         names = set(handle.keys())
         for field in ("choices", "layers"):
             if field not in meta:
-                raise InputDataError(path, field, "metadata entry missing", "rebuild the feature file")
-        question_states = handle.get_tensor("question_states") if "question_states" in names else None
+                raise InputDataError(
+                    path, field, "metadata entry missing", "rebuild the feature file"
+                )
+        question_states = (
+            handle.get_tensor("question_states") if "question_states" in names else None
+        )
         return ChoiceFeatures(
             choice_states=handle.get_tensor("choice_states"),
             choices=json.loads(meta["choices"]),

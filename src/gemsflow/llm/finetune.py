@@ -103,16 +103,24 @@ def train_lora(
         chat_template_kwargs=chat_template_kwargs,
     )
     inputs = scorer.encode([r["prompt"] for r in train_records])
-    targets = [tokenizer.encode(f" {r['label']}", add_special_tokens=False)[0] for r in train_records]
+    targets = [
+        tokenizer.encode(f" {r['label']}", add_special_tokens=False)[0] for r in train_records
+    ]
 
     generator = torch.Generator().manual_seed(seed)
     batch_size = int(cfg["batch_size"])
-    steps_per_epoch = -(-len(inputs) // batch_size // accelerator.num_processes) // int(cfg["grad_accum"]) or 1
+    steps_per_epoch = (
+        -(-len(inputs) // batch_size // accelerator.num_processes) // int(cfg["grad_accum"]) or 1
+    )
     total = steps_per_epoch * int(cfg["epochs"])
     optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"])
+        [p for p in model.parameters() if p.requires_grad],
+        lr=float(cfg["lr"]),
+        weight_decay=float(cfg["weight_decay"]),
     )
-    schedule = get_cosine_schedule_with_warmup(optimizer, int(round(cfg["warmup_ratio"] * total)), total)
+    schedule = get_cosine_schedule_with_warmup(
+        optimizer, int(round(cfg["warmup_ratio"] * total)), total
+    )
     model, optimizer, schedule = accelerator.prepare(model, optimizer, schedule)
     pad_id = scorer.pad_id
 
@@ -125,13 +133,20 @@ def train_lora(
         while len(batches) % world:
             batches.append(batches[len(batches) % max(1, len(batches))])
         losses = []
-        for rows in tqdm(batches[rank::world], desc=f"epoch {epoch}", disable=not accelerator.is_main_process):
+        for rows in tqdm(
+            batches[rank::world], desc=f"epoch {epoch}", disable=not accelerator.is_main_process
+        ):
             with accelerator.accumulate(model):
-                input_ids, mask = right_padded([inputs[i] for i in rows], pad_id, accelerator.device)
+                input_ids, mask = right_padded(
+                    [inputs[i] for i in rows], pad_id, accelerator.device
+                )
                 logits = model(input_ids=input_ids, attention_mask=mask).logits
-                last = logits[torch.arange(len(rows), device=accelerator.device), mask.sum(dim=1) - 1]
+                last = logits[
+                    torch.arange(len(rows), device=accelerator.device), mask.sum(dim=1) - 1
+                ]
                 loss = torch.nn.functional.cross_entropy(
-                    last.float(), torch.tensor([targets[i] for i in rows], device=accelerator.device)
+                    last.float(),
+                    torch.tensor([targets[i] for i in rows], device=accelerator.device),
                 )
                 accelerator.backward(loss)
                 optimizer.step()
@@ -143,7 +158,9 @@ def train_lora(
             continue
         model.eval()
         scorer.model = accelerator.unwrap_model(model)
-        scores = scorer.letter_scores([r["prompt"] for r in eval_records], [r["letters"] for r in eval_records])
+        scores = scorer.letter_scores(
+            [r["prompt"] for r in eval_records], [r["letters"] for r in eval_records]
+        )
         predictions = predictions_frame(eval_records, scores)
         accuracy = evaluate(predictions)
         entry = {

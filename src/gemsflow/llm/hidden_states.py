@@ -33,7 +33,10 @@ def resolve_layers(layers, n_states: int) -> list[int]:
         index = index + n_states if index < 0 else index
         if not 0 <= index < n_states:
             raise InputDataError(
-                None, "llm.hidden_states.layers", f"layer {layer} out of range", f"use -{n_states}..{n_states - 1}"
+                None,
+                "llm.hidden_states.layers",
+                f"layer {layer} out of range",
+                f"use -{n_states}..{n_states - 1}",
             )
         out.append(index)
     return sorted(set(out))
@@ -52,7 +55,9 @@ def extract(
 ) -> tuple[torch.Tensor, list[int]]:
     """``[n_texts, n_layers, hidden]`` states and the layer indices they hold."""
     if position not in POSITIONS:
-        raise InputDataError(None, "position", f"unknown position {position!r}", f"use one of {POSITIONS}")
+        raise InputDataError(
+            None, "position", f"unknown position {position!r}", f"use one of {POSITIONS}"
+        )
     device = next(model.parameters()).device
     ids = [list(x) for x in tokenizer(texts)["input_ids"]]
     if position == "eos":
@@ -60,19 +65,27 @@ def extract(
     limit = getattr(model.config, "max_position_embeddings", None)
     if limit:
         ids = [x[:limit] for x in ids]
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = (
+        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    )
     n_states = model.config.num_hidden_layers + 1
     chosen = resolve_layers(layers, n_states)
-    select = torch.tensor(chosen, device=device)
-    out = torch.empty(len(texts), len(chosen), model.config.hidden_size, dtype=STORE_DTYPES[store_dtype])
+    out = torch.empty(
+        len(texts), len(chosen), model.config.hidden_size, dtype=STORE_DTYPES[store_dtype]
+    )
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-    for start in tqdm(range(0, len(order), batch_size), desc="hidden states", disable=len(order) < 100):
+    for start in tqdm(
+        range(0, len(order), batch_size), desc="hidden states", disable=len(order) < 100
+    ):
         rows = order[start : start + batch_size]
         input_ids, mask = right_padded([ids[i] for i in rows], pad_id, device)
-        states = model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        states = model(
+            input_ids=input_ids, attention_mask=mask, output_hidden_states=True
+        ).hidden_states
         last = mask.sum(dim=1) - 1
-        stacked = torch.stack([states[i] for i in chosen], dim=1)  # [B, n_layers, T, H]
-        picked = stacked[torch.arange(len(rows), device=device), :, last]  # [B, n_layers, H]
+        rows_idx = torch.arange(len(rows), device=device)
+        # Gather each layer at the read position before stacking: never hold [B, layers, T, H].
+        picked = torch.stack([states[i][rows_idx, last] for i in chosen], dim=1)
         out[torch.tensor(rows)] = picked.to(out.dtype).cpu()
     return out, chosen
 
@@ -90,7 +103,13 @@ def choice_hidden_states(
 ) -> ChoiceFeatures:
     texts = data.options["choice_text"].astype(str).tolist()
     states, chosen = extract(
-        model, tokenizer, texts, position=position, layers=layers, batch_size=batch_size, store_dtype=store_dtype
+        model,
+        tokenizer,
+        texts,
+        position=position,
+        layers=layers,
+        batch_size=batch_size,
+        store_dtype=store_dtype,
     )
     log.info("hidden states %s for %d choices, layers %s", tuple(states.shape), len(texts), chosen)
     return ChoiceFeatures(

@@ -37,8 +37,12 @@ def continuations(tokenizer, letter: str) -> list[tuple[int, ...]]:
     return out
 
 
-def letter_continuations(tokenizer, letter_sets: Iterable[Iterable[str]]) -> dict[str, list[tuple[int, ...]]]:
-    wanted = sorted({letter for letters in letter_sets for letter in letters}, key=lambda x: (len(x), x))
+def letter_continuations(
+    tokenizer, letter_sets: Iterable[Iterable[str]]
+) -> dict[str, list[tuple[int, ...]]]:
+    wanted = sorted(
+        {letter for letters in letter_sets for letter in letters}, key=lambda x: (len(x), x)
+    )
     return {letter: continuations(tokenizer, letter) for letter in wanted}
 
 
@@ -67,7 +71,9 @@ def from_token_id_logprobs(
     return from_letter_probs(raw)
 
 
-def from_token_string_logprobs(top: Iterable[tuple[str, float]], letters: list[str]) -> LetterScores:
+def from_token_string_logprobs(
+    top: Iterable[tuple[str, float]], letters: list[str]
+) -> LetterScores:
     """Top-k ``(token_text, logprob)`` pairs (the OpenAI API) to letter scores; ``" B"`` and ``"B"`` both count."""
     index = {letter: i for i, letter in enumerate(letters)}
     raw = np.zeros(len(letters))
@@ -87,6 +93,8 @@ def predictions_frame(records: list[dict], scores: list[LetterScores]) -> pd.Dat
     rows = []
     for record, score in zip(records, scores, strict=True):
         for code, prob in zip(record["codes"], score.probs, strict=True):
-            rows.append((record["individual"], record["question"], record["part"], int(code), float(prob)))
+            rows.append(
+                (record["individual"], record["question"], record["part"], int(code), float(prob))
+            )
     frame = pd.DataFrame(rows, columns=["individual", "question", "part", "code", "prob"])
     return frame.astype({"code": "int64", "prob": "float64"})

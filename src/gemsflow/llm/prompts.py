@@ -44,15 +44,23 @@ class PromptStyle:
             if k > 0:
                 return cls(k)
         raise InputDataError(
-            None, "style", f"unknown prompt style {name!r}", "use 'zeroshot' or 'fewshot<k>' with k >= 1"
+            None,
+            "style",
+            f"unknown prompt style {name!r}",
+            "use 'zeroshot' or 'fewshot<k>' with k >= 1",
         )
 
 
-def persona_texts(data: SurveyData) -> dict[str, str]:
-    """Individual -> persona block, traits in the dataset's trait order, missing values left out."""
+def persona_texts(data: SurveyData, header: bool = True) -> dict[str, str]:
+    """Individual -> persona block, traits in the dataset's trait order, missing values left out.
+
+    ``header=False`` drops the answer-as-this-person instruction (the agentic CoT frames the profile itself).
+    """
     frame = data.individuals
     out = {}
-    descriptions = [(t.name, t.description or t.name) for t in data.traits if t.name in frame.columns]
+    descriptions = [
+        (t.name, t.description or t.name) for t in data.traits if t.name in frame.columns
+    ]
     for row in frame.itertuples(index=False):
         values = row._asdict()
         lines = [
@@ -60,11 +68,15 @@ def persona_texts(data: SurveyData) -> dict[str, str]:
             for name, description in descriptions
             if values[name] is not None and not pd.isna(values[name]) and str(values[name]).strip()
         ]
-        out[str(values["individual"])] = templates.persona_block(str(values["individual"]), lines)
+        out[str(values["individual"])] = templates.persona_block(
+            str(values["individual"]), lines, header
+        )
     return out
 
 
-def display_order(n_options: int, individual: str, question: str, seed: int, shuffle: bool) -> list[int]:
+def display_order(
+    n_options: int, individual: str, question: str, seed: int, shuffle: bool
+) -> list[int]:
     """Positions of the options in the order they are shown.
 
     With ``shuffle`` the permutation depends only on (seed, individual, question), so a pair is displayed
@@ -105,12 +117,18 @@ def select_examples(
     in_pool = pool[pool["individual"].isin(people)]
     answered[
         torch.tensor(in_pool["individual"].map(people).to_numpy(dtype="int64"), dtype=torch.long),
-        torch.tensor(in_pool["question"].map(question_index).to_numpy(dtype="int64"), dtype=torch.long),
+        torch.tensor(
+            in_pool["question"].map(question_index).to_numpy(dtype="int64"), dtype=torch.long
+        ),
     ] = True
     unit = torch.nn.functional.normalize(question_states.float(), dim=1)
     similarity = unit @ unit.T
-    person_idx = torch.tensor(targets["individual"].map(people).to_numpy(dtype="int64"), dtype=torch.long)
-    question_idx = torch.tensor(targets["question"].map(question_index).to_numpy(dtype="int64"), dtype=torch.long)
+    person_idx = torch.tensor(
+        targets["individual"].map(people).to_numpy(dtype="int64"), dtype=torch.long
+    )
+    question_idx = torch.tensor(
+        targets["question"].map(question_index).to_numpy(dtype="int64"), dtype=torch.long
+    )
     keys = np.array(list(question_index), dtype=object)
     k_eff = min(k, n_q)
     out: list[list[str]] = []
@@ -146,7 +164,9 @@ def build_prompts(
     """
     if part not in PARTS:
         raise InputDataError(None, "part", f"unknown split part {part!r}", f"use one of {PARTS}")
-    answers = split.merge(data.responses[["individual", "question", "code"]], on=["individual", "question"])
+    answers = split.merge(
+        data.responses[["individual", "question", "code"]], on=["individual", "question"]
+    )
     targets = answers[answers["part"] == part]
     targets = targets[["individual", "question", "code"]].reset_index(drop=True)
     if max_individuals is not None:
@@ -158,7 +178,10 @@ def build_prompts(
 
     if style.k > 0 and (question_states is None or question_keys is None):
         raise InputDataError(
-            None, "question_states", "few-shot prompts need question embeddings", "pass a text embedding file"
+            None,
+            "question_states",
+            "few-shot prompts need question embeddings",
+            "pass a text embedding file",
         )
     examples = (
         select_examples(
@@ -176,7 +199,11 @@ def build_prompts(
         opt_texts[question] = group["text"].astype(str).tolist()
     personas = persona_texts(data)
     pool_code = dict(
-        zip(zip(pool["individual"], pool["question"], strict=True), pool["code"].astype(int), strict=True)
+        zip(
+            zip(pool["individual"], pool["question"], strict=True),
+            pool["code"].astype(int),
+            strict=True,
+        )
     )
 
     def shown(individual: str, question: str) -> tuple[list[int], list[str]]:
@@ -207,7 +234,9 @@ def build_prompts(
                 "label": marks[codes.index(int(row.code))],
                 "examples": chosen,
                 "prompt": templates.assemble(
-                    personas[individual], blocks, templates.question_block(q_text[question], texts, marks)
+                    personas[individual],
+                    blocks,
+                    templates.question_block(q_text[question], texts, marks),
                 ),
             }
         )

@@ -23,7 +23,10 @@ def model_entry(llm_config: dict, key: str) -> dict:
     models = llm_config.get("models", {})
     if key not in models:
         raise InputDataError(
-            "config/config.yaml", "llm.models", f"unknown model {key!r}", f"use one of {sorted(models)} or add it"
+            "config/config.yaml",
+            "llm.models",
+            f"unknown model {key!r}",
+            f"use one of {sorted(models)} or add it",
         )
     return models[key]
 
@@ -33,7 +36,9 @@ def model_location(entry: dict) -> str:
     if entry.get("build") == "tiny":
         return TINY_MODEL_DIR
     if "path" not in entry:
-        raise InputDataError("config/config.yaml", "llm.models.path", "model has no path", "set path or build: tiny")
+        raise InputDataError(
+            "config/config.yaml", "llm.models.path", "model has no path", "set path or build: tiny"
+        )
     return str(entry["path"])
 
 
@@ -43,16 +48,23 @@ def method_settings(llm_config: dict, key: str, section: str) -> dict:
 
 
 def score_records(backend: Backend, records: list[dict]) -> tuple[pd.DataFrame, dict]:
+    log.info("scoring %d prompts", len(records))
     scores = backend.letter_scores([r["prompt"] for r in records], [r["letters"] for r in records])
     masses = np.array([s.mass for s in scores])
     info = {
         "n_prompts": len(records),
         "valid_letter_mass_mean": float(masses.mean()) if len(masses) else None,
         "valid_letter_mass_std": float(masses.std()) if len(masses) else None,
-        "mean_examples": float(np.mean([len(r.get("examples", [])) for r in records])) if records else 0.0,
+        "mean_examples": float(np.mean([len(r.get("examples", [])) for r in records]))
+        if records
+        else 0.0,
         "n_invalid": int((masses == 0).sum()),
     }
-    log.info("scored %d prompts; mean mass on valid letters %.4f", len(records), info["valid_letter_mass_mean"] or 0)
+    log.info(
+        "scored %d prompts; mean mass on valid letters %.4f",
+        len(records),
+        info["valid_letter_mass_mean"] or 0,
+    )
     return predictions_frame(records, scores), info
 
 
@@ -67,7 +79,9 @@ def accuracy_evaluator(data, split: pd.DataFrame) -> Callable[[pd.DataFrame], di
     return evaluate
 
 
-def write_run(predictions: pd.DataFrame, info: dict, predictions_path: str | Path, info_path: str | Path) -> None:
+def write_run(
+    predictions: pd.DataFrame, info: dict, predictions_path: str | Path, info_path: str | Path
+) -> None:
     write_parquet(predictions, predictions_path)
     write_json(info, info_path)
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 QUESTION_LABEL = "Question:"
 ANSWER_CUE = "Answer:"
 
-PERSONA_HEADER = (
-    "Below is a profile of a survey respondent. Reply to the survey question exactly as this person would."
-)
+PERSONA_HEADER = "Below is a profile of a survey respondent. Reply to the survey question exactly as this person would."
 PERSONA_ID_LABEL = "Respondent id"
 
 # Used by chat models: one system turn before the prompt.
@@ -23,7 +21,9 @@ SYSTEM_MESSAGE = (
 )
 
 # Agentic chain of thought: one reflection per person, then one prediction per question.
-REFLECTION_INTRO = "Profile of the respondent:\n{persona}\n\nAnswers this respondent already gave:\n{prior}"
+REFLECTION_INTRO = (
+    "Profile of the respondent:\n{persona}\n\nAnswers this respondent already gave:\n{prior}"
+)
 NO_PRIOR_ANSWERS = "(none recorded)"
 REFLECTION_TASK = (
     "You are {expert}. Study the profile and the earlier answers above and write between 5 and 20 short "
@@ -53,9 +53,10 @@ EXPERTS = {
 }
 
 
-def persona_block(individual: str, trait_lines: list[tuple[str, str]]) -> str:
-    """Header, id line and one ``<description>: <value>`` line per known trait."""
-    lines = [PERSONA_HEADER, f"{PERSONA_ID_LABEL}: {individual}"]
+def persona_block(individual: str, trait_lines: list[tuple[str, str]], header: bool = True) -> str:
+    """Header (prompts only), id line and one ``<description>: <value>`` line per known trait."""
+    lines = [PERSONA_HEADER] if header else []
+    lines.append(f"{PERSONA_ID_LABEL}: {individual}")
     lines += [f"{description}: {_capitalise(value)}" for description, value in trait_lines]
     return "\n".join(lines)
 
@@ -68,11 +69,11 @@ def question_block(question_text: str, option_texts: list[str], marks: list[str]
     return "\n".join(lines)
 
 
-def answered_block(question_text: str, option_texts: list[str], marks: list[str], chosen: int) -> str:
+def answered_block(
+    question_text: str, option_texts: list[str], marks: list[str], chosen: int
+) -> str:
     """A question block followed by the person's own answer, used as a worked example."""
-    return (
-        f"{question_block(question_text, option_texts, marks)} {marks[chosen]}. {option_texts[chosen]}"
-    )
+    return f"{question_block(question_text, option_texts, marks)} {marks[chosen]}. {option_texts[chosen]}"
 
 
 def assemble(persona: str, examples: list[str], target: str) -> str:

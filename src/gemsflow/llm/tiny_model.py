@@ -77,7 +77,9 @@ def _merges_of(tokenizer) -> list[tuple[str, str]]:
     import json
 
     state = json.loads(tokenizer.to_str())
-    return [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["model"]["merges"]]
+    return [
+        tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["model"]["merges"]
+    ]
 
 
 def build_tiny_model(

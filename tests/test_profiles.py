@@ -1,0 +1,163 @@
+"""The SLURM and local profiles: how Snakemake finds them and what they make each job request.
+
+GPU jobs cannot run on a GPU-less machine, so their SLURM request is checked from the dry-run plan of
+the real profile: every planned job's resources, turned into sbatch arguments by the SLURM plugin's own
+code.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+from snakemake_executor_plugin_slurm.utils import set_gres_string
+from test_reruns import REPO, copy_workflow, snakemake
+
+pytestmark = pytest.mark.slow
+
+GPU_RULES = {"llm_hidden_states", "llm_prompting", "llm_cot", "llm_lora"}
+# conda cannot be installed here; env-modules is inert because no rule declares `envmodules:`.
+NO_CONDA = ("--software-deployment-method", "env-modules")
+
+
+def with_gpu_methods(config: dict) -> dict:
+    """Setting 3 with methods that need a GPU (a hub model) beside CPU-only ones."""
+    config["seeds"] = [1]
+    config["methods"]["setting3"] = [
+        "majority",
+        "mapping-sage-minilm",
+        "mapping-sage-qwen3-8b",
+        "zeroshot-qwen3-8b",
+        "cot-qwen3-8b",
+        "lora-qwen3-8b",
+        "zeroshot-tiny",
+    ]
+    return config
+
+
+def planned_jobs(out: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, resources) of every job in a dry run's plan."""
+    jobs = []
+    for block in re.split(r"^\[.*\]\n(?=(?:local)?rule )", out, flags=re.M)[1:]:
+        rule = re.match(r"(?:local)?rule (\w+):", block).group(1)
+        found = re.search(r"^\s+resources: (.*)$", block, flags=re.M)
+        resources = dict(item.split("=", 1) for item in found.group(1).split(", ")) if found else {}
+        jobs.append((rule, resources))
+    return jobs
+
+
+class _Resources(dict):
+    """Like a Snakemake job's resources: item, ``.get`` and attribute access."""
+
+    __getattr__ = dict.__getitem__
+
+
+def sbatch_gpu_args(resources: dict[str, str]) -> str:
+    """The GPU part of the sbatch call that the SLURM plugin builds from a job's resources."""
+    typed = _Resources({k: int(v) if v.isdigit() else v for k, v in resources.items()})
+    return set_gres_string(SimpleNamespace(resources=typed)).strip()
+
+
+@pytest.fixture(scope="module")
+def gpu_workflow(tmp_path_factory) -> Path:
+    return copy_workflow(tmp_path_factory.mktemp("profiles"), with_gpu_methods)
+
+
+def dry_run(work: Path, *profile_args: str) -> str:
+    # Run from the repository root, where a user types `--profile slurm`.
+    return snakemake(
+        work,
+        "--snakefile",
+        str(work / "Snakefile"),
+        *profile_args,
+        *NO_CONDA,
+        "--dry-run",
+        "results/setting3/synthetic/",
+        cores=False,
+        cwd=REPO,
+    )
+
+
+def test_slurm_profile_works_as_typed_and_by_path(gpu_workflow):
+    by_name = dry_run(gpu_workflow, "--profile", "slurm")
+    by_path = dry_run(gpu_workflow, "--profile", "profiles/slurm")
+    assert "Using profile slurm " in by_name and "Using profile profiles/slurm " in by_path
+    assert planned_jobs(by_name) and planned_jobs(by_name) == planned_jobs(by_path)
+
+
+def test_gpu_rules_request_gpus_and_cpu_rules_do_not(gpu_workflow):
+    jobs = planned_jobs(dry_run(gpu_workflow, "--profile", "profiles/slurm"))
+    assert {rule for rule, _ in jobs} >= GPU_RULES
+    gpu_jobs = [(rule, res) for rule, res in jobs if res.get("gpu", "0") != "0"]
+    # One per GPU rule with the hub model: hidden states, zero-shot, CoT, LoRA.
+    assert sorted(rule for rule, _ in gpu_jobs) == sorted(GPU_RULES)
+    for _rule, resources in gpu_jobs:
+        assert resources["slurm_partition"] == "gpu"
+        assert sbatch_gpu_args(resources) == "--gpus=1"
+    for rule, resources in jobs:
+        if rule not in GPU_RULES:
+            assert resources["slurm_partition"] == "cpu", rule
+        if (rule, resources) not in gpu_jobs:
+            assert sbatch_gpu_args(resources) == "", rule
+
+
+def test_gres_clusters_get_gres_instead_of_gpus(gpu_workflow, tmp_path):
+    """The profile's documented alternative for clusters that only understand --gres."""
+    override = tmp_path / "gres"
+    override.mkdir()
+    (override / "config.v8+.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "set-resources": {
+                    r: {"gpu": 0, "gres": "gpu:1", "slurm_partition": "gpu"} for r in GPU_RULES
+                }
+            }
+        )
+    )
+    jobs = planned_jobs(
+        dry_run(gpu_workflow, "--profile", "profiles/slurm", "--profile", str(override))
+    )
+    requests = {sbatch_gpu_args(res) for rule, res in jobs if rule in GPU_RULES}
+    assert requests == {"--gres=gpu:1"}
+
+
+def test_ci_profile_differs_only_in_cluster_specific_values():
+    def flat(obj, prefix=""):
+        if isinstance(obj, dict):
+            return {
+                k: v for key, val in obj.items() for k, v in flat(val, f"{prefix}{key}.").items()
+            }
+        return {prefix.rstrip("."): obj}
+
+    real = flat(yaml.safe_load((REPO / "profiles/slurm/config.v8+.yaml").read_text()))
+    ci = flat(yaml.safe_load((REPO / "tests/profiles/slurm-ci/config.v8+.yaml").read_text()))
+    differing = {k for k in real.keys() | ci.keys() if real.get(k) != ci.get(k)}
+    allowed = re.compile(
+        r"slurm-no-account|slurm-status-command|slurm-init-seconds-before-status-checks"
+        r"|software-deployment-method|default-resources\.slurm_(partition|account)"
+        r"|set-resources\.\w+\.slurm_partition"
+    )
+    assert differing and all(allowed.fullmatch(k) for k in differing), differing
+    assert ci["slurm-no-account"] is True and ci["slurm-status-command"] == "squeue"
+
+
+def test_local_profile_runs_in_current_environment_on_all_cores(gpu_workflow):
+    profile = yaml.safe_load((REPO / "profiles/local/config.v8+.yaml").read_text())
+    assert "executor" not in profile and "software-deployment-method" not in profile
+    assert profile["cores"] == "all"
+    out = snakemake(
+        gpu_workflow,
+        "--snakefile",
+        str(gpu_workflow / "Snakefile"),
+        "--profile",
+        "profiles/local",
+        "--dry-run",
+        "results/setting3/synthetic/",
+        cores=False,
+        cwd=REPO,
+    )
+    assert "Using profile profiles/local " in out
+    assert {rule for rule, _ in planned_jobs(out)} >= {"map_llm_to_gnn", "deliver"}
