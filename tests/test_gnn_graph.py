@@ -224,3 +224,20 @@ def test_setting_regime_comes_from_config():
     assert (
         graph_config(cfg, "any_name_at_all", "setting2")["setting"]["supervision"] == "individuals"
     )
+
+
+def test_config_precedence_defaults_arch_dataset():
+    gnn = {
+        "defaults": {"model": {"dropout": 0.1, "layers": 2}, "graph": {"subgroups": True}},
+        "archs": {"gat": {"model": {"dropout": 0.2}}},
+        "datasets": {
+            "tiny": {"model": {"layers": 3}, "archs": {"gat": {"model": {"dropout": 0.3}}}}
+        },
+    }
+    assert resolve_config(gnn, "sage", "other")["model"] == {"dropout": 0.1, "layers": 2}
+    assert resolve_config(gnn, "gat", "other")["model"] == {"dropout": 0.2, "layers": 2}
+    assert resolve_config(gnn, "gat", "tiny")["model"] == {"dropout": 0.3, "layers": 3}
+    assert resolve_config(gnn, "sage", "tiny")["model"] == {"dropout": 0.1, "layers": 3}
+    gnn["archs"]["sage"] = {"graph": {"subgroups": False}}
+    with pytest.raises(InputDataError, match="shared by all archs"):
+        resolve_config(gnn, "sage", "tiny")

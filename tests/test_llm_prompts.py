@@ -120,3 +120,13 @@ def test_fewshot_without_embeddings_and_bad_style_fail_clearly():
     with pytest.raises(InputDataError, match="fewshot<k>"):
         PromptStyle.parse("fewshot0")
     assert PromptStyle.parse("fewshot3").k == 3 and PromptStyle.parse("zeroshot").name == "zeroshot"
+
+
+def test_max_individuals_keeps_whole_people():
+    data = make_survey()
+    split = make_split(data)
+    records = build_prompts(data, split, "train", PromptStyle(0), seed=3, max_individuals=5)
+    people = {r["individual"] for r in records}
+    assert len(people) == 5
+    n_answers = split[(split["part"] == "train") & split["individual"].isin(people)].shape[0]
+    assert len(records) == n_answers

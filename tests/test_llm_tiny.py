@@ -28,7 +28,10 @@ def test_tiny_model_is_reproducible_and_letters_are_single_tokens(tmp_path):
         assert len(tokenizer.encode(f" {letter}", add_special_tokens=False)) == 1
         assert len(tokenizer.encode(letter, add_special_tokens=False)) == 1
     ids = tokenizer.encode("Answer: B")
-    assert ids[0] == tokenizer.bos_token_id and tokenizer.decode(ids, skip_special_tokens=True) == "Answer: B"
+    assert (
+        ids[0] == tokenizer.bos_token_id
+        and tokenizer.decode(ids, skip_special_tokens=True) == "Answer: B"
+    )
     model = AutoModelForCausalLM.from_pretrained(a)
     assert model.config.model_type == "qwen2" and model.config.hidden_size == 64
     assert model.config.vocab_size == len(tokenizer)

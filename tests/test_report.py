@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import importlib.util
 import json
 import re
@@ -21,9 +22,10 @@ from gemsflow import leaderboard as lb
 from gemsflow import plots
 from gemsflow.errors import InputDataError
 from gemsflow.io import write_json
+from gemsflow.provenance import git_state, write_provenance
 
 
-def fake_run(tmp_path, method, seed, accuracy, dataset="twin", **extra):
+def fake_run(tmp_path, method, seed, accuracy, dataset="twin"):
     """A metrics.json holding the given test accuracy on top of real metric sections."""
     metrics = ev.evaluate(tiny_predictions(), tiny_data(), tiny_split(), CFG)
     metrics.update(
@@ -35,7 +37,6 @@ def fake_run(tmp_path, method, seed, accuracy, dataset="twin", **extra):
         accuracy=accuracy,
         n_test=7,
         method_info={},
-        **extra,
     )
     metrics["parts"]["test"]["accuracy"] = accuracy
     path = tmp_path / f"{dataset}-{method}-{seed}.json"
@@ -166,3 +167,17 @@ def test_report_opens_in_chromium_with_the_leaderboard_visible(workdir, tmp_path
     assert rows[0] == "majority" and set(rows) == {"majority", "subgroup_majority"}
     # The right-hand pane (where the leaderboard renders) is not blank.
     assert image[50:400, 500:1400, :3].std() > 0.05
+
+
+def test_provenance_page_lists_checksums_versions_and_config(tmp_path):
+    data = tmp_path / "answers.csv"
+    data.write_text("QKEY,Q1\n1,2\n")
+    page = tmp_path / "provenance.html"
+    write_provenance(
+        page, {"seeds": [42], "evaluation": {"calibration_bins": 10}}, [data], tmp_path
+    )
+    text = page.read_text()
+    assert hashlib.sha256(data.read_bytes()).hexdigest() in text
+    assert "numpy" in text and "calibration_bins: 10" in text
+    # Outside a git checkout the code version is reported as unavailable, not made up.
+    assert git_state(tmp_path).startswith("not available")

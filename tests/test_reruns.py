@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -25,14 +26,18 @@ SEEDS = [1, 2]
 TARGETS = ["results/setting1/synthetic/", "results/setting3/synthetic/"]
 
 
+def tiny_config_methods() -> dict[str, list[str]]:
+    return {
+        "setting1": ["majority", "subgroup_majority", "sage"],
+        "setting3": ["majority", "mapping-sage-minilm"],
+    }
+
+
 def tiny_config(config: dict) -> dict:
     config["run"] = {"datasets": ["synthetic"], "settings": ["setting1", "setting3"]}
     config["seeds"] = SEEDS
     config["datasets"]["synthetic"]["generator"].update({"n_individuals": 60, "n_questions": 16})
-    config["methods"] = {
-        "setting1": ["majority", "subgroup_majority"],
-        "setting3": ["majority"],
-    }
+    config["methods"] = tiny_config_methods()
     return config
 
 
@@ -111,24 +116,69 @@ def edited_file(path: Path):
 
 def test_finished_build_has_nothing_to_do(workdir):
     assert planned(workdir) == {}
-    for target in TARGETS:
-        summary = (workdir / target / "summary.tsv").read_text().splitlines()
-        assert summary[1].startswith("majority\t2\t")
+    for target, setting in zip(TARGETS, ("setting1", "setting3"), strict=True):
+        summary = pd.read_csv(workdir / target / "summary.tsv", sep="\t")
+        methods = tiny_config_methods()[setting]
+        assert summary["method"].iloc[0] == "majority"
+        assert sorted(summary["method"]) == sorted(methods)
+        assert (summary["n_seeds"] == len(SEEDS)).all()
+        copies = sorted(p.relative_to(workdir / target) for p in (workdir / target).rglob("*.json"))
+        assert copies == sorted(Path("metrics", m, f"seed{s}.json") for m in methods for s in SEEDS)
 
 
 def test_test_ratio_change_reruns_only_that_split_and_descendants(workdir):
     def edit(config):
         config["settings"]["setting1"]["test_ratio"] = 0.5
 
-    n_runs = len(SEEDS) * 2  # setting1 methods x seeds
+    n = len(SEEDS)
     with edited_config(workdir, edit):
         assert planned(workdir) == {
-            "split": len(SEEDS),
-            "baseline": n_runs,
-            "score_run": n_runs,
+            "split": n,
+            "baseline": 2 * n,
+            "build_graph": n,
+            "train_gnn": n,
+            "score_run": 3 * n,
             "deliver": 1,
         }
     assert planned(workdir) == {}
+
+
+def test_gnn_hyperparameter_reruns_training_and_dependants_only(workdir):
+    def edit(config):
+        config["gnn"]["defaults"]["training"]["learning_rate"] = 0.02
+
+    n = len(SEEDS)
+    with edited_config(workdir, edit):
+        assert planned(workdir) == {
+            "train_gnn": n,
+            "train_gnn_new_questions": n,
+            "map_llm_to_gnn": n,
+            "score_run": 2 * n,
+            "deliver": 2,
+        }
+
+
+def test_feature_model_change_reruns_features_mapping_and_summary(workdir):
+    def edit(config):
+        config["llm"]["embedders"]["minilm"]["model"] = "sentence-transformers/all-mpnet-base-v2"
+
+    n = len(SEEDS)
+    with edited_config(workdir, edit):
+        assert planned(workdir) == {
+            "llm_text_embeddings": 1,
+            "map_llm_to_gnn": n,
+            "score_run": n,
+            "deliver": 1,
+        }
+
+
+def test_mapping_alpha_grid_change_reruns_mapping_only(workdir):
+    def edit(config):
+        config["mapping"]["alphas"] = [10, 100]
+
+    n = len(SEEDS)
+    with edited_config(workdir, edit):
+        assert planned(workdir) == {"map_llm_to_gnn": n, "score_run": n, "deliver": 1}
 
 
 def test_adding_a_seed_runs_only_the_new_seed(workdir):
@@ -136,13 +186,25 @@ def test_adding_a_seed_runs_only_the_new_seed(workdir):
         config["seeds"] = [*SEEDS, 3]
 
     with edited_config(workdir, edit):
-        assert planned(workdir) == {"split": 2, "baseline": 3, "score_run": 3, "deliver": 2}
+        assert planned(workdir) == {
+            "split": 2,
+            "baseline": 3,
+            "build_graph": 2,
+            "train_gnn": 1,
+            "train_gnn_new_questions": 1,
+            "map_llm_to_gnn": 1,
+            "score_run": 5,
+            "deliver": 2,
+        }
 
 
 def test_editing_a_script_reruns_its_rule_and_what_depends_on_it(workdir):
-    n_baseline = len(SEEDS) * 3  # two setting1 methods + setting3 majority
+    n_baseline = len(SEEDS) * 3  # two setting1 baselines + setting3 majority
     with edited_file(workdir / "workflow" / "scripts" / "run_baseline.py"):
         assert planned(workdir) == {"baseline": n_baseline, "score_run": n_baseline, "deliver": 2}
+    with edited_file(workdir / "workflow" / "scripts" / "map_llm_to_gnn.py"):
+        n = len(SEEDS)
+        assert planned(workdir) == {"map_llm_to_gnn": n, "score_run": n, "deliver": 1}
     with edited_file(workdir / "workflow" / "scripts" / "deliver.py"):
         assert planned(workdir) == {"deliver": 2}
     assert planned(workdir) == {}

@@ -53,9 +53,22 @@ def resolve_config(gnn: dict[str, Any], arch: str, dataset: str) -> dict[str, An
         raise InputDataError(
             "config/config.yaml", "gnn.archs", f"unknown arch {arch!r}", f"use one of {ARCHS}"
         )
-    cfg = deep_merge(gnn["defaults"], (gnn.get("archs") or {}).get(arch))
+    arch_block = (gnn.get("archs") or {}).get(arch)
     per_dataset = copy.deepcopy((gnn.get("datasets") or {}).get(dataset) or {})
     dataset_arch = (per_dataset.pop("archs", None) or {}).get(arch)
+    for where, block in (
+        (f"gnn.archs.{arch}", arch_block),
+        (f"gnn.datasets.{dataset}.archs.{arch}", dataset_arch),
+    ):
+        # One cached graph serves every arch, so what it depends on cannot vary by arch.
+        if block and "graph" in block:
+            raise InputDataError(
+                "config/config.yaml",
+                f"{where}.graph",
+                "the graph is shared by all archs",
+                "set graph options in gnn.defaults or gnn.datasets.<dataset>",
+            )
+    cfg = deep_merge(gnn["defaults"], arch_block)
     return deep_merge(deep_merge(cfg, per_dataset), dataset_arch)
 
 

@@ -135,6 +135,7 @@ def subgroup_accuracy_plot(runs: list[dict[str, Any]], path: str | Path) -> None
         groups = sorted(groups, key=lambda g: -entry["groups"][g]["n_individuals"])
         groups = [g for g in entry["groups"] if g in groups[:MAX_GROUPS_SHOWN]]
         width = 0.8 / max(1, len(methods))
+        dpds = []
         for i, method in enumerate(methods):
             per_seed = [r["subgroups"]["test"][trait] for r in runs if r["method"] == method]
             acc = [
@@ -142,25 +143,41 @@ def subgroup_accuracy_plot(runs: list[dict[str, Any]], path: str | Path) -> None
                 for g in groups
             ]
             dpd = [s["dpd"] for s in per_seed if s.get("dpd") is not None]
-            label = f"{method} (DPD {np.mean(dpd):.3f})" if dpd else method
+            dpds.append(f"{np.mean(dpd):.3f}" if dpd else "n/a")
             colour = "0.6" if method == FLOOR_METHOD else f"C{i % 10}"
-            ax.bar(np.arange(len(groups)) + i * width, acc, width, color=colour, label=label)
+            ax.bar(np.arange(len(groups)) + i * width, acc, width, color=colour, label=method)
         ax.set_xticks(
             np.arange(len(groups)) + width * (len(methods) - 1) / 2,
-            [f"{g[:18]}\n(n={entry['groups'][g]['n_individuals']})" for g in groups],
+            [f"{_short(g)}\n(n={entry['groups'][g]['n_individuals']})" for g in groups],
             rotation=45,
             ha="right",
             fontsize=7,
         )
-        ax.set_title(trait, fontsize=9)
-        ax.legend(fontsize=6, loc="lower right")
+        ax.set_title(f"{trait}\nDPD: {' / '.join(dpds)}", fontsize=8)
     for ax in axes.ravel()[len(traits) :]:
         ax.axis("off")
     for ax in axes[:, 0]:
         ax.set_ylabel("test accuracy")
-    fig.suptitle(f"Accuracy per subgroup ({_title(runs)})")
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.suptitle(f"Accuracy per subgroup ({_title(runs)}); DPD per method in legend order")
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        ncol=min(len(labels), 6),
+        fontsize=8,
+        bbox_to_anchor=(0.5, 0.965),
+    )
     _save(fig, path)
+
+
+def _short(label: str, limit: int = 24) -> str:
+    """Shorten a long group name in the middle, keeping the end that tells groups apart."""
+    if len(label) <= limit:
+        return label
+    keep = (limit - 1) // 2
+    return f"{label[:keep]}…{label[-keep:]}"
 
 
 def draw_all(

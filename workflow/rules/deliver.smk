@@ -9,7 +9,7 @@ rule deliver:
     log:
         "logs/deliver/{setting}/{dataset}.log",
     conda:
-        "../../envs/core.yaml"
+        "../../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=2000,

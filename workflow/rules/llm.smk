@@ -38,6 +38,12 @@ def llm_is_local_cpu(wildcards):
     return entry.get("build") == "tiny" or entry.get("backend") == "openai"
 
 
+def llm_threads(wildcards):
+    # The tiny model runs best on one thread (two threads beside other busy jobs ran several times slower);
+    # GPU jobs use a few CPU threads for tokenisation and data handling.
+    return 1 if llm_is_local_cpu(wildcards) else 4
+
+
 def llm_gpu(wildcards):
     return 0 if llm_is_local_cpu(wildcards) else 1
 
@@ -123,7 +129,7 @@ rule llm_text_embeddings:
         embedder=LLM_EMBEDDERS,
     conda:
         "../../envs/llm.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
@@ -147,7 +153,7 @@ rule llm_hidden_states:
         position="last|eos",
     conda:
         "../../envs/llm.yaml"
-    threads: 2
+    threads: llm_threads
     resources:
         mem_mb=llm_mem,
         runtime=llm_runtime,
@@ -160,18 +166,42 @@ rule llm_hidden_states:
         "../scripts/llm_hidden_states.py"
 
 
-rule llm_prompts:
+rule llm_prompts_eval:
     input:
         data=DATASET_FILES,
         split=SPLIT,
         embeddings=prompt_embeddings,
     output:
-        PROMPTS + "/{part}.jsonl",
+        val=PROMPTS + "/val.jsonl",
+        test=PROMPTS + "/test.jsonl",
     log:
-        "logs/llm_prompts/{setting}/{dataset}/seed{seed}/{style}/{part}.log",
+        "logs/llm_prompts_eval/{setting}/{dataset}/seed{seed}/{style}.log",
     wildcard_constraints:
         style="zeroshot|fewshot[0-9]+",
-        part="train|val|test",
+    conda:
+        "../../envs/llm.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        shuffle_options=LLM.get("prompts", {}).get("shuffle_options", False),
+    script:
+        "../scripts/llm_prompts.py"
+
+
+# Training prompts only for methods that train (LoRA).
+rule llm_prompts_train:
+    input:
+        data=DATASET_FILES,
+        split=SPLIT,
+        embeddings=prompt_embeddings,
+    output:
+        train=PROMPTS + "/train.jsonl",
+    log:
+        "logs/llm_prompts_train/{setting}/{dataset}/seed{seed}/{style}.log",
+    wildcard_constraints:
+        style="zeroshot|fewshot[0-9]+",
     conda:
         "../../envs/llm.yaml"
     threads: 1
@@ -203,7 +233,7 @@ rule llm_prompting:
         model=LLM_MODELS,
     conda:
         "../../envs/llm.yaml"
-    threads: 2
+    threads: llm_threads
     resources:
         mem_mb=llm_mem,
         runtime=llm_runtime,
@@ -233,7 +263,7 @@ rule llm_cot:
         model=LLM_MODELS,
     conda:
         "../../envs/llm.yaml"
-    threads: 2
+    threads: llm_threads
     resources:
         mem_mb=llm_mem,
         runtime=llm_runtime,
@@ -266,7 +296,7 @@ rule llm_lora:
         model=LLM_MODELS,
     conda:
         "../../envs/llm.yaml"
-    threads: 2
+    threads: llm_threads
     resources:
         mem_mb=llm_mem,
         runtime=llm_runtime,

@@ -1,20 +1,7 @@
 # Setting 3: ridge map from choice-text features to the GNN's choice embeddings (methods
 # mapping-<arch>-<features>); <features> is a key of llm.embedders (text embeddings) or of llm.models
-# (hidden states at mapping.hidden_state_position).
-
-
-def mapping_features(wildcards):
-    llm = config.get("llm", {})
-    if wildcards.features in llm.get("embedders", {}):
-        return f"results/embeddings/{wildcards.dataset}/{wildcards.features}/text_embeddings.safetensors"
-    if wildcards.features in llm.get("models", {}):
-        position = config["mapping"]["hidden_state_position"]
-        return f"results/hidden_states/{wildcards.dataset}/{wildcards.features}/{position}/hidden_states.safetensors"
-    raise ValueError(
-        f"config/config.yaml: field 'methods': method mapping-{wildcards.arch}-{wildcards.features} names "
-        f"features {wildcards.features!r}, which is neither a key of llm.embedders nor of llm.models. "
-        "Fix: add it there or correct the method name."
-    )
+# (hidden states at mapping.hidden_state_position). Conda env gnn: torch reads the safetensors inputs.
+from gemsflow.mapping import features_path
 
 
 rule map_llm_to_gnn:
@@ -22,7 +9,9 @@ rule map_llm_to_gnn:
         data=DATASET_FILES,
         split=SPLIT,
         gnn="results/runs/{setting}/{dataset}/{arch}/seed{seed}/embeddings.safetensors",
-        features=mapping_features,
+        features=lambda wildcards: features_path(
+            config, wildcards.dataset, wildcards.features
+        ),
     output:
         predictions="results/runs/{setting}/{dataset}/mapping-{arch}-{features}/seed{seed}/predictions.parquet",
         info="results/runs/{setting}/{dataset}/mapping-{arch}-{features}/seed{seed}/run_info.json",
@@ -32,7 +21,7 @@ rule map_llm_to_gnn:
         arch="mf|rgcn|gat|sage",
         features="[A-Za-z0-9_.]+(-[A-Za-z0-9_.]+)*",
     conda:
-        "../../envs/core.yaml"
+        "../../envs/gnn.yaml"
     threads: 1
     resources:
         mem_mb=8000,

@@ -1,4 +1,4 @@
-"""Prompt records of one split part in one style (zeroshot / fewshot<k>)."""
+"""Prompt records of the requested split parts in one style (zeroshot / fewshot<k>)."""
 
 from pathlib import Path
 
@@ -15,14 +15,17 @@ setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 style = PromptStyle.parse(snakemake.wildcards.style)
 embeddings = load_features(snakemake.input.embeddings) if style.k else None
-records = build_prompts(
-    SurveyData.load(Path(snakemake.input.data[0]).parent),
-    pd.read_parquet(snakemake.input.split),
-    snakemake.wildcards.part,
-    style,
-    seed=int(snakemake.wildcards.seed),
-    shuffle_options=bool(snakemake.params.shuffle_options),
-    question_states=embeddings.question_states if embeddings else None,
-    question_keys=embeddings.questions if embeddings else None,
-)
-write_jsonl(records, snakemake.output[0])
+data = SurveyData.load(Path(snakemake.input.data[0]).parent)
+split = pd.read_parquet(snakemake.input.split)
+for part, path in snakemake.output.items():
+    records = build_prompts(
+        data,
+        split,
+        part,
+        style,
+        seed=int(snakemake.wildcards.seed),
+        shuffle_options=bool(snakemake.params.shuffle_options),
+        question_states=embeddings.question_states if embeddings else None,
+        question_keys=embeddings.questions if embeddings else None,
+    )
+    write_jsonl(records, path)

@@ -47,8 +47,9 @@ OPEN_RESULT = """
         if (categories[cat][sub].indexOf(path) >= 0) { where = [cat, sub]; }
       }
     }
+    var kind = results[path].mime_type.indexOf("image/") === 0 ? "img" : "html";
     app.setView({navbarMode: "subcategory", category: where[0], subcategory: where[1],
-                 content: "html", contentPath: results[path].data_uri, resultPath: path});
+                 content: kind, contentPath: results[path].data_uri, resultPath: path});
     document.body.setAttribute("data-shown-result", path);
   }, 50);
 })();

@@ -109,6 +109,22 @@ def right_padded(batch: list[list[int]], pad_id: int, device) -> tuple[torch.Ten
     return input_ids.to(device), mask.to(device)
 
 
+def last_token_logits(model, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Logits at each row's last real token of a right-padded batch, ``[batch, vocab]``.
+
+    Only the distinct last positions go through the LM head (``logits_to_keep``): the full
+    ``[batch, length, vocab]`` logits would cost more than the rest of a small model's forward pass.
+    """
+    last = mask.sum(dim=1) - 1
+    keep = torch.unique(last)
+    rows = torch.arange(len(last), device=last.device)
+    try:
+        logits = model(input_ids=input_ids, attention_mask=mask, logits_to_keep=keep).logits
+    except TypeError:  # architectures without logits_to_keep
+        return model(input_ids=input_ids, attention_mask=mask).logits[rows, last]
+    return logits[rows, torch.searchsorted(keep, last)]
+
+
 class TransformersBackend:
     def __init__(
         self,
@@ -158,11 +174,7 @@ class TransformersBackend:
     @torch.inference_mode()
     def _last_logprobs(self, batch: list[list[int]]) -> torch.Tensor:
         input_ids, mask = right_padded(batch, self.pad_id, self.device)
-        logits = self.model(input_ids=input_ids, attention_mask=mask).logits
-        last = mask.sum(dim=1) - 1
-        return torch.log_softmax(
-            logits[torch.arange(len(batch), device=self.device), last].float(), dim=-1
-        )
+        return torch.log_softmax(last_token_logits(self.model, input_ids, mask).float(), dim=-1)
 
     @torch.inference_mode()
     def _continuation_logprobs(self, pairs: list[tuple[list[int], tuple[int, ...]]]) -> list[float]:

@@ -21,7 +21,12 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from gemsflow.llm.backends import TransformersBackend, load_causal_lm, right_padded
+from gemsflow.llm.backends import (
+    TransformersBackend,
+    last_token_logits,
+    load_causal_lm,
+    right_padded,
+)
 from gemsflow.llm.letters import predictions_frame
 
 log = logging.getLogger(__name__)
@@ -140,10 +145,7 @@ def train_lora(
                 input_ids, mask = right_padded(
                     [inputs[i] for i in rows], pad_id, accelerator.device
                 )
-                logits = model(input_ids=input_ids, attention_mask=mask).logits
-                last = logits[
-                    torch.arange(len(rows), device=accelerator.device), mask.sum(dim=1) - 1
-                ]
+                last = last_token_logits(model, input_ids, mask)
                 loss = torch.nn.functional.cross_entropy(
                     last.float(),
                     torch.tensor([targets[i] for i in rows], device=accelerator.device),

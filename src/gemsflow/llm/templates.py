@@ -63,7 +63,7 @@ def persona_block(individual: str, trait_lines: list[tuple[str, str]], header: b
 
 def question_block(question_text: str, option_texts: list[str], marks: list[str]) -> str:
     """The question, its lettered options and the answer cue (no answer)."""
-    lines = [f"{QUESTION_LABEL} {question_text.strip()}"]
+    lines = [f"{QUESTION_LABEL} {question_text.strip()}".rstrip()]
     lines += [f"{mark}. {text}" for mark, text in zip(marks, option_texts, strict=True)]
     lines += ["", ANSWER_CUE]
     return "\n".join(lines)

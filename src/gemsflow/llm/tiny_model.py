@@ -18,7 +18,9 @@ from gemsflow.survey import SurveyData
 
 log = logging.getLogger(__name__)
 
-SPECIAL_TOKENS = ["<s>", "</s>", "<pad>"]
+# "<|endoftext|>" is unused by gemsflow but reserved: transformers loads a qwen2-type model's tokenizer as
+# Qwen2Tokenizer, which would otherwise append it beyond the model's embedding table.
+SPECIAL_TOKENS = ["<s>", "</s>", "<pad>", "<|endoftext|>"]
 
 
 def corpus(data: SurveyData) -> list[str]:
@@ -73,6 +75,24 @@ def build_tokenizer(texts: list[str], vocab_size: int = 1024):
     return fast
 
 
+def _check_reload(out_dir: Path, built) -> None:
+    """AutoTokenizer may load the files through an architecture-specific class (Qwen2Tokenizer brings its
+    own pre-tokenizer); what it loads is what every stage uses, so that is what must fit the model."""
+    from transformers import AutoTokenizer
+
+    loaded = AutoTokenizer.from_pretrained(out_dir)
+    bad = [
+        c
+        for c in string.ascii_uppercase
+        if len(loaded.encode(f" {c}", add_special_tokens=False)) != 1
+    ]
+    if len(loaded) != len(built) or bad:
+        raise RuntimeError(
+            f"{out_dir}: the saved tokenizer reloads as {type(loaded).__name__} with {len(loaded)} tokens "
+            f"(built {len(built)}; multi-token letters {bad}); use architecture llama"
+        )
+
+
 def _merges_of(tokenizer) -> list[tuple[str, str]]:
     import json
 
@@ -92,6 +112,7 @@ def build_tiny_model(
     n_heads: int = 4,
     vocab_size: int = 1024,
     max_positions: int = 4096,
+    initializer_range: float = 0.2,
     seed: int = 0,
 ) -> Path:
     """Train the tokenizer, build a random-weight model and ``save_pretrained`` both into ``out_dir``."""
@@ -110,6 +131,9 @@ def build_tiny_model(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
+        # Wider than the usual 0.02: with hidden size 64 and tied embeddings, 0.02 caps every logit near
+        # 1, so no fine-tuning could make the model confident about an answer letter.
+        initializer_range=initializer_range,
     )
     if architecture == "llama":
         config, cls = LlamaConfig(**common), LlamaForCausalLM
@@ -117,12 +141,15 @@ def build_tiny_model(
         config, cls = Qwen2Config(**common), Qwen2ForCausalLM
     else:
         raise ValueError(f"unknown tiny architecture {architecture!r} (use llama or qwen2)")
-    torch.manual_seed(seed)
-    model = cls(config)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
+    # The config goes first: AutoTokenizer reads its model_type to pick the tokenizer class.
+    config.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    _check_reload(out_dir, tokenizer)
+    torch.manual_seed(seed)
+    model = cls(config)
+    model.save_pretrained(out_dir)
     log.info(
         "tiny %s model: %d parameters, vocabulary %d, saved to %s",
         architecture,
