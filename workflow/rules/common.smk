@@ -76,6 +76,29 @@ def run_metrics(setting, dataset, methods=None, seeds=None):
     )
 
 
+LEADERBOARD = "results/leaderboards/{setting}/{dataset}/leaderboard"
+REPORT_DIR = "results/reports/{setting}/{dataset}"
+
+
+def report_labels(figure):
+    return {"dataset": "{dataset}", "setting": "{setting}", "figure": figure}
+
+
+def report_targets(datasets=None, settings=None):
+    """Leaderboard pages and figures of every configured (setting, dataset) to run."""
+    datasets = datasets or config["run"]["datasets"]
+    return ["results/reports/provenance.html"] + expand(
+        [
+            f"{LEADERBOARD}.html",
+            f"{REPORT_DIR}/accuracy.png",
+            f"{REPORT_DIR}/calibration.png",
+            f"{REPORT_DIR}/subgroup_accuracy.png",
+        ],
+        dataset=datasets,
+        setting=settings or config["run"]["settings"],
+    )
+
+
 def all_targets():
     targets = []
     for dataset in config["run"]["datasets"]:

@@ -1,28 +1,6 @@
 # Leaderboards and report figures per (setting, dataset), all from the runs' metrics.json files.
 # `snakemake evaluation_report --report report.html` collects them into one self-contained HTML report.
 
-LEADERBOARD = "results/leaderboards/{setting}/{dataset}/leaderboard"
-REPORT_DIR = "results/reports/{setting}/{dataset}"
-
-
-def report_labels(figure):
-    return {"dataset": "{dataset}", "setting": "{setting}", "figure": figure}
-
-
-def report_targets(datasets=None, settings=None):
-    """Leaderboard pages and figures of every configured (setting, dataset) to run."""
-    datasets = datasets or config["run"]["datasets"]
-    return ["results/reports/provenance.html"] + expand(
-        [
-            f"{LEADERBOARD}.html",
-            f"{REPORT_DIR}/accuracy.png",
-            f"{REPORT_DIR}/calibration.png",
-            f"{REPORT_DIR}/subgroup_accuracy.png",
-        ],
-        dataset=datasets,
-        setting=settings or config["run"]["settings"],
-    )
-
 
 rule leaderboard:
     input:
