@@ -189,6 +189,10 @@ class GemsModel(nn.Module):
                 rel: torch.zeros(e.shape[1], dtype=torch.long, device=e.device)
                 for rel, e in edge_index.items()
             }
+        if not self.layers:
+            # Without message passing (mf) the embedding tables feed the heads directly; dropout on them
+            # is then the only regulariser besides weight decay.
+            h = {t: self.dropout(x) for t, x in h.items()}
         for conv, norms in zip(self.layers, self.norms, strict=True):
             new = conv(h, edge_index, **extra)
             h = {t: self.dropout(torch.relu(norms[t](new[t]))) for t in self.node_types}

@@ -1,9 +1,9 @@
 """LoRA fine-tuning on answer letters, evaluated every epoch with the common scorer.
 
 Only the answer token is supervised: the loss is the cross-entropy of the next-token distribution at the
-prompt's last token against the first token of " <label>". After each epoch the model scores the val and
-test prompts exactly like the zero-shot backend, the common scorer turns them into accuracies, and the
-predictions and adapter of the epoch with the best validation accuracy are kept (its test accuracy is the
+prompt's last token against the first token of " <label>" ("<label>" for chat models). After each epoch
+the model scores the val and test prompts exactly like the zero-shot backend, the common scorer turns
+them into accuracies, and the predictions and adapter of the epoch with the best validation accuracy are kept (its test accuracy is the
 reported one). A run always starts from the base model: an existing adapter directory is deleted first,
 never resumed. Multi-GPU runs go through ``accelerate launch`` (data parallel); nothing is logged to W&B.
 """
@@ -108,8 +108,11 @@ def train_lora(
         chat_template_kwargs=chat_template_kwargs,
     )
     inputs = scorer.encode([r["prompt"] for r in train_records])
+    # After a base model's "Answer:" the letter comes with its space; a chat model's reply starts bare.
+    spacer = "" if is_chat else " "
     targets = [
-        tokenizer.encode(f" {r['label']}", add_special_tokens=False)[0] for r in train_records
+        tokenizer.encode(f"{spacer}{r['label']}", add_special_tokens=False)[0]
+        for r in train_records
     ]
 
     generator = torch.Generator().manual_seed(seed)
