@@ -12,6 +12,7 @@ from llm_toy import make_split, make_survey
 from gemsflow.llm import letters as L
 from gemsflow.llm.backends import TransformersBackend
 from gemsflow.llm.prompts import PromptStyle, build_prompts
+from gemsflow.llm.templates import SYSTEM_MESSAGE as L_SYSTEM
 from gemsflow.llm.tiny_model import build_tiny_model
 
 torch.set_num_threads(1)
@@ -118,3 +119,34 @@ def test_token_string_logprobs_and_uniform_fallback():
     empty = L.from_token_string_logprobs([("Z", 0.0)], ["A", "B", "C", "D"])
     np.testing.assert_allclose(empty.probs, [0.25] * 4)
     assert empty.mass == 0.0
+
+
+def test_chat_models_score_the_templated_conversation(tiny):
+    data, path = tiny
+    backend = TransformersBackend(path, batch_size=2, is_chat=True)
+    backend.tokenizer.chat_template = (
+        "{{ bos_token }}{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}<assistant>{% endif %}"
+    )
+    prompt = "Question: How often?\nA. never\nB. always\n\nAnswer:"
+    (score,) = backend.letter_scores([prompt], [["A", "B"]])
+    text = backend.tokenizer.apply_chat_template(
+        [{"role": "system", "content": L_SYSTEM}, {"role": "user", "content": prompt}],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
+    assert text.startswith("<s><system>") and text.endswith("<assistant>")
+    ids = backend.tokenizer.encode(text, add_special_tokens=False)
+    assert ids.count(backend.tokenizer.bos_token_id) == 1  # the template's BOS, none added on top
+    with torch.no_grad():
+        probs = torch.softmax(
+            backend.model(input_ids=torch.tensor([ids])).logits[0, -1].double(), -1
+        )
+    raw = [
+        sum(
+            float(probs[backend.tokenizer.encode(t, add_special_tokens=False)[0]])
+            for t in (f" {m}", m)
+        )
+        for m in ("A", "B")
+    ]
+    np.testing.assert_allclose(score.probs, np.array(raw) / sum(raw), rtol=1e-4)

@@ -218,3 +218,22 @@ def test_load_choice_features_reads_bf16_file(tmp_path):
     save_file({"choice_states": states}, path, metadata={"choices": "[]", "layers": "[0, 4, 8]"})
     with pytest.raises(InputDataError, match="shape"):
         load_choice_features(path)
+
+
+def test_features_path_follows_the_feature_key():
+    from gemsflow.mapping import features_path
+
+    config = {
+        "llm": {"embedders": {"minilm": {}}, "models": {"qwen3-8b": {}}},
+        "mapping": {"hidden_state_position": "eos"},
+    }
+    assert (
+        features_path(config, "twin", "minilm")
+        == "results/embeddings/twin/minilm/text_embeddings.safetensors"
+    )
+    assert (
+        features_path(config, "twin", "qwen3-8b")
+        == "results/hidden_states/twin/qwen3-8b/eos/hidden_states.safetensors"
+    )
+    with pytest.raises(InputDataError, match="llm.embedders"):
+        features_path(config, "twin", "bert")

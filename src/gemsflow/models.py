@@ -173,6 +173,7 @@ class GemsModel(nn.Module):
             )
             dims = dict.fromkeys(self.node_types, hidden)
         self.dropout = nn.Dropout(float(model_config["dropout"]))
+        self.input_dropout = nn.Dropout(float(model_config["input_dropout"]))
         out_dim = int(model_config["output_dim"])
         self.heads = nn.ModuleDict({t: nn.Linear(dims[t], out_dim) for t in self.node_types})
         self.temperature = nn.Parameter(torch.tensor(float(model_config["temperature_init"])))
@@ -189,10 +190,9 @@ class GemsModel(nn.Module):
                 rel: torch.zeros(e.shape[1], dtype=torch.long, device=e.device)
                 for rel, e in edge_index.items()
             }
-        if not self.layers:
-            # Without message passing (mf) the embedding tables feed the heads directly; dropout on them
-            # is then the only regulariser besides weight decay.
-            h = {t: self.dropout(x) for t, x in h.items()}
+        # Dropout on the input tables keeps the choice/person rows from memorising the training answers
+        # (for mf, which has no layers, it is the only regulariser besides weight decay).
+        h = {t: self.input_dropout(x) for t, x in h.items()}
         for conv, norms in zip(self.layers, self.norms, strict=True):
             new = conv(h, edge_index, **extra)
             h = {t: self.dropout(torch.relu(norms[t](new[t]))) for t in self.node_types}
