@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from gemsflow.graph import build_graph, counts
 from gemsflow.io import save_torch
@@ -10,6 +11,7 @@ from gemsflow.logs import setup_logging
 from gemsflow.survey import SurveyData
 
 log = setup_logging(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
 data = SurveyData.load(Path(snakemake.input.data[0]).parent)
 split = pd.read_parquet(snakemake.input.split)
 graph_config = snakemake.params.graph_config
