@@ -114,6 +114,7 @@ def tiny_config(work: Path, **overrides) -> Path:
     config["datasets"] = {"tiny": {**TINY_DATASET_ENTRY, "dir": str(data_dir)}}
     config["run"] = {"datasets": ["tiny"], "settings": ["setting1"]}
     config["methods"] = {s: ["majority", "subgroup_majority"] for s in config["settings"]}
+    config["dataset_methods"] = {}
     config.update(overrides)
     path = work / "config" / "test.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

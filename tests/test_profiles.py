@@ -26,6 +26,7 @@ NO_CONDA = ("--software-deployment-method", "env-modules")
 def with_gpu_methods(config: dict) -> dict:
     """Setting 3 with methods that need a GPU (a hub model) beside CPU-only ones."""
     config["seeds"] = [1]
+    config["dataset_methods"] = {}
     config["methods"]["setting3"] = [
         "majority",
         "mapping-sage-minilm",

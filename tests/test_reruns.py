@@ -38,6 +38,7 @@ def tiny_config(config: dict) -> dict:
     config["seeds"] = SEEDS
     config["datasets"]["synthetic"]["generator"].update({"n_individuals": 60, "n_questions": 16})
     config["methods"] = tiny_config_methods()
+    config["dataset_methods"] = {}
     return config
 
 

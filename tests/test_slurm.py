@@ -46,6 +46,7 @@ def one_seed_baselines(config: dict) -> dict:
     config["seeds"] = [5]
     config["datasets"]["synthetic"]["generator"].update({"n_individuals": 60, "n_questions": 12})
     config["methods"]["setting1"] = ["majority", "subgroup_majority"]
+    config["dataset_methods"] = {}
     return config
 
 

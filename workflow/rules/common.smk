@@ -62,8 +62,12 @@ def setting_entry(name):
     return config["settings"][name]
 
 
-def methods_for(setting):
-    return config["methods"].get(setting, [])
+def methods_for(setting, dataset=None):
+    """The setting's methods plus those configured for this dataset only."""
+    extra = config.get("dataset_methods", {}).get(dataset, {}).get(setting, [])
+    return config["methods"].get(setting, []) + [
+        m for m in extra if m not in config["methods"].get(setting, [])
+    ]
 
 
 def run_metrics(setting, dataset, methods=None, seeds=None):
@@ -71,7 +75,7 @@ def run_metrics(setting, dataset, methods=None, seeds=None):
         f"{RUN}/metrics.json",
         setting=setting,
         dataset=dataset,
-        method=methods if methods is not None else methods_for(setting),
+        method=methods if methods is not None else methods_for(setting, dataset),
         seed=seeds if seeds is not None else config["seeds"],
     )
 
@@ -103,5 +107,5 @@ def all_targets():
     targets = []
     for dataset in config["run"]["datasets"]:
         for setting in config["run"]["settings"]:
-            targets += run_metrics(setting, dataset)
-    return targets
+            targets.append(f"results/{setting}/{dataset}")
+    return targets + report_targets()

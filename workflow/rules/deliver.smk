@@ -15,7 +15,7 @@ rule deliver:
         mem_mb=2000,
         runtime=10,
     params:
-        methods=lambda wildcards: methods_for(wildcards.setting),
+        methods=lambda wildcards: methods_for(wildcards.setting, wildcards.dataset),
         seeds=lambda wildcards: [int(seed) for seed in config["seeds"]],
     script:
         "../scripts/deliver.py"
