@@ -47,7 +47,9 @@ def real_dataset(shared_gems):
     return load
 
 
-def write_tiny_gems(directory: Path, prefix: str = "tiny", n_people: int = 40, seed: int = 0) -> Path:
+def write_tiny_gems(
+    directory: Path, prefix: str = "tiny", n_people: int = 40, seed: int = 0
+) -> Path:
     """A small GEMS-layout dataset: two traits, six questions (3 or 4 options), some blanks."""
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
@@ -124,8 +126,16 @@ def tiny_config(work: Path, **overrides) -> Path:
 def snakemake(work: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": ""}
     proc = subprocess.run(
-        [SNAKEMAKE, "--cores", "1", "--directory", str(work), "--snakefile", str(work / "Snakefile"),
-         *args],
+        [
+            SNAKEMAKE,
+            "--cores",
+            "1",
+            "--directory",
+            str(work),
+            "--snakefile",
+            str(work / "Snakefile"),
+            *args,
+        ],
         cwd=work,
         capture_output=True,
         text=True,

@@ -19,8 +19,13 @@ def small_data() -> tuple[SurveyData, pd.DataFrame]:
         {"individual": ["p1", "p2", "p3"], "wave": 1, "weight": 1.0, "g": ["x", "y", "x"]}
     )
     questions = pd.DataFrame(
-        {"question": ["q1", "q2"], "wave": 1, "text": ["Q1?", "Q2?"], "n_options": [2, 3],
-         "ordinal": False}
+        {
+            "question": ["q1", "q2"],
+            "wave": 1,
+            "text": ["Q1?", "Q2?"],
+            "n_options": [2, 3],
+            "ordinal": False,
+        }
     )
     responses = pd.DataFrame(
         {
@@ -30,8 +35,12 @@ def small_data() -> tuple[SurveyData, pd.DataFrame]:
             "weight": 1.0,
         }
     )
-    data = SurveyData("small", individuals, questions, options, responses, (Trait("g", "G", ("x", "y")),))
-    split = responses[["individual", "question"]].assign(part=["train", "train", "val", "test", "test", "test"])
+    data = SurveyData(
+        "small", individuals, questions, options, responses, (Trait("g", "G", ("x", "y")),)
+    )
+    split = responses[["individual", "question"]].assign(
+        part=["train", "train", "val", "test", "test", "test"]
+    )
     return data, split
 
 
@@ -43,10 +52,16 @@ def test_accuracy_micro_macro_and_ties():
     data, split = small_data()
     preds = predictions(
         [
-            ("p2", "q1", "val", 1, 0.2), ("p2", "q1", "val", 2, 0.8),  # right
-            ("p2", "q2", "test", 1, 0.4), ("p2", "q2", "test", 2, 0.4), ("p2", "q2", "test", 8, 0.2),  # tie -> code 1: right
-            ("p3", "q1", "test", 1, 0.5), ("p3", "q1", "test", 2, 0.5),  # tie -> code 1: right
-            ("p3", "q2", "test", 1, 0.1), ("p3", "q2", "test", 2, 0.1), ("p3", "q2", "test", 8, 0.8),  # wrong
+            ("p2", "q1", "val", 1, 0.2),
+            ("p2", "q1", "val", 2, 0.8),  # right
+            ("p2", "q2", "test", 1, 0.4),
+            ("p2", "q2", "test", 2, 0.4),
+            ("p2", "q2", "test", 8, 0.2),  # tie -> code 1: right
+            ("p3", "q1", "test", 1, 0.5),
+            ("p3", "q1", "test", 2, 0.5),  # tie -> code 1: right
+            ("p3", "q2", "test", 1, 0.1),
+            ("p3", "q2", "test", 2, 0.1),
+            ("p3", "q2", "test", 8, 0.8),  # wrong
         ]
     )
     metrics = score(preds, data, split)
@@ -70,7 +85,12 @@ def test_accuracy_micro_macro_and_ties():
 def test_bad_predictions_are_refused(mutate, field):
     data, split = small_data()
     uniform = []
-    for person, question, part in [("p2", "q1", "val"), ("p2", "q2", "test"), ("p3", "q1", "test"), ("p3", "q2", "test")]:
+    for person, question, part in [
+        ("p2", "q1", "val"),
+        ("p2", "q2", "test"),
+        ("p3", "q1", "test"),
+        ("p3", "q2", "test"),
+    ]:
         codes = [1, 2] if question == "q1" else [1, 2, 8]
         uniform += [(person, question, part, c, 1 / len(codes)) for c in codes]
     with pytest.raises(InputDataError) as err:

@@ -106,8 +106,13 @@ def test_question_split_does_not_depend_on_hash_seed(shared_gems):
     outputs = []
     for hash_seed in ("1", "2", "3"):
         proc = subprocess.run(
-            [sys.executable, "-c", QUESTION_SPLIT_SCRIPT, str(ROOT / "config/config.yaml"),
-             str(shared_gems)],
+            [
+                sys.executable,
+                "-c",
+                QUESTION_SPLIT_SCRIPT,
+                str(ROOT / "config/config.yaml"),
+                str(shared_gems),
+            ],
             env={**os.environ, "PYTHONHASHSEED": hash_seed},
             capture_output=True,
             text=True,

@@ -9,10 +9,10 @@ import yaml
 from conftest import planned_jobs, snakemake, tiny_config
 
 
-def targets(settings=("setting1", "setting2", "setting3"), methods=("majority", "subgroup_majority")):
-    return [
-        f"results/runs/{s}/tiny/{m}/seed42/metrics.json" for s in settings for m in methods
-    ]
+def targets(
+    settings=("setting1", "setting2", "setting3"), methods=("majority", "subgroup_majority")
+):
+    return [f"results/runs/{s}/tiny/{m}/seed42/metrics.json" for s in settings for m in methods]
 
 
 def test_new_gems_dataset_runs_from_a_config_entry(workdir):
@@ -22,7 +22,9 @@ def test_new_gems_dataset_runs_from_a_config_entry(workdir):
         metrics = json.loads((workdir / target).read_text())
         assert metrics["schema"] == "gemsflow.metrics/1"
         assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["n_test"] > 0
-    sizes = json.loads((workdir / "results/splits/setting2/tiny/seed42/split_sizes.json").read_text())
+    sizes = json.loads(
+        (workdir / "results/splits/setting2/tiny/seed42/split_sizes.json").read_text()
+    )
     assert sizes["test"]["individuals"] == int(40 * 0.6)
     # Setting 2: validation/test people reveal nothing.
     split = pd.read_parquet(workdir / "results/splits/setting2/tiny/seed42/split.parquet")

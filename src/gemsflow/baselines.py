@@ -24,7 +24,9 @@ def _train_answers(data: SurveyData, split: pd.DataFrame) -> pd.DataFrame:
     return train.merge(data.responses.astype({"individual": str}), on=["individual", "question"])
 
 
-def _question_distribution(data: SurveyData, answers: pd.DataFrame, smoothing: float) -> pd.DataFrame:
+def _question_distribution(
+    data: SurveyData, answers: pd.DataFrame, smoothing: float
+) -> pd.DataFrame:
     """Rows (question, code, prob) for every option, Laplace-smoothed train frequencies."""
     counts = answers.groupby(["question", "code"]).size().rename("count")
     table = data.options[["question", "code"]].merge(
@@ -68,7 +70,9 @@ def _subgroup_distribution(
         .reset_index()
     )
     values = pd.DataFrame({trait: pd.Series(members[trait].dropna().unique(), dtype="string")})
-    grid = values.merge(prior, how="cross").merge(counts, on=[trait, "question", "code"], how="left")
+    grid = values.merge(prior, how="cross").merge(
+        counts, on=[trait, "question", "code"], how="left"
+    )
     grid["count"] = grid["count"].fillna(0.0)
     total = grid.groupby([trait, "question"])["count"].transform("sum")
     grid["prob"] = (grid["count"] + prior_strength * grid["prob"]) / (total + prior_strength)
@@ -98,7 +102,9 @@ def subgroup_majority(
         )
         base = fallback.set_index(["individual", "question", "part", "code"])["prob"]
         key = pd.MultiIndex.from_frame(preds[["individual", "question", "part", "code"]])
-        preds["prob"] = preds["prob"].fillna(pd.Series(base.reindex(key).to_numpy(), index=preds.index))
+        preds["prob"] = preds["prob"].fillna(
+            pd.Series(base.reindex(key).to_numpy(), index=preds.index)
+        )
         return preds[["individual", "question", "part", "code", "prob"]]
 
     val_accuracy = {}

@@ -69,7 +69,9 @@ class IndividualSplit:
     train: list[str]
     val: list[str]
     test: list[str]
-    revealed: dict[str, list[str]]  # val/test person -> questions revealed to training, in draw order
+    revealed: dict[
+        str, list[str]
+    ]  # val/test person -> questions revealed to training, in draw order
     held_out: dict[str, list[str]]  # val/test person -> questions to predict, in draw order
 
 

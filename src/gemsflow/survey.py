@@ -168,9 +168,7 @@ def build_options_table(
     for question in sorted(question_options):
         opts = question_options[question]
         texts = [text for _, text in opts]
-        for position, ((code, text), mark) in enumerate(
-            zip(opts, letters(len(opts)), strict=True)
-        ):
+        for position, ((code, text), mark) in enumerate(zip(opts, letters(len(opts)), strict=True)):
             key = choice_key(question, code)
             block = (choice_texts or {}).get(key) or choice_block(
                 question_texts.get(question, ""), texts, position
@@ -195,7 +193,9 @@ def validate(data: SurveyData) -> None:
                 f"{data.name}/{table}", missing[0], "column missing", "rebuild the dataset"
             )
     if data.individuals["individual"].duplicated().any():
-        dup = data.individuals.loc[data.individuals["individual"].duplicated(), "individual"].iloc[0]
+        dup = data.individuals.loc[data.individuals["individual"].duplicated(), "individual"].iloc[
+            0
+        ]
         raise InputDataError(
             f"{data.name}/individuals",
             "individual",
