@@ -336,6 +336,18 @@ class VLLMBackend:
         return [o.outputs[0].text for o in outputs]
 
 
+def openai_client(api_key_env: str = "OPENAI_API_KEY", base_url: str | None = None):
+    """An OpenAI (or OpenAI-compatible) client; the key comes from the environment, never a file."""
+    key = os.environ.get(api_key_env)
+    if not key:
+        raise InputDataError(
+            None, api_key_env, "environment variable is not set", f"export {api_key_env}=<your key>"
+        )
+    import openai
+
+    return openai.OpenAI(api_key=key, base_url=base_url)
+
+
 class OpenAIBackend:
     """Chat-completions API; letter scores from the first generated token's ``top_logprobs``."""
 
@@ -350,19 +362,8 @@ class OpenAIBackend:
         client=None,
         sleep=time.sleep,
     ):
-        if client is None:
-            key = os.environ.get(api_key_env)
-            if not key:
-                raise InputDataError(
-                    None,
-                    api_key_env,
-                    "environment variable is not set",
-                    f"export {api_key_env}=<your key>",
-                )
-            import openai
-
-            client = openai.OpenAI(api_key=key, base_url=base_url)
-        self.client, self.model = client, model
+        self.client = client or openai_client(api_key_env, base_url)
+        self.model = model
         self.top_logprobs, self.max_retries, self._sleep = top_logprobs, max_retries, sleep
 
     def _complete(self, prompt: str, **kwargs):

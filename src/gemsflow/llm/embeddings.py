@@ -96,17 +96,9 @@ class OpenAIEmbedder:
         self.max_retries = max_retries
         self._sleep = sleep
         if client is None:
-            key = os.environ.get(api_key_env)
-            if not key:
-                raise InputDataError(
-                    None,
-                    api_key_env,
-                    "environment variable is not set",
-                    f"export {api_key_env}=<your key> before running the OpenAI embedder",
-                )
-            import openai
+            from gemsflow.llm.backends import openai_client
 
-            client = openai.OpenAI(api_key=key, base_url=base_url)
+            client = openai_client(api_key_env, base_url)
         self.client = client
 
     def _cache_file(self, text: str) -> Path:
