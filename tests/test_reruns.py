@@ -146,7 +146,7 @@ def test_test_ratio_change_reruns_only_that_split_and_descendants(workdir):
 
 def test_gnn_hyperparameter_reruns_training_and_dependants_only(workdir):
     def edit(config):
-        config["gnn"]["defaults"]["training"]["learning_rate"] = 0.02
+        config["gnn"]["defaults"]["training"]["learning_rate"] *= 2  # any value but the current
 
     n = len(SEEDS)
     with edited_config(workdir, edit):
