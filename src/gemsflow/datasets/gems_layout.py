@@ -57,9 +57,11 @@ def _wave(question: str) -> int:
     return int(tail) if sep and tail.isdigit() else 1
 
 
-def _ordinal_flags(
+def ordinal_flags(
     questions: list[str], meta: Mapping[str, Any] | None, ordinal: str | list[str]
 ) -> dict[str, bool]:
+    """Which questions have ordered options: a list of keys, "all", "none", or "auto" (the dataset's
+    ``<prefix>_question_meta.json``, given as ``meta``; nominal where it says nothing)."""
     if isinstance(ordinal, list):
         chosen = set(ordinal)
         return {q: q in chosen for q in questions}
@@ -67,7 +69,10 @@ def _ordinal_flags(
         return dict.fromkeys(questions, True)
     if ordinal == "none":
         return dict.fromkeys(questions, False)
-    # "auto": the dataset's own question_meta file, nominal where it says nothing.
+    if ordinal != "auto":
+        raise InputDataError(
+            None, "ordinal", f"unknown value {ordinal!r}", "use auto, all, none or a list of keys"
+        )
     meta = meta or {}
     return {q: bool(meta.get(q, {}).get("ordinal", False)) for q in questions}
 
@@ -244,14 +249,14 @@ def load_gems_layout(
         trait_list.append(Trait(trait, spec.get("description", trait), tuple(categories)))
 
     individuals, responses, filter_log = filter_min_answers(individuals, responses, min_answers)
-    ordinal_flags = _ordinal_flags(questions, question_meta, ordinal)
+    flags = ordinal_flags(questions, question_meta, ordinal)
     question_table = pd.DataFrame(
         {
             "question": questions,
             "wave": [_wave(q) for q in questions],
             "text": [str(question_strings[q]) for q in questions],
             "n_options": [len(question_options[q]) for q in questions],
-            "ordinal": [ordinal_flags[q] for q in questions],
+            "ordinal": [flags[q] for q in questions],
         }
     )
     data = SurveyData(

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from gemsflow.datasets.gems_layout import ordinal_flags
 from gemsflow.errors import InputDataError
 from gemsflow.survey import SurveyData, Trait, build_options_table, validate
 
@@ -596,21 +597,10 @@ def load_opinionqa(name: str, entry: Mapping[str, Any]) -> SurveyData:
 
 
 def _ordinal_questions(settings: Mapping[str, Any], questions: list[str]) -> set[str]:
-    """``ordinal``: a list of keys, "all", "none", or "auto" (the optional ``<prefix>_question_meta.json``)."""
-    ordinal = settings["ordinal"]
-    if isinstance(ordinal, list):
-        return set(ordinal) & set(questions)
-    if ordinal in ("all", "none"):
-        return set(questions) if ordinal == "all" else set()
-    if ordinal != "auto":
-        raise InputDataError(
-            None, "ordinal", f"unknown value {ordinal!r}", "use auto, all, none or a list of keys"
-        )
     path = settings["dir"] / f"{settings['prefix']}_question_meta.json"
-    if not path.exists():
-        return set()
-    meta = _read_text_json(path, "question meta")
-    return {q for q in questions if bool(meta.get(q, {}).get("ordinal", False))}
+    meta = _read_text_json(path, "question meta") if path.exists() else None
+    flags = ordinal_flags(questions, meta, settings["ordinal"])
+    return {q for q, is_ordinal in flags.items() if is_ordinal}
 
 
 def filter_min_answers(
