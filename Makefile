@@ -35,8 +35,10 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/snakefmt Snakefile workflow/rules
 
+# The system pieces two tests use (Chromium, a one-node SLURM cluster) are installed and started by
+# .ci/system.sh where the machine allows (root + apt-get); the cluster is stopped after unless it was running.
 test: lint
-	$(BIN)/python -m pytest -q
+	bash .ci/system.sh run $(BIN)/python -m pytest -q
 
 clean:
 	rm -rf results logs .snakemake

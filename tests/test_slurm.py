@@ -1,22 +1,21 @@
-"""The workflow through a real SLURM cluster (the one-node cluster of .ci/slurm_up.sh).
+"""The workflow through a real SLURM cluster (the one-node cluster that .ci/system.sh starts for `make test`).
 
-Skips only outside CI when this machine cannot host the cluster (not root, or slurm-wlm not installed);
-in CI (CI=true) a missing cluster fails.
+Skips outside CI where no cluster runs (the reason names the command that starts one); in CI (CI=true) a
+missing cluster fails.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 
 import pytest
+from system_pieces import require
 from test_reruns import REPO, copy_workflow, snakemake
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 CI_PROFILE = REPO / "tests" / "profiles" / "slurm-ci"
 CPU_RULES = {"synthesize_dataset", "prepare_dataset", "split", "baseline", "score_run", "deliver"}
 
@@ -30,16 +29,7 @@ def cluster_ready() -> bool:
 
 @pytest.fixture(scope="module")
 def cluster():
-    can_host = os.geteuid() == 0 and shutil.which("slurmctld") is not None
-    if not cluster_ready() and can_host:
-        subprocess.run(["bash", str(REPO / ".ci" / "slurm_up.sh")], check=True, timeout=300)
-    if not cluster_ready():
-        message = "no running SLURM cluster (run .ci/slurm_up.sh as root)"
-        if IN_CI:
-            pytest.fail(f"{message}; CI must test the SLURM profile")
-        if not can_host:
-            pytest.skip(f"{message}; this machine cannot host one (not root or no slurm-wlm)")
-        pytest.fail(f"{message}, although slurm-wlm is installed and we are root")
+    require(cluster_ready(), "no running SLURM cluster with an idle node")
 
 
 def one_seed_baselines(config: dict) -> dict:

@@ -1,0 +1,35 @@
+"""The system pieces two tests use for real (headless Chromium, a one-node SLURM cluster).
+
+`make test` sets them up with .ci/system.sh where the machine allows (root and apt-get). Where one is
+missing, its test skips with the command that enables it; under CI (CI=true) it fails instead, so CI
+cannot pass without them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def enable_command() -> str:
+    return ("" if os.geteuid() == 0 else "sudo ") + "bash .ci/system.sh up"
+
+
+def require(present: bool, missing: str) -> None:
+    """Skip (outside CI) or fail (CI=true) with a one-line reason unless `present`."""
+    if present:
+        return
+    if IN_CI:
+        pytest.fail(
+            f"{missing}: CI must run this test; `make test` as root with apt-get sets it up "
+            "(.ci/system.sh)",
+            pytrace=False,
+        )
+    how = f"enable with `{enable_command()}` (Debian's chromium and slurm-wlm, one-node cluster)"
+    if shutil.which("apt-get") is None:
+        how += ", on a machine with apt-get; this one has none"
+    pytest.skip(f"{missing}; {how}")
