@@ -22,7 +22,6 @@ CLUSTER_NAME=gemsflow-ci
 
 log() { echo "system.sh: $*" >&2; }
 
-can_change_system() { [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; }
 have_chromium() { command -v chromium || command -v chromium-browser || command -v google-chrome; } >/dev/null
 have_slurm() { command -v slurmctld && command -v slurmd && command -v munged && command -v sinfo; } >/dev/null
 cluster_up() { scontrol ping 2>/dev/null | grep -q 'is UP'; }
@@ -33,8 +32,11 @@ install_missing() {
     have_chromium || missing+=(chromium)
     have_slurm || missing+=(slurm-wlm munge)
     [[ ${#missing[@]} -eq 0 ]] && return 0
-    if ! can_change_system; then
-        log "not installing ${missing[*]}: needs root and apt-get (run: sudo bash .ci/system.sh up)"
+    if [[ $(id -u) -ne 0 ]]; then
+        log "not installing ${missing[*]}: not root (run: sudo bash .ci/system.sh up)"
+        return 1
+    elif ! command -v apt-get >/dev/null; then
+        log "not installing ${missing[*]}: no apt-get here (install them with this system's package manager)"
         return 1
     fi
     log "installing ${missing[*]} from Debian's packages"

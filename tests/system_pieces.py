@@ -13,13 +13,19 @@ import shutil
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The Debian packages behind each piece, and what `.ci/system.sh up` does with them.
+PACKAGES = {"chromium": "chromium", "slurm": "slurm-wlm and munge"}
+SETUP = {
+    "chromium": "installs Debian's chromium",
+    "slurm": "installs Debian's slurm-wlm and munge if missing, starts a one-node cluster",
+}
 
 
 def enable_command() -> str:
     return ("" if os.geteuid() == 0 else "sudo ") + "bash .ci/system.sh up"
 
 
-def require(present: bool, missing: str) -> None:
+def require(present: bool, piece: str, missing: str) -> None:
     """Skip (outside CI) or fail (CI=true) with a one-line reason unless `present`."""
     if present:
         return
@@ -29,7 +35,13 @@ def require(present: bool, missing: str) -> None:
             "(.ci/system.sh)",
             pytrace=False,
         )
-    how = f"enable with `{enable_command()}` (Debian's chromium and slurm-wlm, one-node cluster)"
-    if shutil.which("apt-get") is None:
-        how += ", on a machine with apt-get; this one has none"
+    if shutil.which("apt-get"):
+        how = f"enable with `{enable_command()}` ({SETUP[piece]})"
+    elif piece == "slurm":
+        how = (
+            f"no apt-get here: install {PACKAGES[piece]} with this system's package manager, "
+            f"then start the cluster with `{enable_command()}`"
+        )
+    else:
+        how = f"no apt-get here: install {PACKAGES[piece]} with this system's package manager"
     pytest.skip(f"{missing}; {how}")

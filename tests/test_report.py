@@ -121,9 +121,10 @@ def _screenshot_module():
 def test_report_opens_in_chromium_with_the_leaderboard_visible(workdir, tmp_path):
     shot = _screenshot_module()
     try:
-        shot.chromium_binary()
+        found = bool(shot.chromium_binary())
     except FileNotFoundError:
-        require(False, "no Chromium on PATH (chromium, chromium-browser or google-chrome)")
+        found = False
+    require(found, "chromium", "no Chromium on PATH (chromium, chromium-browser or google-chrome)")
     snakefile = workdir / "Snakefile"
     if "report.smk" not in snakefile.read_text():
         # Until the project Snakefile includes the evaluation rules, add them to the test copy.

@@ -29,7 +29,7 @@ def cluster_ready() -> bool:
 
 @pytest.fixture(scope="module")
 def cluster():
-    require(cluster_ready(), "no running SLURM cluster with an idle node")
+    require(cluster_ready(), "slurm", "no running SLURM cluster with an idle node")
 
 
 def one_seed_baselines(config: dict) -> dict:
