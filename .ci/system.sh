@@ -4,7 +4,8 @@
 # (tests/test_slurm.py). The one copy of this set-up: `make test` calls it, and CI calls `make test`.
 #
 #   .ci/system.sh run CMD...  set up what this machine allows, run CMD, then stop the cluster if this
-#                             call started it; exits with CMD's status (what `make test` does)
+#                             call started it (only the daemons it started); exits with CMD's status
+#                             (what `make test` does)
 #   .ci/system.sh up          install what is missing and start the cluster; leave it running
 #   .ci/system.sh down        stop the cluster and munged
 #
@@ -93,7 +94,7 @@ start_munge() {
     chmod 0700 /etc/munge /var/lib/munge /var/log/munge
     chmod 0400 /etc/munge/munge.key
     chmod 0755 /run/munge
-    pid_alive /run/munge/munged.pid || runuser -u munge -- /usr/sbin/munged
+    pid_alive /run/munge/munged.pid munged || runuser -u munge -- /usr/sbin/munged
 }
 
 wait_node_ready() {
@@ -118,17 +119,22 @@ start_cluster() {
     fi
     write_slurm_conf
     start_munge
-    pid_alive /run/slurmctld.pid || slurmctld
-    pid_alive /run/slurmd.pid || slurmd
+    pid_alive /run/slurmctld.pid slurmctld || slurmctld
+    pid_alive /run/slurmd.pid slurmd || slurmd
     wait_node_ready
     log "one-node SLURM cluster up (partition ci, $(nproc) CPUs)"
 }
 
-pid_alive() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# The daemons of the cluster, in the order they are stopped: pid file and process name.
+DAEMONS=(/run/slurmd.pid:slurmd /run/slurmctld.pid:slurmctld /run/munge/munged.pid:munged)
 
-stop_pid() {
-    # Stops the daemon whose pid file is $1 (only that process), waiting up to 10 s for it to exit.
-    pid_alive "$1" || return 0
+pid_alive() {
+    # True when the pid file $1 names a running process called $2 (a stale file may name another one).
+    [[ -s $1 ]] && [[ $(cat "/proc/$(cat "$1")/comm" 2>/dev/null) == "$2" ]]
+}
+
+stop_daemon() {
+    # Stops the daemon of pid file $1 named $2 (only that process), waiting up to 10 s for it to exit.
     local pid
     pid=$(cat "$1")
     kill "$pid"
@@ -136,16 +142,20 @@ stop_pid() {
         kill -0 "$pid" 2>/dev/null || return 0
         sleep 0.25
     done
-    log "daemon $pid ($1) did not stop"
+    log "$2 ($pid) did not stop"
     return 1
 }
 
-stop_cluster() {
-    local keep_munge=${1:-0}
-    stop_pid /run/slurmd.pid
-    stop_pid /run/slurmctld.pid
-    [[ $keep_munge -eq 1 ]] || stop_pid /run/munge/munged.pid
-    log "SLURM cluster stopped"
+stop_daemons() {
+    # Stops the cluster's daemons that run, except those named in $1 (running before this call).
+    local daemon name stopped=""
+    for daemon in "${DAEMONS[@]}"; do
+        name=${daemon#*:}
+        [[ " $1 " == *" $name "* ]] && continue
+        pid_alive "${daemon%%:*}" "$name" || continue
+        stop_daemon "${daemon%%:*}" "$name" && stopped+=" $name"
+    done
+    [[ -z $stopped ]] || log "stopped${stopped}${1:+ (left running, as found: $1)}"
 }
 
 up() {
@@ -158,14 +168,15 @@ up() {
 }
 
 run() {
-    local was_up=0 munge_was_up=0 status
-    cluster_up && was_up=1
-    pid_alive /run/munge/munged.pid && munge_was_up=1
+    local before="" daemon status
+    for daemon in "${DAEMONS[@]}"; do
+        pid_alive "${daemon%%:*}" "${daemon#*:}" && before+=" ${daemon#*:}"
+    done
     # A piece that cannot be set up is reported here and by the tests that need it (skip, or fail
     # under CI=true); it does not stop the rest of the suite from running.
     up || log "continuing without the missing pieces; the tests that need them will say so"
-    if [[ $was_up -eq 0 ]] && cluster_up; then
-        trap 'stop_cluster '"$munge_was_up" EXIT
+    if [[ $before != " slurmd slurmctld munged" ]] && [[ $(id -u) -eq 0 ]]; then
+        trap 'stop_daemons "'"${before# }"'"' EXIT
         trap 'exit 130' INT
         trap 'exit 143' TERM
     fi
@@ -182,7 +193,7 @@ case "${1:-}" in
         run "$@"
         ;;
     up) up ;;
-    down) stop_cluster ;;
+    down) stop_daemons "" ;;
     *)
         log "usage: $0 run CMD... | up | down"
         exit 2
