@@ -15,9 +15,18 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in (GEMSFLOW_SRC, os.getenv("PYTHONPATH")) if p)
 )
 
+from gemsflow.config_checks import check_config  # noqa: E402
 from gemsflow.datasets import resolve_paths, source_files  # noqa: E402
 
-validate(config, "../../config/schema.yaml")
+# Schema, names and cross-field rules, each error naming the config file; then the schema's defaults.
+check_config(
+    config,
+    Path(workflow.basedir) / "config/schema.yaml",
+    workflow.configfiles,
+    workflow.overwrite_configfiles,
+    workflow.config_settings.config,
+)
+validate(config, "../../config/schema.yaml", set_default=True)
 
 
 wildcard_constraints:
