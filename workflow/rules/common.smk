@@ -117,4 +117,9 @@ def all_targets():
     for dataset in config["run"]["datasets"]:
         for setting in config["run"]["settings"]:
             targets.append(f"results/{setting}/{dataset}")
+            # A run's own files are targets too: Snakemake does not rebuild a deleted input of a job
+            # whose output (metrics.json) is up to date, so they would otherwise stay missing.
+            metrics = run_metrics(setting, dataset)
+            for name in ("predictions.parquet", "run_info.json"):
+                targets += [m.removesuffix("metrics.json") + name for m in metrics]
     return targets + report_targets()

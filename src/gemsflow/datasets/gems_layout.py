@@ -38,7 +38,10 @@ def _wave(question: str) -> int:
 
 
 def ordinal_flags(
-    questions: list[str], meta: Mapping[str, Any] | None, ordinal: str | list[str]
+    questions: list[str],
+    meta: Mapping[str, Any] | None,
+    ordinal: str | list[str],
+    where: str | Path | None = None,
 ) -> dict[str, bool]:
     """Which questions have ordered options: a list of keys, "all", "none", or "auto" (the dataset's
     ``<prefix>_question_meta.json``, given as ``meta``; nominal where it says nothing)."""
@@ -46,7 +49,7 @@ def ordinal_flags(
         unknown = sorted(set(ordinal) - set(questions))
         if unknown:
             raise InputDataError(
-                None,
+                where,
                 "ordinal",
                 f"{len(unknown)} name(s) are not questions of the dataset, e.g. {unknown[:3]}",
                 "list question keys exactly as in the question-keys file (or use auto/all/none)",
@@ -356,7 +359,7 @@ def load_gems_layout(
     for note in notes:
         log.warning("%s: %s", name, note)
     filter_log.update(excluded_questions=single, unanswered_questions=unanswered, notes=notes)
-    flags = ordinal_flags(questions, src["question_meta"], ordinal)
+    flags = ordinal_flags(questions, src["question_meta"], ordinal, paths["question_keys"])
     question_table = pd.DataFrame(
         {
             "question": questions,
