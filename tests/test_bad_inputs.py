@@ -529,7 +529,7 @@ def gnn_config(workdir: Path, epochs: int) -> Path:
     )
 
 
-def interrupt_training(workdir: Path, config: Path, *args: str) -> None:
+def interrupt_training(workdir: Path, config: Path) -> None:
     """Start snakemake, wait until the training job is writing, then press Ctrl-C (SIGINT to the
     process group, as a terminal does)."""
     proc = subprocess.Popen(
@@ -541,10 +541,9 @@ def interrupt_training(workdir: Path, config: Path, *args: str) -> None:
             str(workdir),
             "--snakefile",
             str(workdir / "Snakefile"),
+            f"{GNN_RUN}/run_info.json",
             "--configfile",
             str(config),
-            f"{GNN_RUN}/run_info.json",
-            *args,
         ],
         cwd=workdir,
         stdout=subprocess.DEVNULL,
@@ -570,7 +569,7 @@ def test_interrupted_training_and_forced_rerun_keep_previous_outputs(workdir):
     assert not run.exists() or not {p.name for p in run.iterdir()} & outputs
     # 2. A short run finishes.
     short = gnn_config(workdir, 2)
-    snakemake(workdir, "--configfile", str(short), f"{GNN_RUN}/run_info.json", "--rerun-incomplete")
+    snakemake(workdir, f"{GNN_RUN}/run_info.json", "--rerun-incomplete", "--configfile", str(short))
     before = tree_hashes(workdir / "results")
     assert outputs <= {p.name for p in run.iterdir()}
     # 3. A rerun forced by a config change is interrupted: every previous output is intact.
@@ -583,7 +582,7 @@ def test_interrupted_training_and_forced_rerun_keep_previous_outputs(workdir):
 def test_deleted_run_files_are_rebuilt(workdir):
     config = tiny_config(workdir, run={"datasets": ["tiny"], "settings": ["setting1"]})
     run = "results/runs/setting1/tiny/majority/seed42"
-    snakemake(workdir, "--configfile", str(config), f"{run}/metrics.json")
+    snakemake(workdir, f"{run}/metrics.json", "--configfile", str(config))
     for name in ("predictions.parquet", "run_info.json"):
         (workdir / run / name).unlink()
     proc = snakemake(workdir, "--configfile", str(config), "--dry-run", check=True)
