@@ -250,6 +250,75 @@ def _trait_values(
     return values.astype("string"), Trait(trait, spec.get("description", trait), categories), notes
 
 
+def _question_options(
+    src: Mapping[str, Any], questions: list[str]
+) -> tuple[dict[str, list[tuple[int, str]]], list[str]]:
+    """Each question's ``[(code, text), ...]``, and the questions left out for having a single option."""
+    paths, options_map = src["paths"], src["options_map"]
+    question_options: dict[str, list[tuple[int, str]]] = {}
+    for question in questions:
+        if question not in options_map:
+            raise InputDataError(
+                paths["options_map"],
+                question,
+                "question has no entry in the options map",
+                "add its options {code: text}",
+            )
+        question_options[question] = option_entries(options_map, question, paths["options_map"])
+        if question not in src["question_strings"]:
+            raise InputDataError(
+                paths["question_strings"],
+                question,
+                "question has no text",
+                "add the question's text (an empty string is allowed)",
+            )
+    single = [q for q in questions if len(question_options[q]) == 1]
+    return {q: opts for q, opts in question_options.items() if q not in single}, single
+
+
+def _individuals(
+    table: pd.DataFrame,
+    path: Path,
+    id_column: str,
+    weights: pd.Series,
+    traits: Mapping[str, Mapping[str, str]],
+    src: Mapping[str, Any],
+) -> tuple[pd.DataFrame, list[Trait], list[str]]:
+    """One row per person (id, wave, weight, a label per trait), the traits, and notes to report."""
+    individuals = pd.DataFrame(
+        {
+            "individual": table[id_column].astype(str).to_numpy(),
+            "wave": 1,
+            "weight": weights.to_numpy(dtype="float64"),
+        }
+    )
+    trait_list, notes = [], []
+    for trait, spec in traits.items():
+        values, trait_obj, trait_notes = _trait_values(
+            table, path, id_column, trait, spec, src["options_map"], src["paths"]["options_map"]
+        )
+        individuals[trait] = values.to_numpy()
+        trait_list.append(trait_obj)
+        notes += trait_notes
+    return individuals, trait_list, notes
+
+
+def _question_table(
+    question_options: Mapping[str, list[tuple[int, str]]], src: Mapping[str, Any], ordinal
+) -> pd.DataFrame:
+    questions = sorted(question_options)
+    flags = ordinal_flags(questions, src["question_meta"], ordinal, src["paths"]["question_keys"])
+    return pd.DataFrame(
+        {
+            "question": questions,
+            "wave": [_wave(q) for q in questions],
+            "text": [str(src["question_strings"][q]) for q in questions],
+            "n_options": [len(question_options[q]) for q in questions],
+            "ordinal": [flags[q] for q in questions],
+        }
+    )
+
+
 def load_gems_layout(
     name: str,
     directory: str | Path,
@@ -279,34 +348,14 @@ def load_gems_layout(
             "check the dataset's dir and prefix in the config (gems_data_dir for twin/dunning_kruger)",
         )
     src = _source_files(directory, prefix)
-    paths, options_map = src["paths"], src["options_map"]
+    paths = src["paths"]
     questions = sorted(src["question_keys"])
     table = read_csv_strict(responses_path)
     _check_columns(table, responses_path, id_column, questions, traits, weight_column)
 
-    question_options: dict[str, list[tuple[int, str]]] = {}
-    for question in questions:
-        if question not in options_map:
-            raise InputDataError(
-                paths["options_map"],
-                question,
-                "question has no entry in the options map",
-                "add its options {code: text}",
-            )
-        question_options[question] = option_entries(options_map, question, paths["options_map"])
-        if question not in src["question_strings"]:
-            raise InputDataError(
-                paths["question_strings"],
-                question,
-                "question has no text",
-                "add the question's text (an empty string is allowed)",
-            )
-    notes: list[str] = []
-    single = [q for q in questions if len(question_options[q]) == 1]
-    for question in single:
-        notes.append(f"question {question} has a single option and is left out (trivially right)")
-    questions = [q for q in questions if q not in single]
-    question_options = {q: question_options[q] for q in questions}
+    question_options, single = _question_options(src, questions)
+    notes = [f"question {q} has a single option and is left out (trivially right)" for q in single]
+    questions = sorted(question_options)
     options = build_options_table(question_options, src["question_strings"], src["option_strings"])
     long = _responses(
         table,
@@ -330,21 +379,10 @@ def load_gems_layout(
             "weight": long["individual"].map(weights).to_numpy(dtype="float64"),
         }
     )
-    individuals = pd.DataFrame(
-        {
-            "individual": table[id_column].astype(str).to_numpy(),
-            "wave": 1,
-            "weight": weights.to_numpy(dtype="float64"),
-        }
+    individuals, trait_list, trait_notes = _individuals(
+        table, responses_path, id_column, weights, traits, src
     )
-    trait_list = []
-    for trait, spec in traits.items():
-        values, trait_obj, trait_notes = _trait_values(
-            table, responses_path, id_column, trait, spec, options_map, paths["options_map"]
-        )
-        individuals[trait] = values.to_numpy()
-        trait_list.append(trait_obj)
-        notes += trait_notes
+    notes += trait_notes
 
     individuals, responses, filter_log = filter_min_answers(individuals, responses, min_answers)
     if individuals.empty:
@@ -359,16 +397,7 @@ def load_gems_layout(
     for note in notes:
         log.warning("%s: %s", name, note)
     filter_log.update(excluded_questions=single, unanswered_questions=unanswered, notes=notes)
-    flags = ordinal_flags(questions, src["question_meta"], ordinal, paths["question_keys"])
-    question_table = pd.DataFrame(
-        {
-            "question": questions,
-            "wave": [_wave(q) for q in questions],
-            "text": [str(src["question_strings"][q]) for q in questions],
-            "n_options": [len(question_options[q]) for q in questions],
-            "ordinal": [flags[q] for q in questions],
-        }
-    )
+    question_table = _question_table(question_options, src, ordinal)
     data = SurveyData(
         name=name,
         source=f"gems:{directory}",
