@@ -134,6 +134,21 @@ def make_split(data: SurveyData, spec: SplitSpec, seed: int) -> pd.DataFrame:
     return table.astype({"individual": "string", "question": "string", "part": "string"})
 
 
+def require_parts(table: pd.DataFrame, where: str) -> None:
+    """Fail at split time, before anything is written, when training or test would be empty (scoring
+    an empty test part would only crash later or report a meaningless number)."""
+    counts = table["part"].value_counts()
+    for part in ("train", "test"):
+        if counts.get(part, 0) == 0:
+            raise InputDataError(
+                where,
+                part,
+                f"the split has no {part} answers ({len(table)} answers, "
+                f"{table['individual'].nunique()} people, {table['question'].nunique()} questions)",
+                "use a dataset with more people/questions, or change the setting's val_ratio/test_ratio",
+            )
+
+
 def split_sizes(table: pd.DataFrame) -> dict[str, dict[str, int]]:
     """Sizes a user checks first: answers, people and questions per part."""
     sizes: dict[str, dict[str, int]] = {}

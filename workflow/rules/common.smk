@@ -15,9 +15,18 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in (GEMSFLOW_SRC, os.getenv("PYTHONPATH")) if p)
 )
 
+from gemsflow.config_checks import check_config  # noqa: E402
 from gemsflow.datasets import resolve_paths, source_files  # noqa: E402
 
-validate(config, "../../config/schema.yaml")
+# Schema, names and cross-field rules, each error naming the config file; then the schema's defaults.
+check_config(
+    config,
+    Path(workflow.basedir) / "config/schema.yaml",
+    workflow.configfiles,
+    workflow.overwrite_configfiles,
+    workflow.config_settings.config,
+)
+validate(config, "../../config/schema.yaml", set_default=True)
 
 
 wildcard_constraints:
@@ -108,4 +117,9 @@ def all_targets():
     for dataset in config["run"]["datasets"]:
         for setting in config["run"]["settings"]:
             targets.append(f"results/{setting}/{dataset}")
+            # A run's own files are targets too: Snakemake does not rebuild a deleted input of a job
+            # whose output (metrics.json) is up to date, so they would otherwise stay missing.
+            metrics = run_metrics(setting, dataset)
+            for name in ("predictions.parquet", "run_info.json"):
+                targets += [m.removesuffix("metrics.json") + name for m in metrics]
     return targets + report_targets()

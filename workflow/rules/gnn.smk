@@ -29,10 +29,17 @@ rule train_gnn:
     input:
         graph="results/graphs/{setting}/{dataset}/seed{seed}/graph.pt",
     output:
-        predictions="results/runs/{setting}/{dataset}/{arch}/seed{seed}/predictions.parquet",
-        run_info="results/runs/{setting}/{dataset}/{arch}/seed{seed}/run_info.json",
-        curve="results/runs/{setting}/{dataset}/{arch}/seed{seed}/curve.tsv",
-        model="results/runs/{setting}/{dataset}/{arch}/seed{seed}/model.safetensors",
+        # update(): Snakemake keeps the previous run's files until the script replaces them on success.
+        predictions=update(
+            "results/runs/{setting}/{dataset}/{arch}/seed{seed}/predictions.parquet"
+        ),
+        run_info=update(
+            "results/runs/{setting}/{dataset}/{arch}/seed{seed}/run_info.json"
+        ),
+        curve=update("results/runs/{setting}/{dataset}/{arch}/seed{seed}/curve.tsv"),
+        model=update(
+            "results/runs/{setting}/{dataset}/{arch}/seed{seed}/model.safetensors"
+        ),
     log:
         "logs/train_gnn/{setting}/{dataset}/{arch}/seed{seed}.log",
     wildcard_constraints:
@@ -56,10 +63,16 @@ rule train_gnn_new_questions:
     input:
         graph="results/graphs/{setting}/{dataset}/seed{seed}/graph.pt",
     output:
-        embeddings="results/runs/{setting}/{dataset}/{arch}/seed{seed}/embeddings.safetensors",
-        run_info="results/runs/{setting}/{dataset}/{arch}/seed{seed}/run_info.json",
-        curve="results/runs/{setting}/{dataset}/{arch}/seed{seed}/curve.tsv",
-        model="results/runs/{setting}/{dataset}/{arch}/seed{seed}/model.safetensors",
+        embeddings=update(
+            "results/runs/{setting}/{dataset}/{arch}/seed{seed}/embeddings.safetensors"
+        ),
+        run_info=update(
+            "results/runs/{setting}/{dataset}/{arch}/seed{seed}/run_info.json"
+        ),
+        curve=update("results/runs/{setting}/{dataset}/{arch}/seed{seed}/curve.tsv"),
+        model=update(
+            "results/runs/{setting}/{dataset}/{arch}/seed{seed}/model.safetensors"
+        ),
     log:
         "logs/train_gnn/{setting}/{dataset}/{arch}/seed{seed}.log",
     wildcard_constraints:

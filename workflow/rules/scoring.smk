@@ -9,7 +9,8 @@ rule score_run:
         .get("retest", {})
         .get(wildcards.dataset, []),
     output:
-        f"{RUN}/metrics.json",
+        # update(): an interrupted or failed rescoring keeps the previous metrics (written atomically).
+        update(f"{RUN}/metrics.json"),
     log:
         "logs/score_run/{setting}/{dataset}/{method}/seed{seed}.log",
     conda:

@@ -4,20 +4,22 @@ import torch
 
 from gemsflow.gnn_training import train_run
 from gemsflow.graph import check_bundle
-from gemsflow.io import load_torch
+from gemsflow.io import load_torch, staged_outputs
 from gemsflow.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 bundle = load_torch(snakemake.input.graph)
 check_bundle(bundle, snakemake.input.graph)
-info = train_run(
-    bundle,
-    snakemake.wildcards.arch,
-    snakemake.params.gnn_config,
-    int(snakemake.wildcards.seed),
-    dict(snakemake.output.items()),
-)
+# Outputs are update()-flagged: the previous run's files stay until this run has written all of its own.
+with staged_outputs(dict(snakemake.output.items())) as staged:
+    info = train_run(
+        bundle,
+        snakemake.wildcards.arch,
+        snakemake.params.gnn_config,
+        int(snakemake.wildcards.seed),
+        staged,
+    )
 log.info(
     "%s %s %s seed %s: best epoch %d, val accuracy %.4f",
     snakemake.wildcards.setting,

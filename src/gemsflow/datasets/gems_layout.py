@@ -9,9 +9,8 @@ one column per question with integer option codes, a weight column), ``<prefix>_
 
 from __future__ import annotations
 
-import json
 import logging
-import math
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,37 +18,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gemsflow.datasets.strict import (
+    option_entries,
+    parse_codes,
+    parse_weights,
+    read_csv_strict,
+    read_json,
+    require_mapping,
+)
 from gemsflow.errors import InputDataError
 from gemsflow.survey import SurveyData, Trait, build_options_table, validate
 
 log = logging.getLogger(__name__)
-
-
-def _read_json(path: Path, kind: str) -> Any:
-    if not path.exists():
-        raise InputDataError(
-            path, None, f"{kind} file not found", "check the dataset's dir and prefix in the config"
-        )
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as exc:
-        raise InputDataError(
-            path, None, f"not valid JSON ({exc.msg} at line {exc.lineno})", "repair the file"
-        ) from exc
-
-
-def _code(key: str, path: Path, field: str) -> int:
-    """Option-map keys are written as "1.0" or "7"; codes are integers."""
-    try:
-        value = float(key)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value != int(value):
-        raise InputDataError(
-            path, field, f"option code {key!r} is not an integer", "use integer codes such as '1.0'"
-        )
-    return int(value)
 
 
 def _wave(question: str) -> int:
@@ -58,11 +38,22 @@ def _wave(question: str) -> int:
 
 
 def ordinal_flags(
-    questions: list[str], meta: Mapping[str, Any] | None, ordinal: str | list[str]
+    questions: list[str],
+    meta: Mapping[str, Any] | None,
+    ordinal: str | list[str],
+    where: str | Path | None = None,
 ) -> dict[str, bool]:
     """Which questions have ordered options: a list of keys, "all", "none", or "auto" (the dataset's
     ``<prefix>_question_meta.json``, given as ``meta``; nominal where it says nothing)."""
     if isinstance(ordinal, list):
+        unknown = sorted(set(ordinal) - set(questions))
+        if unknown:
+            raise InputDataError(
+                where,
+                "ordinal",
+                f"{len(unknown)} name(s) are not questions of the dataset, e.g. {unknown[:3]}",
+                "list question keys exactly as in the question-keys file (or use auto/all/none)",
+            )
         chosen = set(ordinal)
         return {q: q in chosen for q in questions}
     if ordinal == "all":
@@ -75,6 +66,257 @@ def ordinal_flags(
         )
     meta = meta or {}
     return {q: bool(meta.get(q, {}).get("ordinal", False)) for q in questions}
+
+
+def _source_files(directory: Path, prefix: str) -> dict[str, Any]:
+    """The layout's JSON files, each checked for its shape."""
+    paths = {
+        kind: directory / f"{prefix}_{kind}.json"
+        for kind in (
+            "question_keys",
+            "question_strings",
+            "options_map",
+            "option_strings",
+            "question_meta",
+        )
+    }
+    kinds = {
+        "question_keys": "question keys",
+        "question_strings": "question strings",
+        "options_map": "options map",
+        "option_strings": "option strings",
+        "question_meta": "question meta",
+    }
+    objs: dict[str, Any] = {"paths": paths}
+    for key, kind in kinds.items():
+        if key == "question_meta" and not paths[key].exists():
+            objs[key] = None
+            continue
+        objs[key] = read_json(paths[key], kind)
+        if key != "question_keys":
+            require_mapping(objs[key], paths[key], None, f"the {kind} file")
+    keys = objs["question_keys"]
+    if not isinstance(keys, list) or not all(isinstance(q, str) for q in keys):
+        raise InputDataError(
+            paths["question_keys"], None, "must be a JSON list of strings", "fix the file"
+        )
+    dup = [q for q, n in Counter(keys).items() if n > 1]
+    if dup:
+        raise InputDataError(
+            paths["question_keys"], dup[0], "question key listed twice", "list each question once"
+        )
+    for question, entry in (objs["question_meta"] or {}).items():
+        require_mapping(
+            entry, paths["question_meta"], question, 'a question-meta entry ({"ordinal": true})'
+        )
+        if not isinstance(entry.get("ordinal", False), bool):
+            raise InputDataError(
+                paths["question_meta"],
+                question,
+                f"ordinal must be true or false, got {entry['ordinal']!r}",
+                "use a JSON boolean",
+            )
+    for choice, text in objs["option_strings"].items():
+        if not isinstance(text, str):
+            raise InputDataError(
+                paths["option_strings"],
+                choice,
+                f"choice text must be a string, got {type(text).__name__}",
+                "write the choice's text block as one string",
+            )
+    return objs
+
+
+def _check_columns(
+    table: pd.DataFrame, path: Path, id_column: str, questions: list[str], traits, weight_column
+) -> None:
+    trait_columns = {spec["column"]: trait for trait, spec in traits.items()}
+    leaked = sorted(set(trait_columns) & set(questions))
+    if leaked:
+        raise InputDataError(
+            path,
+            leaked[0],
+            f"column is both a question and the column of trait {trait_columns[leaked[0]]!r}: the "
+            "trait would reveal the answer",
+            "point the trait at another column or remove the question from the question keys",
+        )
+    needed = [id_column, *questions, *trait_columns]
+    if weight_column:
+        needed.append(weight_column)
+    for column in needed:
+        if column not in table.columns:
+            raise InputDataError(
+                path,
+                column,
+                "column missing from the responses table",
+                "add the column or fix the dataset's config (question keys, traits, weight_column)",
+            )
+    if table.empty:
+        raise InputDataError(
+            path, None, "the table has a header but no people", "add the responses"
+        )
+    if table[id_column].isna().any() or table[id_column].duplicated().any():
+        raise InputDataError(path, id_column, "ids must be present and unique", "fix the id column")
+
+
+def _responses(
+    table: pd.DataFrame,
+    path: Path,
+    id_column: str,
+    questions: list[str],
+    options: pd.DataFrame,
+    question_options: dict[str, list[tuple[int, str]]],
+    options_name: str,
+) -> pd.DataFrame:
+    """Long table of answered (individual, question, code), each code an option of its question."""
+    wide = table[[id_column, *questions]].rename(columns={id_column: "individual"})
+    wide.insert(0, "_row", np.arange(len(wide)) + 2)  # CSV line: header is line 1
+    long = wide.melt(id_vars=["_row", "individual"], var_name="question", value_name="raw")
+    long = long[long["raw"].notna()].reset_index(drop=True)
+    codes = parse_codes(
+        long["raw"],
+        long["individual"],
+        long["_row"],
+        path,
+        long["question"],
+        "answers are the integer option codes of the options map; blank the cell when unanswered",
+    )
+    long = long.assign(code=codes.astype("int64"))
+    checked = long.merge(
+        options[["question", "code"]].assign(_ok=True), on=["question", "code"], how="left"
+    )
+    bad = checked["_ok"].isna().to_numpy()
+    if bad.any():
+        row = checked.loc[bad].iloc[0]
+        raise InputDataError(
+            path,
+            str(row["question"]),
+            f"{int(bad.sum())} answer(s) are not options of their question, e.g. row {row['_row']} "
+            f"(individual {row['individual']}) answered {row['raw']!r} but the options map lists codes "
+            f"{[c for c, _ in question_options[row['question']]]}",
+            f"add the code to {options_name} or blank the cell",
+        )
+    order = {ind: i for i, ind in enumerate(table[id_column])}
+    q_order = {q: i for i, q in enumerate(questions)}
+    return long.assign(
+        _i=long["individual"].map(order), _q=long["question"].map(q_order)
+    ).sort_values(["_i", "_q"], kind="stable")
+
+
+def _trait_values(
+    table: pd.DataFrame, path: Path, id_column: str, trait: str, spec, options_map, options_path
+) -> tuple[pd.Series, Trait, list[str]]:
+    """The trait's per-person label (option-map text, lower-cased), its Trait and notes to report."""
+    column = spec["column"]
+    if column not in options_map:
+        raise InputDataError(
+            options_path,
+            column,
+            f"trait {trait!r} has no value map",
+            "add {code: text} for the trait column",
+        )
+    entries = option_entries(options_map, column, options_path)
+    value_map = {code: text.strip().lower() for code, text in entries}
+    notes = []
+    by_label: dict[str, set[str]] = {}
+    for _, text in entries:
+        by_label.setdefault(text.strip().lower(), set()).add(text.strip())
+    for label, spellings in by_label.items():
+        if len(spellings) > 1:
+            notes.append(
+                f"trait {trait!r} ({column}): labels {sorted(spellings)} differ only in case and are "
+                f"one subgroup {label!r}"
+            )
+    codes = parse_codes(
+        table[column],
+        table[id_column],
+        pd.Series(np.arange(len(table)) + 2),
+        path,
+        column,
+        f"trait cells hold the integer codes of {options_path.name}; blank the cell when unknown",
+    )
+    values = codes.map(lambda c: value_map.get(int(c)) if pd.notna(c) else None)
+    unknown = codes.notna() & values.isna()
+    if unknown.any():
+        first = int(np.flatnonzero(unknown.to_numpy())[0])
+        raise InputDataError(
+            path,
+            column,
+            f"row {first + 2} (individual {table[id_column].iloc[first]}): trait code "
+            f"{int(codes.iloc[first])} is not in the value map of {column}",
+            f"add it to {options_path.name}",
+        )
+    categories = tuple(dict.fromkeys(value_map.values()))
+    return values.astype("string"), Trait(trait, spec.get("description", trait), categories), notes
+
+
+def _question_options(
+    src: Mapping[str, Any], questions: list[str]
+) -> tuple[dict[str, list[tuple[int, str]]], list[str]]:
+    """Each question's ``[(code, text), ...]``, and the questions left out for having a single option."""
+    paths, options_map = src["paths"], src["options_map"]
+    question_options: dict[str, list[tuple[int, str]]] = {}
+    for question in questions:
+        if question not in options_map:
+            raise InputDataError(
+                paths["options_map"],
+                question,
+                "question has no entry in the options map",
+                "add its options {code: text}",
+            )
+        question_options[question] = option_entries(options_map, question, paths["options_map"])
+        if question not in src["question_strings"]:
+            raise InputDataError(
+                paths["question_strings"],
+                question,
+                "question has no text",
+                "add the question's text (an empty string is allowed)",
+            )
+    single = [q for q in questions if len(question_options[q]) == 1]
+    return {q: opts for q, opts in question_options.items() if q not in single}, single
+
+
+def _individuals(
+    table: pd.DataFrame,
+    path: Path,
+    id_column: str,
+    weights: pd.Series,
+    traits: Mapping[str, Mapping[str, str]],
+    src: Mapping[str, Any],
+) -> tuple[pd.DataFrame, list[Trait], list[str]]:
+    """One row per person (id, wave, weight, a label per trait), the traits, and notes to report."""
+    individuals = pd.DataFrame(
+        {
+            "individual": table[id_column].astype(str).to_numpy(),
+            "wave": 1,
+            "weight": weights.to_numpy(dtype="float64"),
+        }
+    )
+    trait_list, notes = [], []
+    for trait, spec in traits.items():
+        values, trait_obj, trait_notes = _trait_values(
+            table, path, id_column, trait, spec, src["options_map"], src["paths"]["options_map"]
+        )
+        individuals[trait] = values.to_numpy()
+        trait_list.append(trait_obj)
+        notes += trait_notes
+    return individuals, trait_list, notes
+
+
+def _question_table(
+    question_options: Mapping[str, list[tuple[int, str]]], src: Mapping[str, Any], ordinal
+) -> pd.DataFrame:
+    questions = sorted(question_options)
+    flags = ordinal_flags(questions, src["question_meta"], ordinal, src["paths"]["question_keys"])
+    return pd.DataFrame(
+        {
+            "question": questions,
+            "wave": [_wave(q) for q in questions],
+            "text": [str(src["question_strings"][q]) for q in questions],
+            "n_options": [len(question_options[q]) for q in questions],
+            "ordinal": [flags[q] for q in questions],
+        }
+    )
 
 
 def load_gems_layout(
@@ -93,20 +335,11 @@ def load_gems_layout(
     ``traits`` maps a trait name to ``{"column": <responses column>, "description": <text>}``; the
     trait's value is the option-map text of the code (lower-cased), so subgroups are readable and
     every individual with a code belongs to a real subgroup (the reference's Dunning–Kruger vocabulary
-    mismatch cannot happen).
+    mismatch cannot happen). Questions with a single option are left out (every prediction would be
+    right) and logged; questions nobody answered are logged.
     """
     directory = Path(directory)
-    files = {
-        kind: directory / f"{prefix}_{kind}"
-        for kind in (
-            "responses.csv",
-            "question_keys.json",
-            "question_strings.json",
-            "options_map.json",
-            "option_strings.json",
-        )
-    }
-    responses_path = files["responses.csv"]
+    responses_path = directory / f"{prefix}_responses.csv"
     if not responses_path.exists():
         raise InputDataError(
             responses_path,
@@ -114,151 +347,57 @@ def load_gems_layout(
             "responses table not found",
             "check the dataset's dir and prefix in the config (gems_data_dir for twin/dunning_kruger)",
         )
-    question_keys = _read_json(files["question_keys.json"], "question keys")
-    question_strings = _read_json(files["question_strings.json"], "question strings")
-    options_map = _read_json(files["options_map.json"], "options map")
-    option_strings = _read_json(files["option_strings.json"], "option strings")
-    meta_path = directory / f"{prefix}_question_meta.json"
-    question_meta = _read_json(meta_path, "question meta") if meta_path.exists() else None
+    src = _source_files(directory, prefix)
+    paths = src["paths"]
+    questions = sorted(src["question_keys"])
+    table = read_csv_strict(responses_path)
+    _check_columns(table, responses_path, id_column, questions, traits, weight_column)
 
-    if not isinstance(question_keys, list) or not all(isinstance(q, str) for q in question_keys):
-        raise InputDataError(
-            files["question_keys.json"], None, "must be a JSON list of strings", "fix the file"
-        )
-    questions = sorted(set(question_keys))
-
-    table = pd.read_csv(responses_path, dtype={id_column: str}, low_memory=False)
-    needed = [id_column, *questions, *(t["column"] for t in traits.values())]
-    if weight_column:
-        needed.append(weight_column)
-    for column in needed:
-        if column not in table.columns:
-            raise InputDataError(
-                responses_path,
-                column,
-                "column missing from the responses table",
-                "add the column or fix the dataset's config (question keys, traits, weight_column)",
-            )
-    if table[id_column].isna().any() or table[id_column].duplicated().any():
-        raise InputDataError(
-            responses_path, id_column, "ids must be present and unique", "fix the id column"
-        )
-
-    # Options, in the option map's order (which defines the letters).
-    question_options: dict[str, list[tuple[int, str]]] = {}
-    for question in questions:
-        if question not in options_map:
-            raise InputDataError(
-                files["options_map.json"],
-                question,
-                "question has no entry in the options map",
-                "add its options {code: text}",
-            )
-        entries = options_map[question]
-        question_options[question] = [
-            (_code(k, files["options_map.json"], question), str(v)) for k, v in entries.items()
-        ]
-        if not question_options[question]:
-            raise InputDataError(
-                files["options_map.json"], question, "question has no options", "add its options"
-            )
-    for question in questions:
-        if question not in question_strings:
-            raise InputDataError(
-                files["question_strings.json"],
-                question,
-                "question has no text",
-                "add the question's text (an empty string is allowed)",
-            )
-    options = build_options_table(question_options, question_strings, option_strings)
-
-    # Responses: long format, validated against the option map.
-    wide = table[[id_column, *questions]].rename(columns={id_column: "individual"})
-    long = wide.melt(id_vars="individual", var_name="question", value_name="raw").dropna(
-        subset=["raw"]
+    question_options, single = _question_options(src, questions)
+    notes = [f"question {q} has a single option and is left out (trivially right)" for q in single]
+    questions = sorted(question_options)
+    options = build_options_table(question_options, src["question_strings"], src["option_strings"])
+    long = _responses(
+        table,
+        responses_path,
+        id_column,
+        questions,
+        options,
+        question_options,
+        paths["options_map"].name,
     )
-    raw = pd.to_numeric(long["raw"], errors="coerce")
-    non_integer = raw.isna() | (raw != np.floor(raw))
-    valid_codes = options[["question", "code"]]
-    long = long.assign(code=raw.where(~non_integer, -1).astype("int64"))
-    checked = long.merge(valid_codes.assign(_ok=True), on=["question", "code"], how="left")
-    bad = checked["_ok"].isna().to_numpy()
-    if bad.any():
-        row = checked.loc[bad].iloc[0]
-        raise InputDataError(
-            responses_path,
-            str(row["question"]),
-            f"{int(bad.sum())} answer(s) are not options of their question, e.g. individual "
-            f"{row['individual']} answered {row['raw']!r} but the options map lists codes "
-            f"{[c for c, _ in question_options[row['question']]]}",
-            f"add the code to {files['options_map.json'].name} or blank the cell",
-        )
     weights = (
-        table.set_index(id_column)[weight_column].astype("float64")
+        parse_weights(table, weight_column, id_column, responses_path)
         if weight_column
-        else pd.Series(1.0, index=table[id_column])
+        else pd.Series(1.0, index=table[id_column].to_numpy())
     )
-    order = {ind: i for i, ind in enumerate(table[id_column])}
-    q_order = {q: i for i, q in enumerate(questions)}
-    long = long.assign(
-        _i=long["individual"].map(order), _q=long["question"].map(q_order)
-    ).sort_values(["_i", "_q"], kind="stable")
     responses = pd.DataFrame(
         {
             "individual": long["individual"].astype(str).to_numpy(),
             "question": long["question"].to_numpy(),
-            "code": long["code"].to_numpy(),
-            "weight": long["individual"].map(weights).fillna(0.0).to_numpy(dtype="float64"),
+            "code": long["code"].to_numpy(dtype="int64"),
+            "weight": long["individual"].map(weights).to_numpy(dtype="float64"),
         }
     )
-
-    # Traits: code -> option-map text.
-    trait_list = []
-    individuals = pd.DataFrame(
-        {
-            "individual": table[id_column].astype(str).to_numpy(),
-            "wave": 1,
-            "weight": weights.to_numpy(dtype="float64"),
-        }
+    individuals, trait_list, trait_notes = _individuals(
+        table, responses_path, id_column, weights, traits, src
     )
-    for trait, spec in traits.items():
-        column = spec["column"]
-        if column not in options_map:
-            raise InputDataError(
-                files["options_map.json"],
-                column,
-                f"trait {trait!r} has no value map",
-                "add {code: text} for the trait column",
-            )
-        value_map = {
-            _code(k, files["options_map.json"], column): str(v).strip().lower()
-            for k, v in options_map[column].items()
-        }
-        codes = pd.to_numeric(table[column], errors="coerce")
-        values = codes.map(lambda c, m=value_map: m.get(int(c)) if pd.notna(c) else None)
-        unknown = codes.notna() & values.isna()
-        if unknown.any():
-            raise InputDataError(
-                responses_path,
-                column,
-                f"trait code {codes[unknown].iloc[0]!r} is not in the value map of {column}",
-                f"add it to {files['options_map.json'].name}",
-            )
-        individuals[trait] = values.astype("string").to_numpy()
-        categories = list(dict.fromkeys(value_map.values()))
-        trait_list.append(Trait(trait, spec.get("description", trait), tuple(categories)))
+    notes += trait_notes
 
     individuals, responses, filter_log = filter_min_answers(individuals, responses, min_answers)
-    flags = ordinal_flags(questions, question_meta, ordinal)
-    question_table = pd.DataFrame(
-        {
-            "question": questions,
-            "wave": [_wave(q) for q in questions],
-            "text": [str(question_strings[q]) for q in questions],
-            "n_options": [len(question_options[q]) for q in questions],
-            "ordinal": [flags[q] for q in questions],
-        }
-    )
+    if individuals.empty:
+        raise InputDataError(
+            responses_path,
+            "min_answers",
+            f"no individual has {min_answers} or more answers, so the dataset would be empty",
+            "lower min_answers in the dataset's config entry or add responses",
+        )
+    unanswered = sorted(set(questions) - set(responses["question"]))
+    notes += [f"question {q} has no answers (after min_answers)" for q in unanswered]
+    for note in notes:
+        log.warning("%s: %s", name, note)
+    filter_log.update(excluded_questions=single, unanswered_questions=unanswered, notes=notes)
+    question_table = _question_table(question_options, src, ordinal)
     data = SurveyData(
         name=name,
         source=f"gems:{directory}",

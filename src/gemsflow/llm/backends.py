@@ -348,6 +348,58 @@ def openai_client(api_key_env: str = "OPENAI_API_KEY", base_url: str | None = No
     return openai.OpenAI(api_key=key, base_url=base_url)
 
 
+# HTTP statuses worth a retry: rate limits (429), request timeouts (408) and transient server errors.
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+def _status(error: Exception) -> int | None:
+    status = getattr(error, "status_code", None)
+    if status is None:
+        status = getattr(getattr(error, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def call_api(fn, *, max_retries: int, sleep, api_key_env: str, what: str, max_wait: float = 60.0):
+    """Call ``fn`` and retry only what can pass by itself (rate limits, 5xx, timeouts, dropped
+    connections), with a logged exponential back-off bounded by ``max_wait`` seconds per wait. An
+    authentication or permission error fails at once, naming the variable that holds the key; any
+    other client error (bad request, unknown model) fails at once too."""
+    for attempt in range(max_retries + 1):
+        try:
+            return fn()
+        except Exception as error:
+            status = _status(error)
+            if status in (401, 403):
+                raise InputDataError(
+                    None,
+                    api_key_env,
+                    f"the API refused the key for {what} (HTTP {status}: {type(error).__name__})",
+                    f"set {api_key_env} to a valid key with access to this model (export "
+                    f"{api_key_env}=...), or point api_key_env at the variable that holds it",
+                ) from error
+            transient = status in RETRY_STATUSES or (
+                status is None
+                and (
+                    isinstance(error, (TimeoutError, ConnectionError))
+                    or type(error).__name__ in ("APIConnectionError", "APITimeoutError")
+                )
+            )
+            if not transient or attempt == max_retries:
+                raise
+            wait = min(max_wait, 2.0**attempt)
+            log.warning(
+                "%s failed (%s, HTTP %s); retry %d of %d in %.0f s",
+                what,
+                type(error).__name__,
+                status,
+                attempt + 1,
+                max_retries,
+                wait,
+            )
+            sleep(wait)
+    raise AssertionError("unreachable")
+
+
 class OpenAIBackend:
     """Chat-completions API; letter scores from the first generated token's ``top_logprobs``."""
 
@@ -363,22 +415,19 @@ class OpenAIBackend:
         sleep=time.sleep,
     ):
         self.client = client or openai_client(api_key_env, base_url)
-        self.model = model
+        self.model, self.api_key_env = model, api_key_env
         self.top_logprobs, self.max_retries, self._sleep = top_logprobs, max_retries, sleep
 
     def _complete(self, prompt: str, **kwargs):
-        for attempt in range(self.max_retries + 1):
-            try:
-                return self.client.chat.completions.create(
-                    model=self.model, messages=chat_messages(prompt), **kwargs
-                )
-            except Exception as error:  # rate limits and transient server errors are retried
-                if attempt == self.max_retries:
-                    raise
-                wait = min(60.0, 2.0**attempt)
-                log.warning("API request failed (%s); retry in %.0f s", type(error).__name__, wait)
-                self._sleep(wait)
-        raise AssertionError("unreachable")
+        return call_api(
+            lambda: self.client.chat.completions.create(
+                model=self.model, messages=chat_messages(prompt), **kwargs
+            ),
+            max_retries=self.max_retries,
+            sleep=self._sleep,
+            api_key_env=self.api_key_env,
+            what=f"chat completion ({self.model})",
+        )
 
     def letter_scores(
         self, prompts: list[str], letter_lists: list[list[str]]

@@ -95,6 +95,7 @@ class OpenAIEmbedder:
         self.cache_dir = Path(cache_dir)
         self.batch_size = batch_size
         self.max_retries = max_retries
+        self.api_key_env = api_key_env
         self._sleep = sleep
         if client is None:
             from gemsflow.llm.backends import openai_client
@@ -107,22 +108,16 @@ class OpenAIEmbedder:
         return self.cache_dir / digest[:2] / f"{digest}.npy"
 
     def _call(self, batch: list[str]) -> list[list[float]]:
-        for attempt in range(self.max_retries + 1):
-            try:
-                response = self.client.embeddings.create(model=self.model, input=batch)
-                return [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
-            except Exception as error:  # network, rate limit and server errors are all retried
-                if attempt == self.max_retries:
-                    raise
-                wait = min(60.0, 2.0**attempt)
-                log.warning(
-                    "embedding request failed (%s); retry %d in %.0f s",
-                    type(error).__name__,
-                    attempt + 1,
-                    wait,
-                )
-                self._sleep(wait)
-        raise AssertionError("unreachable")
+        from gemsflow.llm.backends import call_api
+
+        response = call_api(
+            lambda: self.client.embeddings.create(model=self.model, input=batch),
+            max_retries=self.max_retries,
+            sleep=self._sleep,
+            api_key_env=self.api_key_env,
+            what=f"embedding request ({self.model})",
+        )
+        return [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
 
     def embed(self, texts: list[str]) -> np.ndarray:
         todo = [t for t in dict.fromkeys(texts) if not self._cache_file(t).exists()]

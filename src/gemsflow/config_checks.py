@@ -1,0 +1,293 @@
+"""Config checks that run when the workflow is parsed, before any job (torch-free, no Snakemake import).
+
+The schema (config/schema.yaml) fixes the shape of every block; this module adds what a schema cannot
+say: names that must refer to configured datasets, traits, questions and method kinds, and rules across
+fields. Every error names the config file the value came from (the ``--configfile`` given, or
+config/config.yaml), the key path and the fix.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from gemsflow.errors import InputDataError
+
+# THE list of method kinds; workflow rules, the checks below and gemsflow.models read it from here.
+BASELINE_METHODS = ("majority", "subgroup_majority", "uniform", "position_prior")
+GNN_ARCHS = ("mf", "rgcn", "gat", "sage")
+LLM_KINDS = ("zeroshot", "fewshot", "cot", "lora")
+MAPPING_KIND = "mapping"
+
+# Datasets whose files are larger than this are not read when the config is checked (the reader
+# itself checks them in the prepare_dataset job).
+CHEAP_FILE_BYTES = 20_000_000
+
+
+class ConfigSource:
+    """Which config file (or ``--config`` override) a key path came from."""
+
+    def __init__(
+        self, configfiles: Sequence[str | Path], overrides: Mapping[str, Any] | None = None
+    ):
+        self.files = [Path(f) for f in configfiles] or [Path("config/config.yaml")]
+        self.overrides = dict(overrides or {})
+        self._loaded: dict[Path, Any] = {}
+
+    def _load(self, path: Path) -> Any:
+        if path not in self._loaded:
+            try:
+                self._loaded[path] = yaml.safe_load(path.read_text()) or {}
+            except (OSError, yaml.YAMLError):
+                self._loaded[path] = {}
+        return self._loaded[path]
+
+    @staticmethod
+    def _depth(tree: Any, keys: Sequence[Any]) -> int:
+        depth = 0
+        for key in keys:
+            if (
+                isinstance(tree, Mapping)
+                and key in tree
+                or isinstance(tree, list)
+                and isinstance(key, int)
+                and key < len(tree)
+            ):
+                tree, depth = tree[key], depth + 1
+            else:
+                break
+        return depth
+
+    def of(self, keys: Sequence[Any]) -> str:
+        """The last source that holds the longest prefix of ``keys`` (later files override earlier)."""
+        candidates = [(self._depth(self.overrides, keys), "--config")]
+        candidates += [(self._depth(self._load(f), keys), str(f)) for f in self.files]
+        best = max(depth for depth, _ in candidates)
+        return [name for depth, name in candidates if depth == best][-1]
+
+
+def _key(keys: Iterable[Any]) -> str:
+    text = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys)
+    return text.lstrip(".") or "<top level>"
+
+
+def check_config(
+    config: dict[str, Any],
+    schema_path: str | Path,
+    configfiles: Sequence[str | Path],
+    cli_configfiles: Sequence[str | Path] = (),
+    cli_config: Mapping[str, Any] | None = None,
+) -> None:
+    """Schema, names and cross-field rules; raises :class:`InputDataError` on the first problem.
+
+    ``configfiles`` are all files read (Snakemake's ``workflow.configfiles``), ``cli_configfiles`` those
+    given with ``--configfile`` (they override the Snakefile's ``configfile:``), ``cli_config`` the
+    ``--config`` overrides; together they say which file a wrong value came from.
+    """
+    cli = [str(f) for f in cli_configfiles]
+    ordered = [f for f in map(str, configfiles) if f not in cli] + cli
+    source = ConfigSource(ordered, cli_config)
+    check_schema(config, schema_path, source)
+    resolved = with_defaults(config, schema_path)
+    check_names(resolved, source)
+    check_rules(resolved, source)
+
+
+def check_schema(config: Mapping[str, Any], schema_path: str | Path, source: ConfigSource) -> None:
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = sorted(
+        validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path)))
+    )
+    if not errors:
+        return
+    error = errors[0]
+    keys = list(error.path)
+    problem = error.message
+    unexpected = re.findall(r"'([^']+)' (?:was|were) unexpected", problem)
+    if error.validator in ("additionalProperties", "unevaluatedProperties") and unexpected:
+        allowed = sorted(_allowed_keys(error.schema, schema))
+        keys = [*keys, unexpected[0].split("', '")[0]]
+        problem = f"unknown key {keys[-1]!r}"
+        close = difflib.get_close_matches(str(keys[-1]), allowed, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        fix = f"{hint}remove or rename the key (allowed here: {', '.join(allowed)})"
+    else:
+        fix = f"see {Path(schema_path).name} for the allowed values ({error.schema.get('description', error.validator)})"
+    raise InputDataError(source.of(keys), _key(keys), problem, fix)
+
+
+def _allowed_keys(node: Mapping[str, Any], root: Mapping[str, Any]) -> set[str]:
+    """Property names a schema node allows, following a local ``$ref`` (the GNN blocks use one)."""
+    keys = set(node.get("properties", {}))
+    ref = node.get("$ref", "")
+    if ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        keys |= _allowed_keys(target, root)
+    return keys
+
+
+def with_defaults(config: Mapping[str, Any], schema_path: str | Path) -> dict[str, Any]:
+    """A copy of ``config`` with the schema's defaults filled in (as Snakemake's validate does)."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    base = jsonschema.validators.validator_for(schema)
+
+    def set_defaults(validator, properties, instance, schema):
+        for name, sub in properties.items():
+            if isinstance(instance, dict) and "default" in sub:
+                instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    filler = jsonschema.validators.extend(base, {"properties": set_defaults})(schema)
+    resolved = copy.deepcopy(dict(config))
+    for _ in filler.iter_errors(resolved):
+        pass
+    return resolved
+
+
+def known_method_patterns(config: Mapping[str, Any]) -> list[str]:
+    """Human-readable list of valid method names for this config."""
+    llm = config.get("llm", {}) or {}
+    models = sorted(llm.get("models", {}) or {})
+    features = sorted({*models, *(llm.get("embedders", {}) or {})})
+    names = [*BASELINE_METHODS, *GNN_ARCHS]
+    names += [f"<{'|'.join(LLM_KINDS)}>-<{'|'.join(models)}>"]
+    names += [f"{MAPPING_KIND}-<{'|'.join(GNN_ARCHS)}>-<{'|'.join(features)}>"]
+    return names
+
+
+def is_known_method(name: str, config: Mapping[str, Any]) -> bool:
+    llm = config.get("llm", {}) or {}
+    models = set(llm.get("models", {}) or {})
+    features = models | set(llm.get("embedders", {}) or {})
+    if name in BASELINE_METHODS or name in GNN_ARCHS:
+        return True
+    kind, _, rest = name.partition("-")
+    if kind in LLM_KINDS:
+        return rest in models
+    if kind == MAPPING_KIND:
+        arch, _, feature = rest.partition("-")
+        return arch in GNN_ARCHS and feature in features
+    return False
+
+
+def check_names(config: Mapping[str, Any], source: ConfigSource) -> None:
+    """Names that must refer to configured datasets, settings and method kinds."""
+    datasets = set(config["datasets"])
+    settings = set(config["settings"])
+
+    def need(value: str, allowed: set[str], keys: list[Any], what: str) -> None:
+        if value not in allowed:
+            raise InputDataError(
+                source.of(keys),
+                _key(keys),
+                f"{value!r} is not a configured {what}",
+                f"use one of {sorted(allowed)} (or add it under '{what}s' first)",
+            )
+
+    for i, name in enumerate(config["run"]["datasets"]):
+        need(name, datasets, ["run", "datasets", i], "dataset")
+    for i, name in enumerate(config["run"]["settings"]):
+        need(name, settings, ["run", "settings", i], "setting")
+    dataset_maps = {
+        ("gnn", "datasets"): (config.get("gnn", {}) or {}).get("datasets", {}),
+        ("dataset_methods",): config.get("dataset_methods", {}),
+        ("evaluation", "retest"): (config.get("evaluation", {}) or {}).get("retest", {}),
+    }
+    for keys, mapping in dataset_maps.items():
+        for name in mapping or {}:
+            need(name, datasets, [*keys, name], "dataset")
+    method_lists = [(["methods", s], m) for s, m in config["methods"].items()]
+    for dataset, per_setting in (config.get("dataset_methods") or {}).items():
+        method_lists += [(["dataset_methods", dataset, s], m) for s, m in per_setting.items()]
+    for keys, methods in method_lists:
+        need(keys[-1], settings, keys, "setting")
+        for i, method in enumerate(methods):
+            if not is_known_method(method, config):
+                raise InputDataError(
+                    source.of([*keys, i]),
+                    _key([*keys, i]),
+                    f"unknown method {method!r}",
+                    f"use one of: {', '.join(known_method_patterns(config))}",
+                )
+
+
+def check_rules(config: Mapping[str, Any], source: ConfigSource) -> None:
+    """Rules across fields that would otherwise fail inside a job."""
+    for name, spec in config["settings"].items():
+        if spec["val_ratio"] + spec["test_ratio"] >= 1:
+            keys = ["settings", name]
+            raise InputDataError(
+                source.of([*keys, "test_ratio"]),
+                _key([*keys, "val_ratio+test_ratio"]),
+                f"val_ratio {spec['val_ratio']} + test_ratio {spec['test_ratio']} leaves no training data",
+                "make val_ratio + test_ratio smaller than 1",
+            )
+    trait = config["baselines"]["subgroup_trait"]
+    for name in config["run"]["datasets"]:
+        entry = config["datasets"][name]
+        traits = entry.get("traits")
+        if trait != "auto" and isinstance(traits, Mapping) and trait not in traits:
+            raise InputDataError(
+                source.of(["baselines", "subgroup_trait"]),
+                "baselines.subgroup_trait",
+                f"{trait!r} is not a trait of dataset {name!r}",
+                f"use auto or one of {sorted(traits)}",
+            )
+        check_dataset_files(name, entry, config.get("gems_data_dir", ""), source)
+
+
+def check_dataset_files(
+    name: str, entry: Mapping[str, Any], gems_data_dir: str, source: ConfigSource
+) -> None:
+    """Cheap checks against a GEMS-layout dataset's files when they already exist and are small:
+    ``ordinal`` names are questions, and someone is left after ``min_answers``."""
+    if entry.get("format") != "gems":
+        return
+    from gemsflow.datasets import resolve_paths
+    from gemsflow.datasets.strict import read_csv_strict, read_json
+
+    entry = resolve_paths(entry, gems_data_dir)
+    directory, prefix = Path(entry["dir"]), entry["prefix"]
+    keys_path = directory / f"{prefix}_question_keys.json"
+    responses_path = directory / f"{prefix}_responses.csv"
+    if not keys_path.exists():
+        return
+    questions = read_json(keys_path, "question keys")
+    if not isinstance(questions, list):
+        return  # the reader names this in the prepare_dataset job
+    ordinal = entry.get("ordinal", "auto")
+    if isinstance(ordinal, list):
+        unknown = [q for q in ordinal if q not in set(questions)]
+        if unknown:
+            keys = ["datasets", name, "ordinal"]
+            raise InputDataError(
+                source.of(keys),
+                _key(keys),
+                f"{len(unknown)} name(s) are not questions of {keys_path}: {unknown[:3]}",
+                "list question keys exactly as in the question-keys file (or use auto/all/none)",
+            )
+    if not responses_path.exists() or responses_path.stat().st_size > CHEAP_FILE_BYTES:
+        return
+    table = read_csv_strict(responses_path)
+    present = [q for q in questions if q in table.columns]
+    min_answers = int(entry.get("min_answers", 0))
+    kept = int((table[present].notna().sum(axis=1) >= max(min_answers, 1)).sum()) if present else 0
+    if kept == 0:
+        keys = ["datasets", name, "min_answers"]
+        raise InputDataError(
+            source.of(keys),
+            _key(keys),
+            f"no person in {responses_path} ({len(table)} rows) has {max(min_answers, 1)} or more "
+            "answers, so there is nothing to train or test on",
+            "lower min_answers or add responses",
+        )
