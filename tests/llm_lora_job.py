@@ -35,7 +35,9 @@ def run(model: str, out: Path) -> None:
     torch.set_num_threads(1)
     data = make_survey(n_people=16)
     split = make_split(data)
-    prompts = {p: build_prompts(data, split, p, PromptStyle(0), seed=0) for p in ("train", "val", "test")}
+    prompts = {
+        p: build_prompts(data, split, p, PromptStyle(0), seed=0) for p in ("train", "val", "test")
+    }
     trace = []
     predictions, info = train_lora(
         model,

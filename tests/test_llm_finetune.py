@@ -37,7 +37,9 @@ def _keys_with(tree, word: str) -> list[str]:
 
 
 def _prompts(data, split):
-    return {p: build_prompts(data, split, p, PromptStyle(0), seed=0) for p in ("train", "val", "test")}
+    return {
+        p: build_prompts(data, split, p, PromptStyle(0), seed=0) for p in ("train", "val", "test")
+    }
 
 
 def test_lora_selects_on_validation_scores_test_once_and_never_resumes(tmp_path, monkeypatch):
@@ -111,8 +113,12 @@ def _launch(model: Path, out: Path, processes: int) -> subprocess.CompletedProce
         "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
         "OMP_NUM_THREADS": "1",
     }
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu"]
+    # accelerate 1.x: "--cpu" starts a single process unless MPI is set up; "--multi_gpu" starts the
+    # processes with torchrun, and without CUDA they form a gloo group (train_lora passes cpu=True).
+    command = [sys.executable, "-m", "accelerate.commands.launch"]
+    command += ["--multi_gpu"] if processes > 1 else ["--cpu"]
     command += ["--num_processes", str(processes), "--num_machines", "1", "--mixed_precision", "no"]
+    command += ["--main_process_port", str(29500 + os.getpid() % 1000)]
     command += ["--dynamo_backend", "no", str(TESTS / "llm_lora_job.py"), str(model), str(out)]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
 

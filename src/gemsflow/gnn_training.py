@@ -26,9 +26,9 @@ from tqdm import tqdm
 
 from gemsflow.errors import InputDataError
 from gemsflow.graph import TEST, TRAIN, VAL
-from gemsflow.reproducibility import DEFAULT_THREADS, configure_torch
 from gemsflow.io import atomic_path, write_json, write_parquet, write_text
 from gemsflow.models import ARCHS, GemsModel, full_edge_index
+from gemsflow.reproducibility import DEFAULT_THREADS, configure_torch
 
 log = logging.getLogger("gemsflow.gnn")
 

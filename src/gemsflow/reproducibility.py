@@ -29,4 +29,7 @@ def configure_torch(threads: int | None = DEFAULT_THREADS, deterministic: bool =
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
-        log.info("deterministic algorithms on (CUBLAS_WORKSPACE_CONFIG=%s)", os.environ["CUBLAS_WORKSPACE_CONFIG"])
+        log.info(
+            "deterministic algorithms on (CUBLAS_WORKSPACE_CONFIG=%s)",
+            os.environ["CUBLAS_WORKSPACE_CONFIG"],
+        )

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pandas as pd
+
 from gemsflow.io import read_jsonl
 from gemsflow.llm.finetune import train_lora
 from gemsflow.llm.runs import subsample_individuals, validation_accuracy, write_run

@@ -8,7 +8,9 @@ each epoch the validation prompts are scored exactly like the zero-shot backend 
 the epoch. Only after training are the test prompts scored, once, with the selected epoch's adapter; no
 test accuracy is computed here at all (the common scorer does that from the predictions file).
 
-Multi-process runs (``accelerate launch``, data parallel) are right by construction:
+Multi-process runs (``accelerate launch --multi_gpu --num_processes N``, data parallel; on a machine
+without CUDA the same command gives N CPU processes in a gloo group, whereas accelerate 1.x's ``--cpu``
+starts only one process unless MPI is set up) are right by construction:
 * ``batch_size`` is the global batch: each global batch is split across the processes and the loss is
   scaled so that the averaged gradient is the gradient of the global batch's mean loss. The number of
   optimiser steps, and so the cosine schedule, does not depend on the number of processes.
@@ -192,7 +194,11 @@ def train_lora(
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    accelerator = Accelerator(gradient_accumulation_steps=int(cfg["grad_accum"]))
+    # cpu=True without CUDA: launched processes then form a gloo group (MULTI_CPU) instead of each
+    # running the whole job alone.
+    accelerator = Accelerator(
+        cpu=not torch.cuda.is_available(), gradient_accumulation_steps=int(cfg["grad_accum"])
+    )
     adapter_dir = Path(adapter_dir)
     if accelerator.is_main_process and adapter_dir.exists():
         log.info("removing the adapter of a previous run in %s (runs never resume)", adapter_dir)

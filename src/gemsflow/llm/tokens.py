@@ -72,7 +72,9 @@ def check_prompt_tokens(tokenizer, ids: Iterable[list[int]], model: str, is_chat
         else:
             doubled = [a for a, b in zip(row, row[1:], strict=False) if a == b and a in special]
             if doubled:
-                problem = f"special token {tokenizer.convert_ids_to_tokens(doubled[0])!r} twice in a row"
+                problem = (
+                    f"special token {tokenizer.convert_ids_to_tokens(doubled[0])!r} twice in a row"
+                )
         if problem:
             raise InputDataError(
                 None,
