@@ -64,10 +64,13 @@ def _batches(lengths: list[int], batch_size: int, generator: torch.Generator) ->
 def continuation_nll(model, prompts: list[list[int]], conts: list[tuple[int, ...]], pad_id: int):
     """[batch] summed negative log-likelihood of each continuation after its prompt."""
     device = next(model.parameters()).device
-    input_ids, mask = right_padded([p + list(c) for p, c in zip(prompts, conts)], pad_id, device)
+    input_ids, mask = right_padded(
+        [p + list(c) for p, c in zip(prompts, conts, strict=True)], pad_id, device
+    )
     rows = torch.tensor([r for r, c in enumerate(conts) for _ in c], device=device)
     positions = torch.tensor(
-        [len(p) - 1 + k for p, c in zip(prompts, conts) for k in range(len(c))], device=device
+        [len(p) - 1 + k for p, c in zip(prompts, conts, strict=True) for k in range(len(c))],
+        device=device,
     )
     targets = torch.tensor([t for c in conts for t in c], device=device)
     keep = torch.unique(positions)  # only these positions go through the LM head
