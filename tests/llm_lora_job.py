@@ -23,6 +23,7 @@ SETTINGS = {
     "epochs": 2,
     "lr": 0.03,
     "batch_size": 6,
+    "grad_accum": 2,
     "r": 4,
     "alpha": 8,
     "dropout": 0.0,

@@ -4,6 +4,7 @@ and a 2-process ``accelerate launch`` run with the 1-process learning-rate sched
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -50,7 +51,7 @@ def test_lora_selects_on_validation_scores_test_once_and_never_resumes(tmp_path,
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "stale.bin").write_text("left over from an older run")
-    settings = {**SETTINGS, "epochs": 3, "batch_size": 8}
+    settings = {**SETTINGS, "epochs": 3, "batch_size": 8, "grad_accum": 1}
     # Record which prompts get scored: validation every epoch, test exactly once.
     scored: list[str] = []
     original = TransformersBackend.letter_scores
@@ -140,8 +141,13 @@ def test_two_process_lora_keeps_the_schedule_and_predicts_every_pair_once(tmp_pa
             "info": json.loads((out / "info.json").read_text()),
         }
     one, two = runs[1], runs[2]
-    # Same optimiser steps, same learning rate at every global step, on every rank.
-    assert one["info"]["optimizer_steps"] == two["info"]["optimizer_steps"] == len(one["traces"][0])
+    # Same optimiser steps, same learning rate at every global step, on every rank. The batch size is
+    # global and an epoch's last accumulation group is stepped: ceil(ceil(prompts / 6) / 2) per epoch.
+    n_train = one["info"]["n_train_prompts"]
+    batches = math.ceil(n_train / SETTINGS["batch_size"])
+    steps = SETTINGS["epochs"] * math.ceil(batches / SETTINGS["grad_accum"])
+    assert one["info"]["optimizer_steps"] == two["info"]["optimizer_steps"] == steps
+    assert len(one["traces"][0]) == steps
     assert two["traces"][0] == two["traces"][1] == one["traces"][0]
     lrs = [lr for _, lr in one["traces"][0]]
     peak = lrs.index(max(lrs))

@@ -15,7 +15,8 @@ starts only one process unless MPI is set up) are right by construction:
   scaled so that the averaged gradient is the gradient of the global batch's mean loss. The number of
   optimiser steps, and so the cosine schedule, does not depend on the number of processes.
 * The schedule is not handed to ``accelerator.prepare`` (whose wrapper would step it once per process per
-  optimiser step); it is stepped here, once per optimiser step (``accelerator.sync_gradients``).
+  optimiser step); it is stepped here, once per optimiser step. Gradient accumulation is done here too
+  (``no_sync`` between the steps), so an epoch is exactly ``ceil(batches / grad_accum)`` steps.
 * Evaluation is sharded across the processes and gathered, so every rank takes the same decision and no
   rank waits alone at a collective.
 A run always starts from the base model: an existing adapter directory is deleted first, never resumed.
@@ -23,6 +24,7 @@ A run always starts from the base model: an existing adapter directory is delete
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import shutil
@@ -139,33 +141,42 @@ def _training_data(scorer: TransformersBackend, records: list[dict], is_chat: bo
 
 
 def _epoch(ctx: dict, epoch: int, batches: list[list[int]]) -> list[float]:
-    """One pass over the global batches; each process takes its share of every batch."""
+    """One pass over the global batches; each process takes its share of every batch.
+
+    Gradients of ``grad_accum`` consecutive batches are summed (without all-reduce in between) before an
+    optimiser step; the epoch's last group may be shorter and is stepped too, so an epoch is exactly
+    ``ceil(batches / grad_accum)`` optimiser steps and nothing is carried into the next epoch.
+    """
     accelerator, model, optimizer, schedule = (
         ctx[k] for k in ("accelerator", "model", "optimizer", "schedule")
     )
-    world, rank = accelerator.num_processes, accelerator.process_index
+    world, rank, accum = accelerator.num_processes, accelerator.process_index, ctx["grad_accum"]
     inputs, targets, pad_id = ctx["inputs"], ctx["targets"], ctx["pad_id"]
     model.train()
     losses = []
-    for rows in tqdm(batches, desc=f"epoch {epoch}", disable=not accelerator.is_main_process):
+    for b, rows in enumerate(
+        tqdm(batches, desc=f"epoch {epoch}", disable=not accelerator.is_main_process)
+    ):
+        group_start = b - b % accum
+        group = min(accum, len(batches) - group_start)  # batches in this optimiser step
+        sync = b == group_start + group - 1
         mine = rows[rank::world]
         # A process without rows of a short last batch still joins the gradient all-reduce, weight 0.
         weight = 1.0 if mine else 0.0
         mine = mine or rows[:1]
-        with accelerator.accumulate(model):
+        with contextlib.nullcontext() if sync else accelerator.no_sync(model):
             nll = continuation_nll(
                 model, [inputs[i] for i in mine], [targets[i] for i in mine], pad_id
             )
             # Gradients are averaged over the processes: scaling by world / global batch size makes
-            # the average the gradient of the global batch's mean loss.
-            loss = nll.sum() * weight * world / len(rows)
+            # the average the gradient of the global batch's mean loss (and of the group's mean).
+            loss = nll.sum() * weight * world / len(rows) / group
             accelerator.backward(loss)
-            if accelerator.sync_gradients:
-                ctx["on_step"](ctx["step"], schedule.get_last_lr()[0])
-                ctx["step"] += 1
+        if sync:
+            ctx["on_step"](ctx["step"], schedule.get_last_lr()[0])
+            ctx["step"] += 1
             optimizer.step()
-            if accelerator.sync_gradients:
-                schedule.step()
+            schedule.step()
             optimizer.zero_grad()
         losses.append(float(nll.mean().detach()) if weight else float("nan"))
     return losses
@@ -199,9 +210,7 @@ def train_lora(
     torch.manual_seed(seed)
     # cpu=True without CUDA: launched processes then form a gloo group (MULTI_CPU) instead of each
     # running the whole job alone.
-    accelerator = Accelerator(
-        cpu=not torch.cuda.is_available(), gradient_accumulation_steps=int(cfg["grad_accum"])
-    )
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
     adapter_dir = Path(adapter_dir)
     if accelerator.is_main_process and adapter_dir.exists():
         log.info("removing the adapter of a previous run in %s (runs never resume)", adapter_dir)
@@ -231,6 +240,7 @@ def train_lora(
         "targets": targets,
         "pad_id": scorer.pad_id,
         "on_step": on_step or (lambda step, lr: None),
+        "grad_accum": int(cfg["grad_accum"]),
         "step": 0,
     }
     history, best, best_state, best_val = [], None, None, None
