@@ -153,7 +153,7 @@ class LetterTokens:
                     None,
                     "llm.models",
                     f"model {self.model}: options {firsts[first]!r} and {letter!r} both start with "
-                    f"{token!r} after the prompt, so a first-token loss cannot tell them apart",
+                    f"{token!r} after the prompt, so the answer's first token does not tell them apart",
                     "use a model whose tokenizer keeps answer letters apart, or another answer cue",
                 )
             firsts[first] = letter
