@@ -90,7 +90,7 @@ def synthetic_prompts(n: int, mean_len: int, vocab: int, n_options: int, seed: i
     ids = [torch.randint(10, vocab, (length,), generator=g).tolist() for length in lengths]
     letters = [chr(ord("A") + i) for i in range(n_options)]
     table = {letter: [(3 + i,)] for i, letter in enumerate(letters)}
-    return ids, [letters] * n, table
+    return ids, [letters] * n, [table] * n
 
 
 def flops_per_token(model, context: float) -> float:
@@ -99,20 +99,41 @@ def flops_per_token(model, context: float) -> float:
     return 2.0 * params + 2.0 * cfg.num_hidden_layers * context * cfg.hidden_size
 
 
-def time_scoring(backend, ids, letter_lists, table, device, repeats: int) -> float:
+def time_scoring(backend, ids, letter_lists, tables, device, repeats: int) -> float:
     backend.letter_scores_from_ids(
-        ids[: min(len(ids), backend.batch_size)], letter_lists, table
+        ids[: min(len(ids), backend.batch_size)], letter_lists, tables
     )  # warm-up
     if device.type == "cuda":
         torch.cuda.synchronize()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        backend.letter_scores_from_ids(ids, letter_lists, table)
+        backend.letter_scores_from_ids(ids, letter_lists, tables)
         if device.type == "cuda":
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def scoring_throughput(
+    model, ids, letter_lists, tables, batch_size: int, fpt: float, peak: float | None, repeats: int
+) -> dict:
+    """Timed letter scoring of ``ids`` at ``batch_size``: prompts/s, tokens/s, TFLOP/s, share of peak."""
+    device = next(model.parameters()).device
+    tokenizer = SimpleNamespace(pad_token_id=0, eos_token_id=1)
+    backend = TransformersBackend("", tokenizer=tokenizer, model=model, batch_size=batch_size)
+    seconds = time_scoring(backend, ids, letter_lists[: len(ids)], tables, device, repeats)
+    real_tokens = sum(len(x) for x in ids)
+    achieved = fpt * real_tokens / seconds
+    return {
+        "batch_size": batch_size,
+        "prompts": len(ids),
+        "seconds": round(seconds, 4),
+        "prompts_per_s": round(len(ids) / seconds, 2),
+        "tokens_per_s": round(real_tokens / seconds, 1),
+        "tflops": round(achieved / 1e12, 3),
+        "fraction_of_peak_bf16": round(achieved / (peak * 1e12), 4) if peak else None,
+    }
 
 
 def main() -> None:
@@ -149,35 +170,22 @@ def main() -> None:
         else (torch.bfloat16 if device.type == "cuda" else torch.float32)
     )
     model = build_model(args.model, device, dtype, args.prompt_tokens)
-    ids, letter_lists, table = synthetic_prompts(
+    ids, letter_lists, tables = synthetic_prompts(
         args.n_prompts, args.prompt_tokens, model.config.vocab_size, args.options, seed=0
     )
     tokens = sum(len(x) for x in ids)
     context = sum(len(x) ** 2 for x in ids) / tokens / 2  # mean attended length per token (causal)
     fpt = flops_per_token(model, context)
     peak = peak_tflops(device, args.peak_tflops)
-    tokenizer = SimpleNamespace(pad_token_id=0, eos_token_id=1)
     results = {}
     n_single = args.single_prompts or len(ids)
     for label, batch_size, subset in (
         ("batched", args.batch_size, ids),
         ("one_at_a_time", 1, ids[:n_single]),
     ):
-        backend = TransformersBackend("", tokenizer=tokenizer, model=model, batch_size=batch_size)
-        seconds = time_scoring(
-            backend, subset, letter_lists[: len(subset)], table, device, args.repeats
+        results[label] = scoring_throughput(
+            model, subset, letter_lists, tables, batch_size, fpt, peak, args.repeats
         )
-        real_tokens = sum(len(x) for x in subset)
-        achieved = fpt * real_tokens / seconds
-        results[label] = {
-            "batch_size": batch_size,
-            "prompts": len(subset),
-            "seconds": round(seconds, 4),
-            "prompts_per_s": round(len(subset) / seconds, 2),
-            "tokens_per_s": round(real_tokens / seconds, 1),
-            "tflops": round(achieved / 1e12, 3),
-            "fraction_of_peak_bf16": round(achieved / (peak * 1e12), 4) if peak else None,
-        }
     results["speedup_prompts_per_s"] = round(
         results["batched"]["prompts_per_s"] / results["one_at_a_time"]["prompts_per_s"], 2
     )

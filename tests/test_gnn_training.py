@@ -120,3 +120,39 @@ def test_trainer_uses_cpu_without_cuda():
     trainer = Trainer(bundle, "mf", config("mf"), 0)
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert trainer.device.type == expected
+
+
+THREAD_RUN = """
+import sys, torch
+sys.path.insert(0, {tests!r})
+from test_gnn_graph import make_bundle
+from test_gnn_training import config, run_files
+from gemsflow.gnn_training import deep_merge, train_run
+from pathlib import Path
+torch.set_num_threads({outer})  # what a workflow script does with snakemake's threads (--cores)
+_, _, bundle = make_bundle("setting1")
+cfg = deep_merge(config("sage"), {{"threads": {threads}, "model": {{"hidden_dim": 256, "output_dim": 256}}}})
+train_run(bundle, "sage", cfg, 7, run_files(Path({out!r}), "setting1"), progress=False)
+"""
+
+
+def _thread_run(tmp_path, name: str, outer: int, threads: int) -> pd.DataFrame:
+    import subprocess
+    import sys
+
+    out = tmp_path / name
+    out.mkdir()
+    code = THREAD_RUN.format(
+        tests=str(Path(__file__).parent), outer=outer, threads=threads, out=str(out)
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=600)
+    return pd.read_parquet(out / "predictions.parquet")
+
+
+def test_same_seed_same_predictions_whatever_the_cores(tmp_path):
+    """--cores 1 and --cores 2 (the scripts' set_num_threads) give bit-identical predictions: the thread
+    count of the computation comes from the config."""
+    one = _thread_run(tmp_path, "cores1", outer=1, threads=2)
+    two = _thread_run(tmp_path, "cores2", outer=2, threads=2)
+    pd.testing.assert_frame_equal(one, two, check_exact=True)

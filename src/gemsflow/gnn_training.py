@@ -28,6 +28,7 @@ from gemsflow.errors import InputDataError
 from gemsflow.graph import TEST, TRAIN, VAL
 from gemsflow.io import atomic_path, write_json, write_parquet, write_text
 from gemsflow.models import ARCHS, GemsModel, full_edge_index
+from gemsflow.reproducibility import DEFAULT_THREADS, configure_torch
 
 log = logging.getLogger("gemsflow.gnn")
 
@@ -145,6 +146,8 @@ class Trainer:
         self.cfg = cfg
         self.seed = int(seed)
         self.device = pick_device(str(cfg.get("device", "auto")))
+        # Thread count from the config, not the scheduler's cores: it decides CPU summation order.
+        configure_torch(cfg.get("threads", DEFAULT_THREADS), bool(cfg.get("deterministic", False)))
         torch.manual_seed(self.seed)
         sizes = {"individual": len(bundle["individuals"]), "choice": len(bundle["choices"])}
         if bundle["subgroups"]:

@@ -1,20 +1,20 @@
-"""LoRA fine-tuning on the training prompts; predictions of the best-validation epoch."""
+"""LoRA fine-tuning on the training prompts; the epoch is chosen on validation, test is scored once."""
 
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from gemsflow.io import read_jsonl
 from gemsflow.llm.finetune import train_lora
-from gemsflow.llm.runs import accuracy_evaluator, subsample_individuals, write_run
+from gemsflow.llm.runs import subsample_individuals, validation_accuracy, write_run
 from gemsflow.logs import setup_logging
+from gemsflow.reproducibility import configure_torch
 from gemsflow.survey import SurveyData
 
 setup_logging(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
 seed = int(snakemake.wildcards.seed)
 options = dict(snakemake.params.options)
+configure_torch(snakemake.threads, bool(options.pop("deterministic", False)))
 entry = snakemake.params.entry
 data = SurveyData.load(Path(snakemake.input.data[0]).parent)
 split = pd.read_parquet(snakemake.input.split)
@@ -25,8 +25,9 @@ options.pop("prompt_style", None)
 predictions, info = train_lora(
     snakemake.params.location,
     train,
-    read_jsonl(snakemake.input.val) + read_jsonl(snakemake.input.test),
-    accuracy_evaluator(data, split),
+    read_jsonl(snakemake.input.val),
+    read_jsonl(snakemake.input.test),
+    validation_accuracy(data, split),
     snakemake.output.adapter,
     settings=options,
     seed=seed,

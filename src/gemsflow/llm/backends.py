@@ -8,7 +8,8 @@
 * ``OpenAIBackend``: chat completions with ``top_logprobs``; key from the environment.
 
 Chat models (``is_chat``) get the system message of ``templates.SYSTEM_MESSAGE`` and the prompt as one user
-turn, formatted by :func:`format_prompt`, which LoRA training uses too, so training and inference see the
+turn, formatted and tokenised once by :func:`gemsflow.llm.tokens.encode_prompts`, which LoRA training and vLLM
+use too, so training and inference see the
 same text.
 """
 
@@ -25,8 +26,8 @@ from tqdm import tqdm
 
 from gemsflow.errors import InputDataError
 from gemsflow.llm import letters as letter_scoring
-from gemsflow.llm import templates
 from gemsflow.llm.letters import LetterScores
+from gemsflow.llm.tokens import LetterTokens, chat_messages, encode_prompts
 
 log = logging.getLogger(__name__)
 
@@ -39,26 +40,6 @@ class Backend(Protocol):
     def generate(
         self, prompts: list[str], max_new_tokens: int, temperature: float = 0.0, seed: int = 0
     ) -> list[str]: ...
-
-
-def chat_messages(prompt: str) -> list[dict]:
-    return [
-        {"role": "system", "content": templates.SYSTEM_MESSAGE},
-        {"role": "user", "content": prompt},
-    ]
-
-
-def format_prompt(
-    tokenizer, prompt: str, is_chat: bool, chat_template_kwargs: dict | None = None
-) -> str:
-    if not is_chat:
-        return prompt
-    return tokenizer.apply_chat_template(
-        chat_messages(prompt),
-        tokenize=False,
-        add_generation_prompt=True,
-        **(chat_template_kwargs or {}),
-    )
 
 
 def resolve_dtype(name: str, device: str) -> torch.dtype:
@@ -149,27 +130,43 @@ class TransformersBackend:
         self.generate_batch_size = generate_batch_size or batch_size
         self.is_chat = is_chat
         self.chat_template_kwargs = chat_template_kwargs
+        self.name = path
+        self.letter_tokens = LetterTokens(tokenizer, path)
         self.max_length = max_length or getattr(model.config, "max_position_embeddings", None)
         self.pad_id = (
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         )
 
-    def encode(self, prompts: list[str]) -> list[list[int]]:
-        texts = [
-            format_prompt(self.tokenizer, p, self.is_chat, self.chat_template_kwargs)
-            for p in prompts
-        ]
-        # A chat template already contains the special tokens the model expects.
-        ids = self.tokenizer(texts, add_special_tokens=not self.is_chat)["input_ids"]
+    def encode_texts(self, prompts: list[str]) -> tuple[list[str], list[list[int]]]:
+        """Final prompt texts and their checked token ids (see ``gemsflow.llm.tokens``)."""
+        texts, ids = encode_prompts(
+            self.tokenizer,
+            prompts,
+            model=self.name,
+            is_chat=self.is_chat,
+            chat_template_kwargs=self.chat_template_kwargs,
+        )
         if self.max_length:
             too_long = sum(len(x) > self.max_length for x in ids)
             if too_long:
                 log.warning(
                     "%d prompts exceed %d tokens; their beginning is cut", too_long, self.max_length
                 )
-                # The answer cue is at the end, so the start of the prompt is what goes.
-                ids = [x[-self.max_length :] for x in ids]
-        return [list(x) for x in ids]
+                # The answer cue is at the end, so the start of the prompt is what goes (a leading
+                # special token such as BOS stays).
+                special = set(self.tokenizer.all_special_ids)
+                ids = [
+                    x
+                    if len(x) <= self.max_length
+                    else x[:1] + x[-(self.max_length - 1) :]
+                    if x[0] in special
+                    else x[-self.max_length :]
+                    for x in ids
+                ]
+        return texts, ids
+
+    def encode(self, prompts: list[str]) -> list[list[int]]:
+        return self.encode_texts(prompts)[1]
 
     @torch.inference_mode()
     def _last_logprobs(self, batch: list[list[int]]) -> torch.Tensor:
@@ -199,16 +196,21 @@ class TransformersBackend:
     def letter_scores(
         self, prompts: list[str], letter_lists: list[list[str]]
     ) -> list[LetterScores]:
-        table = letter_scoring.letter_continuations(self.tokenizer, letter_lists)
-        return self.letter_scores_from_ids(self.encode(prompts), letter_lists, table)
+        texts, ids = self.encode_texts(prompts)
+        tables = [
+            self.letter_tokens.scoring_table(t, letters)
+            for t, letters in zip(texts, letter_lists, strict=True)
+        ]
+        return self.letter_scores_from_ids(ids, letter_lists, tables)
 
     def letter_scores_from_ids(
         self,
         ids: list[list[int]],
         letter_lists: list[list[str]],
-        table: dict[str, list[tuple[int, ...]]],
+        tables: list[dict[str, list[tuple[int, ...]]]],
     ) -> list[LetterScores]:
-        """Scores of tokenised prompts; ``table`` maps each letter to its continuation token sequences."""
+        """Scores of tokenised prompts; ``tables[i]`` maps each letter of prompt ``i`` to the token
+        sequences that spell it after that prompt (``LetterTokens.scoring_table``)."""
         # Longest first, so that each batch holds prompts of similar length (little padding).
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         raw: list[list[float]] = [[0.0] * len(letters) for letters in letter_lists]
@@ -220,7 +222,7 @@ class TransformersBackend:
             probs = self._last_logprobs([ids[i] for i in rows]).exp().cpu()
             for r, i in enumerate(rows):
                 for j, letter in enumerate(letter_lists[i]):
-                    for seq in table[letter]:
+                    for seq in tables[i][letter]:
                         if len(seq) == 1:
                             raw[i][j] += float(probs[r, seq[0]])
                         else:
@@ -299,6 +301,7 @@ class VLLMBackend:
             enable_prefix_caching=enable_prefix_caching,
         )
         self.max_logprobs = max_logprobs
+        self.name = path
         self.is_chat = is_chat
         self.chat_template_kwargs = chat_template_kwargs
         self.lora_request = None
@@ -307,11 +310,17 @@ class VLLMBackend:
 
             self.lora_request = LoRARequest("adapter", 1, adapter)
 
-    def _texts(self, prompts: list[str]) -> list[str]:
-        tokenizer = self.llm.get_tokenizer()
-        return [
-            format_prompt(tokenizer, p, self.is_chat, self.chat_template_kwargs) for p in prompts
-        ]
+    def token_prompts(self, prompts: list[str]) -> tuple[list[str], list[dict]]:
+        """Final texts and the engine's inputs: checked token ids (vLLM's ``TokensPrompt``, a TypedDict),
+        so the engine adds no second BOS in front of a chat template's own."""
+        texts, ids = encode_prompts(
+            self.llm.get_tokenizer(),
+            prompts,
+            model=self.name,
+            is_chat=self.is_chat,
+            chat_template_kwargs=self.chat_template_kwargs,
+        )
+        return texts, [{"prompt_token_ids": x} for x in ids]
 
     def letter_scores(
         self, prompts: list[str], letter_lists: list[list[str]]
@@ -319,11 +328,14 @@ class VLLMBackend:
         from vllm import SamplingParams
 
         params = SamplingParams(max_tokens=1, temperature=1.0, logprobs=self.max_logprobs)
-        outputs = self.llm.generate(self._texts(prompts), params, lora_request=self.lora_request)
-        table = letter_scoring.letter_continuations(self.llm.get_tokenizer(), letter_lists)
+        texts, inputs = self.token_prompts(prompts)
+        outputs = self.llm.generate(inputs, params, lora_request=self.lora_request)
+        letter_tokens = LetterTokens(self.llm.get_tokenizer(), self.name)
         return [
-            letter_scoring.from_token_id_logprobs(o.outputs[0].logprobs[0], letters, table)
-            for o, letters in zip(outputs, letter_lists, strict=True)
+            letter_scoring.from_token_id_logprobs(
+                o.outputs[0].logprobs[0], letters, letter_tokens.scoring_table(text, letters)
+            )
+            for o, text, letters in zip(outputs, texts, letter_lists, strict=True)
         ]
 
     def generate(
@@ -332,7 +344,8 @@ class VLLMBackend:
         from vllm import SamplingParams
 
         params = SamplingParams(max_tokens=max_new_tokens, temperature=temperature, seed=seed)
-        outputs = self.llm.generate(self._texts(prompts), params, lora_request=self.lora_request)
+        _, inputs = self.token_prompts(prompts)
+        outputs = self.llm.generate(inputs, params, lora_request=self.lora_request)
         return [o.outputs[0].text for o in outputs]
 
 

@@ -1,15 +1,30 @@
-"""LoRA fine-tuning on answer letters, evaluated every epoch with the common scorer.
+"""LoRA fine-tuning on answer letters; the epoch is chosen on validation, test is scored once at the end.
 
-Only the answer token is supervised: the loss is the cross-entropy of the next-token distribution at the
-prompt's last token against the first token of " <label>" ("<label>" for chat models). After each epoch
-the model scores the val and test prompts exactly like the zero-shot backend, the common scorer turns
-them into accuracies, and the predictions and adapter of the epoch with the best validation accuracy are kept (its test accuracy is the
-reported one). A run always starts from the base model: an existing adapter directory is deleted first,
-never resumed. Multi-GPU runs go through ``accelerate launch`` (data parallel); nothing is logged to W&B.
+The loss is the negative log-likelihood of the answer letter's full continuation after the prompt (" B"
+for base models, "B" for chat models), tokenised after the prompt's end by
+:class:`gemsflow.llm.tokens.LetterTokens`, which refuses models whose options share a first token. After
+each epoch the validation prompts are scored exactly like the zero-shot backend and ``val_accuracy``
+(the caller passes :func:`gemsflow.llm.runs.validation_accuracy`, built on ``gemsflow.accuracy``) ranks
+the epoch. Only after training are the test prompts scored, once, with the selected epoch's adapter; no
+test accuracy is computed here at all (the common scorer does that from the predictions file).
+
+Multi-process runs (``accelerate launch --multi_gpu --num_processes N``, data parallel; on a machine
+without CUDA the same command gives N CPU processes in a gloo group, whereas accelerate 1.x's ``--cpu``
+starts only one process unless MPI is set up) are right by construction:
+* ``batch_size`` is the global batch: each global batch is split across the processes and the loss is
+  scaled so that the averaged gradient is the gradient of the global batch's mean loss. The number of
+  optimiser steps, and so the cosine schedule, does not depend on the number of processes.
+* The schedule is not handed to ``accelerator.prepare`` (whose wrapper would step it once per process per
+  optimiser step); it is stepped here, once per optimiser step. Gradient accumulation is done here too
+  (``no_sync`` between the steps), so an epoch is exactly ``ceil(batches / grad_accum)`` steps.
+* Evaluation is sharded across the processes and gathered, so every rank takes the same decision and no
+  rank waits alone at a collective.
+A run always starts from the base model: an existing adapter directory is deleted first, never resumed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import shutil
@@ -21,13 +36,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from gemsflow.llm.backends import (
-    TransformersBackend,
-    last_token_logits,
-    load_causal_lm,
-    right_padded,
-)
-from gemsflow.llm.letters import predictions_frame
+from gemsflow.llm.backends import TransformersBackend, load_causal_lm, right_padded
+from gemsflow.llm.letters import LetterScores, predictions_frame
 
 log = logging.getLogger(__name__)
 
@@ -53,37 +63,49 @@ def _batches(lengths: list[int], batch_size: int, generator: torch.Generator) ->
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
-def train_lora(
-    model_path: str,
-    train_records: list[dict],
-    eval_records: list[dict],
-    evaluate: Callable[[pd.DataFrame], dict],
-    adapter_dir: str | Path,
-    *,
-    settings: dict | None = None,
-    seed: int = 0,
-    dtype: str = "auto",
-    is_chat: bool = False,
-    chat_template_kwargs: dict | None = None,
-) -> tuple[pd.DataFrame, dict]:
-    """Train, evaluate per epoch, return the best-val-epoch predictions and a run summary.
+def continuation_nll(model, prompts: list[list[int]], conts: list[tuple[int, ...]], pad_id: int):
+    """[batch] summed negative log-likelihood of each continuation after its prompt."""
+    device = next(model.parameters()).device
+    input_ids, mask = right_padded(
+        [p + list(c) for p, c in zip(prompts, conts, strict=True)], pad_id, device
+    )
+    rows = torch.tensor([r for r, c in enumerate(conts) for _ in c], device=device)
+    positions = torch.tensor(
+        [len(p) - 1 + k for p, c in zip(prompts, conts, strict=True) for k in range(len(c))],
+        device=device,
+    )
+    targets = torch.tensor([t for c in conts for t in c], device=device)
+    keep = torch.unique(positions)  # only these positions go through the LM head
+    try:
+        logits = model(input_ids=input_ids, attention_mask=mask, logits_to_keep=keep).logits
+        picked = logits[rows, torch.searchsorted(keep, positions)]
+    except TypeError:  # architectures without logits_to_keep
+        picked = model(input_ids=input_ids, attention_mask=mask).logits[rows, positions]
+    nll = torch.nn.functional.cross_entropy(picked.float(), targets, reduction="none")
+    return torch.zeros(len(conts), device=device).index_add(0, rows, nll)
 
-    ``evaluate(predictions)`` returns ``{"val": accuracy, "test": accuracy}`` for predictions of
-    ``eval_records`` (the workflow passes the common scorer).
-    """
-    from accelerate import Accelerator
+
+def sharded_scores(accelerator, scorer: TransformersBackend, records: list[dict]):
+    """Letter scores of ``records``, each process scoring every ``world``-th one, gathered in order."""
+    from accelerate.utils import gather_object
+
+    world, rank = accelerator.num_processes, accelerator.process_index
+    mine = list(range(rank, len(records), world))
+    scores = scorer.letter_scores(
+        [records[i]["prompt"] for i in mine], [records[i]["letters"] for i in mine]
+    )
+    local = [(i, s.probs.tolist(), s.mass) for i, s in zip(mine, scores, strict=True)]
+    gathered = gather_object(local) if world > 1 else local
+    out: list[LetterScores | None] = [None] * len(records)
+    for i, probs, mass in gathered:
+        out[i] = LetterScores(np.asarray(probs), mass)
+    if any(s is None for s in out) or len(gathered) != len(records):
+        raise RuntimeError(f"gathered {len(gathered)} scores for {len(records)} prompts")
+    return out
+
+
+def _setup(model_path: str, cfg: dict, accelerator, dtype: str, is_chat: bool, chat_kwargs):
     from peft import LoraConfig, get_peft_model
-    from transformers import get_cosine_schedule_with_warmup
-
-    cfg = {**DEFAULTS, **(settings or {})}
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    accelerator = Accelerator(gradient_accumulation_steps=int(cfg["grad_accum"]))
-    adapter_dir = Path(adapter_dir)
-    if accelerator.is_main_process and adapter_dir.exists():
-        log.info("removing the adapter of a previous run in %s (runs never resume)", adapter_dir)
-        shutil.rmtree(adapter_dir)
 
     tokenizer, base = load_causal_lm(model_path, dtype=dtype, device=str(accelerator.device))
     base.config.use_cache = False
@@ -98,96 +120,169 @@ def train_lora(
             task_type="CAUSAL_LM",
         ),
     )
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     scorer = TransformersBackend(
         model_path,
         tokenizer=tokenizer,
         model=model,
         batch_size=int(cfg["eval_batch_size"]),
         is_chat=is_chat,
-        chat_template_kwargs=chat_template_kwargs,
+        chat_template_kwargs=chat_kwargs,
     )
-    inputs = scorer.encode([r["prompt"] for r in train_records])
-    # After a base model's "Answer:" the letter comes with its space; a chat model's reply starts bare.
-    spacer = "" if is_chat else " "
+    return model, scorer
+
+
+def _training_data(scorer: TransformersBackend, records: list[dict], is_chat: bool):
+    texts, inputs = scorer.encode_texts([r["prompt"] for r in records])
     targets = [
-        tokenizer.encode(f"{spacer}{r['label']}", add_special_tokens=False)[0]
-        for r in train_records
+        scorer.letter_tokens.training_target(text, r["letters"], r["label"], is_chat)
+        for text, r in zip(texts, records, strict=True)
     ]
+    return inputs, targets
+
+
+def _epoch(ctx: dict, epoch: int, batches: list[list[int]]) -> list[float]:
+    """One pass over the global batches; each process takes its share of every batch.
+
+    Gradients of ``grad_accum`` consecutive batches are summed (without all-reduce in between) before an
+    optimiser step; the epoch's last group may be shorter and is stepped too, so an epoch is exactly
+    ``ceil(batches / grad_accum)`` optimiser steps and nothing is carried into the next epoch.
+    """
+    accelerator, model, optimizer, schedule = (
+        ctx[k] for k in ("accelerator", "model", "optimizer", "schedule")
+    )
+    world, rank, accum = accelerator.num_processes, accelerator.process_index, ctx["grad_accum"]
+    inputs, targets, pad_id = ctx["inputs"], ctx["targets"], ctx["pad_id"]
+    model.train()
+    losses = []
+    for b, rows in enumerate(
+        tqdm(batches, desc=f"epoch {epoch}", disable=not accelerator.is_main_process)
+    ):
+        group_start = b - b % accum
+        group = min(accum, len(batches) - group_start)  # batches in this optimiser step
+        sync = b == group_start + group - 1
+        mine = rows[rank::world]
+        # A process without rows of a short last batch still joins the gradient all-reduce, weight 0.
+        weight = 1.0 if mine else 0.0
+        mine = mine or rows[:1]
+        with contextlib.nullcontext() if sync else accelerator.no_sync(model):
+            nll = continuation_nll(
+                model, [inputs[i] for i in mine], [targets[i] for i in mine], pad_id
+            )
+            # Gradients are averaged over the processes: scaling by world / global batch size makes
+            # the average the gradient of the global batch's mean loss (and of the group's mean).
+            loss = nll.sum() * weight * world / len(rows) / group
+            accelerator.backward(loss)
+        if sync:
+            ctx["on_step"](ctx["step"], schedule.get_last_lr()[0])
+            ctx["step"] += 1
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+        losses.append(float(nll.mean().detach()) if weight else float("nan"))
+    return losses
+
+
+def train_lora(
+    model_path: str,
+    train_records: list[dict],
+    val_records: list[dict],
+    test_records: list[dict],
+    val_accuracy: Callable[[pd.DataFrame], float],
+    adapter_dir: str | Path,
+    *,
+    settings: dict | None = None,
+    seed: int = 0,
+    dtype: str = "auto",
+    is_chat: bool = False,
+    chat_template_kwargs: dict | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Train, pick the epoch on validation, score test once; return val+test predictions and a summary.
+
+    ``on_step(step, lr)`` is called before every optimiser step with the learning rate it uses.
+    """
+    from accelerate import Accelerator
+    from transformers import get_cosine_schedule_with_warmup
+
+    cfg = {**DEFAULTS, **(settings or {})}
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    # cpu=True without CUDA: launched processes then form a gloo group (MULTI_CPU) instead of each
+    # running the whole job alone.
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    adapter_dir = Path(adapter_dir)
+    if accelerator.is_main_process and adapter_dir.exists():
+        log.info("removing the adapter of a previous run in %s (runs never resume)", adapter_dir)
+        shutil.rmtree(adapter_dir)
+    model, scorer = _setup(model_path, cfg, accelerator, dtype, is_chat, chat_template_kwargs)
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    inputs, targets = _training_data(scorer, train_records, is_chat)
 
     generator = torch.Generator().manual_seed(seed)
     batch_size = int(cfg["batch_size"])
-    steps_per_epoch = (
-        -(-len(inputs) // batch_size // accelerator.num_processes) // int(cfg["grad_accum"]) or 1
-    )
+    n_batches = -(-len(inputs) // batch_size)
+    steps_per_epoch = -(-n_batches // int(cfg["grad_accum"]))
     total = steps_per_epoch * int(cfg["epochs"])
     optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad],
-        lr=float(cfg["lr"]),
-        weight_decay=float(cfg["weight_decay"]),
+        list(trainable.values()), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"])
     )
     schedule = get_cosine_schedule_with_warmup(
         optimizer, int(round(cfg["warmup_ratio"] * total)), total
     )
-    model, optimizer, schedule = accelerator.prepare(model, optimizer, schedule)
-    pad_id = scorer.pad_id
-
-    history, best, best_predictions = [], None, None
+    model, optimizer = accelerator.prepare(model, optimizer)
+    ctx = {
+        "accelerator": accelerator,
+        "model": model,
+        "optimizer": optimizer,
+        "schedule": schedule,
+        "inputs": inputs,
+        "targets": targets,
+        "pad_id": scorer.pad_id,
+        "on_step": on_step or (lambda step, lr: None),
+        "grad_accum": int(cfg["grad_accum"]),
+        "step": 0,
+    }
+    history, best, best_state, best_val = [], None, None, None
     for epoch in range(1, int(cfg["epochs"]) + 1):
-        model.train()
-        batches = _batches([len(x) for x in inputs], batch_size, generator)
-        # Every rank needs the same number of steps: the last batches are repeated, never dropped.
-        world, rank = accelerator.num_processes, accelerator.process_index
-        while len(batches) % world:
-            batches.append(batches[len(batches) % max(1, len(batches))])
-        losses = []
-        for rows in tqdm(
-            batches[rank::world], desc=f"epoch {epoch}", disable=not accelerator.is_main_process
-        ):
-            with accelerator.accumulate(model):
-                input_ids, mask = right_padded(
-                    [inputs[i] for i in rows], pad_id, accelerator.device
-                )
-                last = last_token_logits(model, input_ids, mask)
-                loss = torch.nn.functional.cross_entropy(
-                    last.float(),
-                    torch.tensor([targets[i] for i in rows], device=accelerator.device),
-                )
-                accelerator.backward(loss)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad()
-            losses.append(float(loss.detach()))
-        accelerator.wait_for_everyone()
-        if not accelerator.is_main_process:
-            continue
+        losses = _epoch(ctx, epoch, _batches([len(x) for x in inputs], batch_size, generator))
         model.eval()
         scorer.model = accelerator.unwrap_model(model)
-        scores = scorer.letter_scores(
-            [r["prompt"] for r in eval_records], [r["letters"] for r in eval_records]
-        )
-        predictions = predictions_frame(eval_records, scores)
-        accuracy = evaluate(predictions)
+        scores = sharded_scores(accelerator, scorer, val_records)
+        predictions = predictions_frame(val_records, scores)
         entry = {
             "epoch": epoch,
-            "train_loss": float(np.mean(losses)) if losses else None,
-            "val_accuracy": accuracy["val"],
-            "test_accuracy": accuracy["test"],
+            "train_loss": float(np.nanmean(losses)) if losses else None,
+            "val_accuracy": float(val_accuracy(predictions)),
             "mean_valid_mass": float(np.mean([s.mass for s in scores])) if scores else None,
         }
         history.append(entry)
         log.info("epoch %d: %s", epoch, entry)
-        if best is None or (entry["val_accuracy"] or 0.0) > (best["val_accuracy"] or 0.0):
-            best, best_predictions = entry, predictions
-            accelerator.unwrap_model(model).save_pretrained(adapter_dir)
+        if best is None or entry["val_accuracy"] > best["val_accuracy"]:
+            best, best_val = entry, predictions
+            best_state = {n: p.detach().clone() for n, p in trainable.items()}
+    # The selected epoch's adapter: saved, then the one and only scoring of the test prompts.
+    with torch.no_grad():
+        for name, param in trainable.items():
+            param.copy_(best_state[name])
+    scorer.model = accelerator.unwrap_model(model)
+    scorer.model.eval()
+    if accelerator.is_main_process:
+        scorer.model.save_pretrained(adapter_dir)
+    test_scores = sharded_scores(accelerator, scorer, test_records)
+    accelerator.wait_for_everyone()
+    predictions = pd.concat(
+        [best_val, predictions_frame(test_records, test_scores)], ignore_index=True
+    )
     info = {
         "epochs": history,
-        "best_epoch": best["epoch"] if best else None,
-        "val_accuracy_at_best": best["val_accuracy"] if best else None,
-        "test_accuracy_at_best_val": best["test_accuracy"] if best else None,
+        "best_epoch": best["epoch"],
+        "val_accuracy_at_best": best["val_accuracy"],
         "n_train_prompts": len(train_records),
-        "trainable_parameters": int(trainable),
+        "optimizer_steps": ctx["step"],
+        "num_processes": accelerator.num_processes,
+        "trainable_parameters": int(sum(p.numel() for p in trainable.values())),
         "hyperparameters": cfg,
         "adapter": str(adapter_dir),
     }
-    return best_predictions, info
+    return predictions, info

@@ -2,7 +2,8 @@
 
 Shared by every backend: transformers hands over the full log-softmax row (plus exact scores of multi-token
 letter continuations), vLLM and the OpenAI API hand over their top-k log-probabilities. In every case the
-probability of a letter is the summed probability of its continuations (``" B"`` and ``"B"``), the
+probability of a letter is the summed probability of its continuations after the prompt (``" B"`` and
+``"B"``, as ``gemsflow.llm.tokens.LetterTokens`` tokenises them), the
 distribution is restricted to the question's real letters and renormalised, and the pre-normalisation sum
 is reported as the probability mass on valid letters.
 """
@@ -25,25 +26,6 @@ class LetterScores:
     @property
     def choice(self) -> int:
         return int(np.argmax(self.probs))
-
-
-def continuations(tokenizer, letter: str) -> list[tuple[int, ...]]:
-    """Distinct token sequences that spell the letter right after the answer cue (" B", then "B")."""
-    out: list[tuple[int, ...]] = []
-    for text in (f" {letter}", letter):
-        ids = tuple(tokenizer.encode(text, add_special_tokens=False))
-        if ids and ids not in out:
-            out.append(ids)
-    return out
-
-
-def letter_continuations(
-    tokenizer, letter_sets: Iterable[Iterable[str]]
-) -> dict[str, list[tuple[int, ...]]]:
-    wanted = sorted(
-        {letter for letters in letter_sets for letter in letters}, key=lambda x: (len(x), x)
-    )
-    return {letter: continuations(tokenizer, letter) for letter in wanted}
 
 
 def from_letter_probs(raw: Iterable[float]) -> LetterScores:
