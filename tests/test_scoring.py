@@ -155,3 +155,28 @@ def test_bad_predictions_are_refused(mutate, field):
     with pytest.raises(InputDataError) as err:
         score(mutate(predictions(uniform)), data, split)
     assert err.value.field == field
+
+
+def test_letter_scores_without_mass_on_a_real_letter_are_abstentions():
+    from gemsflow.llm.letters import from_letter_probs, predictions_frame
+
+    data, split = small_data()
+    records = [
+        {"individual": p, "question": q, "part": part, "codes": [1, 2] if q == "q1" else [1, 2, 8]}
+        for p, q, part in HELD_OUT
+    ]
+    # (p2, q2) gets no mass on any letter: the model did not answer, although a flat guess would
+    # earn 1/3 on it.
+    raw = [[0.1, 0.7], [0.0, 0.0, 0.0], [0.6, 0.2], [0.1, 0.1, 0.5]]
+    scores = [from_letter_probs(r) for r in raw]
+    frame = predictions_frame(records, scores)
+    assert frame.groupby(["individual", "question"])["abstained"].first().to_dict() == {
+        ("p2", "q1"): False,
+        ("p2", "q2"): True,
+        ("p3", "q1"): False,
+        ("p3", "q2"): False,
+    }
+    metrics = score(frame, data, split)
+    # test: (p2, q2) abstained 0, (p3, q1) answered 1 -> right, (p3, q2) answered 2, predicted 8 -> 0.
+    assert metrics["accuracy"] == pytest.approx(1 / 3)
+    assert metrics["abstain_rate"] == pytest.approx(1 / 3)
