@@ -15,8 +15,9 @@ Metrics (definitions fixed here, cited by the report captions):
 * log-loss: mean of ``-log p(answer)``, with ``p`` clipped below at ``LOG_LOSS_EPS`` so a method that puts
   zero mass on the answer (e.g. a one-hot majority vote) scores a large finite value.
 * Brier score: mean over pairs of ``sum_k (p_k - 1[k = answer])^2``.
-* expected calibration error (ECE): confidence = the top probability, correct = the tie-aware credit; pairs fall into ``calibration_bins``
-  equal-width bins ``(lo, hi]``; ``ECE = sum_b n_b / N * |accuracy_b - confidence_b|``.
+* expected calibration error (ECE): confidence = the top probability, correct = the tie-aware credit;
+  pairs fall into ``calibration_bins`` equal-width bins ``(lo, hi]``;
+  ``ECE = sum_b n_b / N * |accuracy_b - confidence_b|``.
 * answer distributions per question: the predicted distribution is the mean of the predicted probabilities of
   the people who answered the question; the observed one is the share of each answer among them. Ordinal
   questions compare them with the Wasserstein-1 distance on option positions ``0..K-1`` (the earth mover's
