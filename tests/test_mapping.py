@@ -305,3 +305,22 @@ def test_load_choice_features_reads_variants(tmp_path):
     assert loaded.variant == "option+question"
     assert list(loaded.candidates()) == ["option+question", "option"]
     np.testing.assert_array_equal(loaded.variants["option"], option.numpy())
+
+
+def test_configured_feature_variants_restrict_the_search():
+    features, gnn, options, split, responses = _world()
+    rng = np.random.default_rng(7)
+    both = ChoiceFeatures(
+        features.choices,
+        [0],
+        rng.normal(size=(len(features.choices), 1, 10)),
+        variants={"signal": features.states[:, 2:3]},
+        variant="option+question",
+    )
+    info = fit_mapping(
+        both, gnn, options, split, responses, alphas=(1e-3,), variants=["option+question"]
+    ).info
+    assert info["best_variant"] == "option+question"
+    assert {cell["variant"] for cell in info["grid"]} == {"option+question"}
+    with pytest.raises(InputDataError, match="feature_variants"):
+        fit_mapping(both, gnn, options, split, responses, variants=["choice_block"])

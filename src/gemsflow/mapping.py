@@ -340,12 +340,14 @@ def fit_mapping(
     responses: pd.DataFrame,
     alphas: Sequence[float] = DEFAULT_ALPHAS,
     skip_embedding_layer: bool = True,
+    variants: str | Sequence[str] = "auto",
 ) -> MappingResult:
     """Grid-search (variant, alpha, layer) on validation questions, then predict val and test answers."""
     if not alphas:
         raise InputDataError(
             "config.yaml", "mapping.alphas", "empty grid", "list at least one alpha"
         )
+    features = keep_variants(features, variants)
     parts = question_parts(split)
     for part in ("train", "val"):
         if not parts[part]:
@@ -444,6 +446,29 @@ def fit_mapping(
         best["val_accuracy"],
     )
     return MappingResult(predictions, info)
+
+
+def keep_variants(features: ChoiceFeatures, variants: str | Sequence[str]) -> ChoiceFeatures:
+    """The features restricted to the configured variants (``auto``: all), in the configured order."""
+    if variants == "auto":
+        return features
+    stored = features.candidates()
+    unknown = [v for v in variants if v not in stored]
+    if unknown or not variants:
+        raise InputDataError(
+            "config/config.yaml",
+            "mapping.feature_variants",
+            f"{unknown or 'empty list'} not among the stored variants {list(stored)}",
+            "use auto or names of stored variants",
+        )
+    first, *rest = variants
+    return ChoiceFeatures(
+        features.choices,
+        features.layers,
+        stored[first],
+        {v: stored[v] for v in rest},
+        first,
+    )
 
 
 def _validation_grid(
