@@ -324,3 +324,25 @@ def test_configured_feature_variants_restrict_the_search():
     assert {cell["variant"] for cell in info["grid"]} == {"option+question"}
     with pytest.raises(InputDataError, match="feature_variants"):
         fit_mapping(both, gnn, options, split, responses, variants=["choice_block"])
+
+
+def test_text_embedding_variants_round_trip_from_the_writer(tmp_path):
+    import torch
+
+    from gemsflow.llm.features import ChoiceFeatures as StoredFeatures
+    from gemsflow.llm.features import save_features
+
+    path = tmp_path / "text_embeddings.safetensors"
+    choices = ["q1_option_1", "q1_option_2"]
+    stored = StoredFeatures(
+        choice_states=torch.randn(2, 1, 6),
+        choices=choices,
+        layers=[0],
+        info={"variant": "option+question"},
+        variants={"option": torch.randn(2, 1, 3), "choice_block": torch.randn(2, 1, 3)},
+    )
+    save_features(stored, path)
+    loaded = load_choice_features(path)
+    assert list(loaded.candidates()) == ["option+question", "choice_block", "option"]
+    for name, states in stored.variants.items():
+        np.testing.assert_array_equal(loaded.variants[name], states.numpy())
