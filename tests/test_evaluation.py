@@ -27,7 +27,7 @@ ANSWERS = {
     ("e", "q1"): 2,
 }
 WEIGHTS = {"a": 1.0, "b": 1.0, "c": 2.0, "d": 2.0, "e": 1.0}
-Q1_PRED = [0.5, 0.0, 0.0, 0.0, 0.5]  # a tie: argmax goes to the lowest position (code 1)
+Q1_PRED = [0.5, 0.0, 0.0, 0.0, 0.5]  # a tie of codes 1 and 5: credit 1/2 when the answer is 1 or 5
 PREDS = {
     ("a", "q1"): Q1_PRED,
     ("b", "q1"): Q1_PRED,
@@ -133,13 +133,19 @@ def test_representativeness_follows_opinionqa():
 
 def test_accuracy_micro_and_macro(metrics):
     test = metrics["parts"]["test"]
-    # Right: (a, q1) by the tie rule, (a, q2), (c, q2): 3 of 7 pairs.
+    # Credit: (a, q1) and (b, q1) 1/2 each (tie of codes 1 and 5), (a, q2), (c, q2) 1: 3 of 7 pairs.
     assert test["accuracy"] == pytest.approx(3 / 7)
     assert test["macro_accuracy"] == pytest.approx((1 / 3 + 2 / 4) / 2)
     assert test["n"] == 7 and test["n_individuals"] == 4
     assert metrics["per_question"]["test"]["q1"] == {"accuracy": pytest.approx(1 / 3), "n": 3}
     # No validation part in this split: reported as empty, not skipped.
-    assert metrics["parts"]["val"] == {"accuracy": None, "macro_accuracy": None, "n": 0}
+    assert metrics["parts"]["val"] == {
+        "accuracy": None,
+        "macro_accuracy": None,
+        "n": 0,
+        "n_abstained": 0,
+        "abstain_rate": None,
+    }
 
 
 def test_log_loss_brier_and_ece(metrics):
@@ -149,7 +155,7 @@ def test_log_loss_brier_and_ece(metrics):
     nll += [-math.log(0.6), -math.log(0.3), -math.log(0.6), -math.log(0.2)]
     assert test["log_loss"] == pytest.approx(sum(nll) / 7)
     assert test["brier"] == pytest.approx((0.5 + 0.5 + 1.5 + 0.26 + 0.86 + 0.24 + 0.98) / 7)
-    # Bin (0.4, 0.5]: confidences 0.5 x4, one right -> |1 - 2.0|; bin (0.5, 0.6]: 0.6 x3, two right.
+    # Bin (0.4, 0.5]: confidences 0.5 x4, credit 1/2 + 1/2 -> |1 - 2.0|; bin (0.5, 0.6]: 0.6 x3, two right.
     assert test["ece"] == pytest.approx((1.0 + 0.2) / 7)
     bins = metrics["calibration"]["test"]["bins"]
     assert [b["count"] for b in bins] == [0, 0, 0, 0, 4, 3, 0, 0, 0, 0]
@@ -176,7 +182,7 @@ def test_per_question_distributions(metrics):
 
 def test_subgroups_and_demographic_parity_difference(metrics):
     sex = metrics["subgroups"]["test"]["sex"]
-    # m = a, b: right on (a, q1), (a, q2) of 4 pairs; f = c, d: right on (c, q2) of 3 pairs.
+    # m = a, b: credit 1/2 + 1/2 on q1 (ties) + 1 on (a, q2) of 4 pairs; f = c, d: (c, q2) of 3 pairs.
     assert sex["groups"]["m"]["accuracy"] == pytest.approx(0.5)
     assert sex["groups"]["f"]["accuracy"] == pytest.approx(1 / 3)
     assert sex["groups"]["f"]["n_individuals"] == 2
@@ -196,7 +202,7 @@ def test_dpd_ignores_groups_below_the_size_floor():
 
 def test_survey_weighted_variants(metrics):
     assert metrics["weighted"]["available"] is True
-    # Weights: a, b = 1, c, d = 2. Right: (a,q1) 1 + (a,q2) 1 + (c,q2) 2 of total 1+1+2+1+1+2+2.
+    # Weights: a, b = 1, c, d = 2. Credit: (a,q1) .5 + (b,q1) .5 + (a,q2) 1 + (c,q2) 2 of 1+1+2+1+1+2+2.
     assert metrics["weighted"]["test"]["accuracy"] == pytest.approx(4 / 10)
     flat = ev.evaluate(
         tiny_predictions(), tiny_data(dict.fromkeys("abcde", 3.0)), tiny_split(), CFG
@@ -280,11 +286,11 @@ def test_retest_normalisation(tmp_path):
     assert out["available"] is True
     assert out["n_pairs"] == 4 and out["n_dropped_invalid_codes"] == 1
     assert out["human_retest_accuracy"] == pytest.approx(3 / 4)
-    # The model is right on (a, q1) only among the four.
+    # Tie credit 1/2 on (a, q1) and (b, q1), 0 on (c, q1) and (d, q2).
     assert out["model_accuracy_on_retest_pairs"] == pytest.approx(1 / 4)
     assert out["normalized_accuracy"] == pytest.approx((1 / 4) / (3 / 4))
-    # Per person: a 1/1, b excluded (never repeats), c 0/1, d 0/1.
-    assert out["normalized_accuracy_mean_over_individuals"] == pytest.approx(1 / 3)
+    # Per person: a (1/2)/1, b excluded (never repeats), c 0/1, d 0/1.
+    assert out["normalized_accuracy_mean_over_individuals"] == pytest.approx(1 / 6)
 
 
 def test_retest_absent_is_reported_not_invented(metrics):

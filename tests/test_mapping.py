@@ -237,3 +237,112 @@ def test_features_path_follows_the_feature_key():
     )
     with pytest.raises(InputDataError, match="llm.embedders"):
         features_path(config, "twin", "bert")
+
+
+def test_pair_accuracy_gives_ties_the_random_tie_break_credit():
+    from gemsflow.mapping import EvalPairs, pair_accuracy
+
+    # Pair 1: three options, the answer (row 1) tied with row 0 -> 1/2. Pair 2: two options, the
+    # answer (row 4) strictly below row 3 -> 0. Pair 3: flat over two options -> 1/2.
+    pairs = EvalPairs(
+        frame=pd.DataFrame(),
+        individual_index=np.zeros(7, dtype=int),
+        choice_index=np.arange(7),
+        pair_start=np.array([0, 3, 5]),
+        true_row=np.array([1, 4, 6]),
+    )
+    logits = np.array([2.0, 2.0, 1.0, 3.0, 0.0, -1.0, -1.0])
+    assert pair_accuracy(logits, pairs) == pytest.approx((0.5 + 0.0 + 0.5) / 3)
+
+
+def test_feature_variant_is_chosen_on_validation_and_recorded():
+    features, gnn, options, split, responses = _world()
+    rng = np.random.default_rng(7)
+    # The main features are noise; the "signal" variant holds the exact linear image.
+    noisy = ChoiceFeatures(
+        features.choices,
+        [0],
+        rng.normal(size=(len(features.choices), 1, 10)),
+        variants={
+            "signal": features.states[:, 2:3],
+            "noise": rng.normal(size=(len(features.choices), 1, 4)),
+        },
+        variant="option+question",
+    )
+    result = fit_mapping(noisy, gnn, options, split, responses, alphas=(1e-3, 10.0))
+    info = result.info
+    assert info["best_variant"] == "signal"
+    assert info["selection"]["selected"] == {"variant": "signal", "layer": 0, "alpha": 1e-3}
+    assert info["selection"]["val_accuracy"] == info["val_accuracy_at_best"] > 0.97
+    assert set(info["selection"]["best_val_accuracy_by_variant"]) == {
+        "option+question",
+        "signal",
+        "noise",
+    }
+    assert len(info["grid"]) == 3 * 2
+    assert _accuracy(result.predictions, responses, "test") > 0.97
+
+
+def test_load_choice_features_reads_variants(tmp_path):
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    path = tmp_path / "text_embeddings.safetensors"
+    main = torch.ones(2, 1, 6)
+    option = torch.zeros(2, 1, 3)
+    save_file(
+        {"choice_states": main, "variant.option": option},
+        path,
+        metadata={
+            "choices": json.dumps(["q1_option_1", "q1_option_2"]),
+            "layers": "[0]",
+            "info": json.dumps({"variant": "option+question"}),
+        },
+    )
+    loaded = load_choice_features(path)
+    assert loaded.variant == "option+question"
+    assert list(loaded.candidates()) == ["option+question", "option"]
+    np.testing.assert_array_equal(loaded.variants["option"], option.numpy())
+
+
+def test_configured_feature_variants_restrict_the_search():
+    features, gnn, options, split, responses = _world()
+    rng = np.random.default_rng(7)
+    both = ChoiceFeatures(
+        features.choices,
+        [0],
+        rng.normal(size=(len(features.choices), 1, 10)),
+        variants={"signal": features.states[:, 2:3]},
+        variant="option+question",
+    )
+    info = fit_mapping(
+        both, gnn, options, split, responses, alphas=(1e-3,), variants=["option+question"]
+    ).info
+    assert info["best_variant"] == "option+question"
+    assert {cell["variant"] for cell in info["grid"]} == {"option+question"}
+    with pytest.raises(InputDataError, match="feature_variants"):
+        fit_mapping(both, gnn, options, split, responses, variants=["choice_block"])
+
+
+def test_text_embedding_variants_round_trip_from_the_writer(tmp_path):
+    import torch
+
+    from gemsflow.llm.features import ChoiceFeatures as StoredFeatures
+    from gemsflow.llm.features import save_features
+
+    path = tmp_path / "text_embeddings.safetensors"
+    choices = ["q1_option_1", "q1_option_2"]
+    stored = StoredFeatures(
+        choice_states=torch.randn(2, 1, 6),
+        choices=choices,
+        layers=[0],
+        info={"variant": "option+question"},
+        variants={"option": torch.randn(2, 1, 3), "choice_block": torch.randn(2, 1, 3)},
+    )
+    save_features(stored, path)
+    loaded = load_choice_features(path)
+    assert list(loaded.candidates()) == ["option+question", "choice_block", "option"]
+    for name, states in stored.variants.items():
+        np.testing.assert_array_equal(loaded.variants[name], states.numpy())

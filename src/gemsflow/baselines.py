@@ -1,9 +1,17 @@
 """Baselines that need no model: the floors every method must clear.
 
 * ``majority``: each question's answer distribution among training answers (argmax = the majority option).
+  A question without training answers (every question of setting 3) gets the uniform distribution, which
+  the tie-aware scorer credits with ``1/K``: in setting 3 it scores the same as ``uniform``.
 * ``subgroup_majority``: the same distribution within the person's subgroup of one trait (the trait is
   chosen on validation accuracy), shrunk towards the question's overall distribution where the subgroup
   has few answers.
+* ``uniform``: ``1/K`` on every option; expected accuracy = the mean of ``1/K`` over held-out pairs.
+* ``position_prior``: for a question with ``K`` options, each option position's share among the training
+  answers of the training questions that also have ``K`` options (Laplace-smoothed). It captures people's
+  pull towards first or middle options and needs no word of the question, so it is the honest floor for
+  new questions (setting 3). A ``K`` that no training question has falls back to the uniform distribution
+  (positions of scales of another length do not line up); ``run_info.json`` lists those ``K``.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from gemsflow.evaluation import part_accuracy
 from gemsflow.scoring import expected_pairs
 from gemsflow.survey import SurveyData
 
@@ -50,6 +59,52 @@ def majority(data: SurveyData, split: pd.DataFrame, smoothing: float = 1.0) -> p
         1.0 / preds.groupby(["individual", "question", "part"])["code"].transform("size")
     )
     return preds[["individual", "question", "part", "code", "prob"]]
+
+
+def uniform(data: SurveyData, split: pd.DataFrame) -> pd.DataFrame:
+    preds = _pairs_with_options(data, split)
+    size = preds.groupby(["individual", "question", "part"])["code"].transform("size")
+    return preds.assign(prob=1.0 / size)[["individual", "question", "part", "code", "prob"]]
+
+
+def position_prior(
+    data: SurveyData, split: pd.DataFrame, smoothing: float = 1.0
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """Share of each option position among training answers of training questions with as many options."""
+    n_options = data.options.groupby("question").size().rename("n_options")
+    positions = data.options[["question", "code", "position"]]
+    train_questions = split.loc[split["part"] == "train", "question"].astype(str).unique()
+    answers = _train_answers(data, split)
+    answers = answers[answers["question"].isin(train_questions)]
+    answers = answers.merge(positions, on=["question", "code"]).join(n_options, on="question")
+    counts = answers.groupby(["n_options", "position"]).size().rename("count")
+    # Every (K, position) of the held-out questions, so unseen positions get the smoothing count.
+    pairs = _pairs_with_options(data, split).merge(positions, on=["question", "code"])
+    pairs = pairs.join(n_options, on="question")
+    grid = pairs[["n_options", "position"]].drop_duplicates()
+    grid = grid.join(counts, on=["n_options", "position"]).fillna({"count": 0.0})
+    seen = grid.groupby("n_options")["count"].transform("sum") > 0
+    grid["prob"] = np.where(
+        seen,
+        (grid["count"] + smoothing)
+        / (grid.groupby("n_options")["count"].transform("sum") + smoothing * grid["n_options"]),
+        1.0 / grid["n_options"],
+    )
+    preds = pairs.merge(grid[["n_options", "position", "prob"]], on=["n_options", "position"])
+    preds = preds.sort_values(["part", "individual", "question", "position"], kind="stable")
+    unseen = sorted(int(k) for k in grid.loc[~seen, "n_options"].unique())
+    info = {
+        "smoothing": smoothing,
+        "n_train_answers": len(answers),
+        "by_n_options": {
+            str(int(k)): [float(p) for p in g.sort_values("position")["prob"]]
+            for k, g in grid.groupby("n_options")
+        },
+        "fallback_uniform_n_options": unseen,
+    }
+    if unseen:
+        log.info("position_prior: no training question with %s options: uniform for those", unseen)
+    return preds[["individual", "question", "part", "code", "prob"]].reset_index(drop=True), info
 
 
 def _subgroup_distribution(
@@ -109,20 +164,17 @@ def subgroup_majority(
 
     val_accuracy = {}
     best_name, best_preds, best_acc = None, None, -1.0
-    truth = data.responses.astype({"individual": str}).set_index(["individual", "question"])["code"]
     for name in candidates:
         preds = predict(name)
-        val = preds[preds["part"] == "val"]
-        if len(val):
-            top = val.sort_values("prob", ascending=False, kind="stable").drop_duplicates(
-                ["individual", "question"]
-            )
-            key = pd.MultiIndex.from_frame(top[["individual", "question"]])
-            acc = float(np.mean(top["code"].to_numpy() == truth.reindex(key).to_numpy()))
-        else:
-            acc = 0.0
+        has_val = (preds["part"] == "val").any()
+        acc = part_accuracy(preds, data, split, "val") if has_val else 0.0
         val_accuracy[name] = acc
         if acc > best_acc:
             best_name, best_preds, best_acc = name, preds, acc
     log.info("subgroup_majority: trait %s chosen (validation accuracy %.4f)", best_name, best_acc)
-    return best_preds, {"trait": best_name, "val_accuracy_by_trait": val_accuracy}
+    return best_preds, {
+        "trait": best_name,
+        "selected_on": "val accuracy (tie-aware)",
+        "val_accuracy": best_acc,
+        "val_accuracy_by_trait": val_accuracy,
+    }

@@ -6,13 +6,18 @@ predictions, so a majority baseline, a GNN and an LLM are scored by the same cod
 
 Metrics (definitions fixed here, cited by the report captions):
 
-* accuracy: argmax of the predicted distribution (ties: lowest option position) equals the answer;
-  micro over (individual, question) pairs and macro (mean of per-question accuracies).
+* accuracy: the tie-aware credit of :mod:`gemsflow.accuracy` (``1/t`` when the answer is one of the ``t``
+  options sharing the top probability, so a flat distribution earns ``1/K``, never "option A"; 0 for an
+  abstained pair); micro over (individual, question) pairs and macro (mean of per-question accuracies).
+* abstentions: a pair the method marked ``abstained`` (it could not answer) scores 0 for accuracy and is
+  scored with the uniform distribution over its question's options for every distribution metric
+  (log-loss, Brier, calibration, answer distributions); ``abstain_rate`` is the share of such pairs.
 * log-loss: mean of ``-log p(answer)``, with ``p`` clipped below at ``LOG_LOSS_EPS`` so a method that puts
   zero mass on the answer (e.g. a one-hot majority vote) scores a large finite value.
 * Brier score: mean over pairs of ``sum_k (p_k - 1[k = answer])^2``.
-* expected calibration error (ECE): confidence = the top probability; pairs fall into ``calibration_bins``
-  equal-width bins ``(lo, hi]``; ``ECE = sum_b n_b / N * |accuracy_b - confidence_b|``.
+* expected calibration error (ECE): confidence = the top probability, correct = the tie-aware credit;
+  pairs fall into ``calibration_bins`` equal-width bins ``(lo, hi]``;
+  ``ECE = sum_b n_b / N * |accuracy_b - confidence_b|``.
 * answer distributions per question: the predicted distribution is the mean of the predicted probabilities of
   the people who answered the question; the observed one is the share of each answer among them. Ordinal
   questions compare them with the Wasserstein-1 distance on option positions ``0..K-1`` (the earth mover's
@@ -43,6 +48,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from gemsflow.accuracy import accuracy, pair_credit
 from gemsflow.errors import InputDataError
 from gemsflow.survey import SurveyData
 
@@ -181,6 +187,8 @@ class PartArrays:
     answer: np.ndarray  # [n] option position of the observed answer
     weight: np.ndarray  # [n] survey weight of the response
     probs: np.ndarray  # [n, K] predicted probabilities by option position, zero-padded
+    n_options: np.ndarray  # [n] number of real options of the pair's question
+    abstained: np.ndarray  # [n] bool: the method could not answer (probs are then uniform)
 
     @property
     def n(self) -> int:
@@ -245,9 +253,10 @@ def align(
     held = held.reset_index(drop=True)
     held["row"] = np.arange(len(held))
 
-    pred = predictions[["individual", "question", "part", "code", "prob"]].astype(
-        {"individual": str, "question": str, "part": str}
-    )
+    columns = ["individual", "question", "part", "code", "prob"]
+    if "abstained" in predictions.columns:
+        columns.append("abstained")
+    pred = predictions[columns].astype({"individual": str, "question": str, "part": str})
     pred = pred.merge(
         held[["individual", "question", "part", "row"]],
         on=["individual", "question", "part"],
@@ -320,6 +329,11 @@ def align(
             "normalise each pair's distribution over the question's options",
         )
     probs /= totals[:, None]
+    n_options = info.n_options[q_of.loc[held["question"]].to_numpy()]
+    abstained = _abstained(pred, rows, held, where)
+    # An abstention carries no information: score it as the uniform distribution, whatever was written.
+    uniform = (np.arange(info.max_options) < n_options[:, None]) / n_options[:, None]
+    probs[abstained] = uniform[abstained]
 
     out = {}
     for part in PARTS:
@@ -334,17 +348,56 @@ def align(
             answer=sub["answer"].to_numpy(dtype=np.int64),
             weight=sub["weight"].to_numpy(dtype=np.float64),
             probs=probs[mask],
+            n_options=n_options[mask],
+            abstained=abstained[mask],
         )
     return out
+
+
+def _abstained(pred: pd.DataFrame, rows: np.ndarray, held: pd.DataFrame, where: Any) -> np.ndarray:
+    """[pairs] bool from the optional per-pair ``abstained`` column (absent: nobody abstained)."""
+    if "abstained" not in pred.columns:
+        return np.zeros(len(held), dtype=bool)
+    flag = pred["abstained"]
+    if flag.isna().any() or not (pd.api.types.is_bool_dtype(flag) or flag.isin([0, 1]).all()):
+        raise InputDataError(
+            where,
+            "abstained",
+            "must be boolean (true where the method could not answer the pair), without blanks",
+            "write True/False for every row, or leave the column out",
+        )
+    hits = np.bincount(rows, weights=flag.to_numpy(dtype=np.float64), minlength=len(held))
+    listed = np.bincount(rows, minlength=len(held))
+    mixed = (hits > 0) & (hits < listed)
+    if mixed.any():
+        row = held.loc[mixed].iloc[0]
+        raise InputDataError(
+            where,
+            "abstained",
+            f"the option rows of ({row['individual']}, {row['question']}) disagree on abstained",
+            "abstention is per pair: write the same value on every option row of the pair",
+        )
+    return hits > 0
 
 
 # --------------------------------------------------------------------------------------------------
 # Point metrics
 
 
-def predicted_position(probs: np.ndarray) -> np.ndarray:
-    # np.argmax returns the first maximum: the documented tie rule (lowest option position).
-    return np.argmax(probs, axis=1)
+def part_accuracy(
+    predictions: pd.DataFrame, data: SurveyData, split: pd.DataFrame, part: str = "val"
+) -> float:
+    """Tie-aware accuracy of one part only, for choices made on validation (the other part unread).
+
+    ``predictions`` may hold other parts' rows; only ``part``'s are checked and scored.
+    """
+    keep = split["part"].isin(["train", part])
+    arr = align(predictions[predictions["part"] == part], data, split[keep])[part]
+    return accuracy(arr.probs, arr.answer, valid=_valid(arr), abstained=arr.abstained)
+
+
+def _valid(arr: PartArrays) -> np.ndarray:
+    return np.arange(arr.probs.shape[1]) < arr.n_options[:, None]
 
 
 def _pair_stats(arr: PartArrays, n_bins: int) -> dict[str, np.ndarray]:
@@ -354,7 +407,7 @@ def _pair_stats(arr: PartArrays, n_bins: int) -> dict[str, np.ndarray]:
     onehot[rows, arr.answer] = 1.0
     confidence = arr.probs.max(axis=1)
     return {
-        "correct": (predicted_position(arr.probs) == arr.answer).astype(np.float64),
+        "correct": pair_credit(arr.probs, arr.answer, valid=_valid(arr), abstained=arr.abstained),
         "nll": -np.log(np.clip(p_answer, LOG_LOSS_EPS, None)),
         "brier": ((arr.probs - onehot) ** 2).sum(axis=1),
         "confidence": confidence,
@@ -675,7 +728,13 @@ def evaluate(
         )
     for part, arr in parts.items():
         if arr.n == 0:
-            out["parts"][part] = {"accuracy": None, "macro_accuracy": None, "n": 0}
+            out["parts"][part] = {
+                "accuracy": None,
+                "macro_accuracy": None,
+                "n": 0,
+                "n_abstained": 0,
+                "abstain_rate": None,
+            }
             out["per_question"][part] = {}
             continue
         stats = _pair_stats(arr, cfg.calibration_bins)
@@ -686,6 +745,8 @@ def evaluate(
             "accuracy": point["accuracy"],
             "macro_accuracy": point["macro_accuracy"],
             "n": arr.n,
+            "n_abstained": int(arr.abstained.sum()),
+            "abstain_rate": _f(arr.abstained.mean()),
             "n_individuals": arr.n_individuals,
             "log_loss": point["log_loss"],
             "brier": point["brier"],

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from tqdm import tqdm
 
+from gemsflow.accuracy import accuracy
 from gemsflow.errors import InputDataError
 from gemsflow.graph import TEST, TRAIN, VAL
 from gemsflow.io import atomic_path, write_json, write_parquet, write_text
@@ -171,7 +172,7 @@ class Trainer:
         graph = full_edge_index(self.bundle, answer_ids, self.model.relations)
         return {rel: e.to(self.device) for rel, e in graph.items()}
 
-    def _loss_acc(
+    def _logits_target(
         self, z: dict[str, torch.Tensor], answer_ids: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         b = self.bundle
@@ -181,10 +182,7 @@ class Trainer:
             b["answer_question"][answer_ids].to(self.device),
             self.question_choices,
         )
-        target = self.target_slot[answer_ids].to(self.device)
-        loss = F.cross_entropy(logits, target)
-        correct = (logits.argmax(dim=1) == target).float().mean()
-        return loss, correct
+        return logits, self.target_slot[answer_ids].to(self.device)
 
     def _answers(self, role: int) -> torch.Tensor:
         return torch.nonzero(self.bundle["answer_role"] == role).flatten()
@@ -196,9 +194,12 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, role: int) -> tuple[float, float]:
-        ids = self._answers(role)
-        loss, acc = self._loss_acc(self.embed(), ids)
-        return float(loss), float(acc)
+        """Loss and tie-aware accuracy (:mod:`gemsflow.accuracy`) on the answers of one role."""
+        logits, target = self._logits_target(self.embed(), self._answers(role))
+        loss = F.cross_entropy(logits, target)
+        # Padding slots are -inf: never a maximum, never tied with a real option.
+        acc = accuracy(logits.double().cpu().numpy(), target.cpu().numpy())
+        return float(loss), acc
 
     def fit(self, progress: bool = True) -> dict[str, Any]:
         t = self.cfg["training"]
@@ -223,7 +224,7 @@ class Trainer:
             for _ in range(steps):
                 message, supervision = self.drawer.draw()
                 z = self.model(self.trait_codes, self._edges(message))
-                loss, _ = self._loss_acc(z, supervision)
+                loss = F.cross_entropy(*self._logits_target(z, supervision))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, float(t["max_grad_norm"]))
@@ -260,6 +261,14 @@ class Trainer:
             "epochs_run": len(curve),
             "steps_per_epoch": steps,
             "best_val_accuracy": best["val_acc"],
+            # Every choice made on validation, with the figure it was made on (test is never read).
+            "selection": {
+                "epoch": {
+                    "selected": best["epoch"],
+                    "val_accuracy": best["val_acc"],
+                    "candidates": len(curve),
+                }
+            },
             "train_seconds": round(seconds, 3),
             "n_parameters": int(sum(p.numel() for p in self.model.parameters())),
             "temperature": self.model.temperature.item(),

@@ -1,8 +1,12 @@
 """The leaderboard of a (setting, dataset): methods x metrics, mean and spread over seeds.
 
 Rows come from the ``metrics.json`` of every run (one per method and seed), all written by the common
-scorer, so every number in a column was computed the same way. The per-question majority baseline comes
-first: it is the floor every method must clear, and the ``accuracy_gain`` column is measured from it.
+scorer, so every number in a column was computed the same way. The model-free floors come first, in the
+fixed order of ``FLOOR_METHODS`` (``uniform`` and ``position_prior`` are the honest floors for new
+questions), then the other methods by mean test accuracy. The ``accuracy_gain`` column is measured from
+the best floor, the floor with the highest mean *validation* accuracy. The method with the highest mean
+validation accuracy (over every method, floors included) is marked ``selected``: it is the result a user
+would pick without seeing test answers.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import pandas as pd
 from gemsflow.errors import InputDataError
 from gemsflow.io import read_json, write_text
 
-FLOOR_METHOD = "majority"
+# Model-free baselines, listed first in this order: no-information floors, then per-question floors.
+FLOOR_METHODS = ("uniform", "position_prior", "majority", "subgroup_majority")
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,13 @@ class Metric:
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("accuracy", "Accuracy", ("parts", "test", "accuracy"), True, "micro over test pairs"),
+    Metric(
+        "accuracy",
+        "Accuracy",
+        ("parts", "test", "accuracy"),
+        True,
+        "micro over test pairs, tie-aware (a tie of t options containing the answer earns 1/t)",
+    ),
     Metric(
         "macro_accuracy",
         "Macro acc.",
@@ -46,6 +57,20 @@ METRICS: tuple[Metric, ...] = (
         ("weighted", "test", "accuracy"),
         True,
         "pairs weighted by survey weight (n/a: equal weights)",
+    ),
+    Metric(
+        "val_accuracy",
+        "Val. acc.",
+        ("parts", "val", "accuracy"),
+        True,
+        "micro over validation pairs (what selection uses)",
+    ),
+    Metric(
+        "abstain_rate",
+        "Abstain",
+        ("parts", "test", "abstain_rate"),
+        False,
+        "share of test pairs the method could not answer (scored 0, uniform for distributions)",
     ),
     Metric("log_loss", "Log-loss", ("parts", "test", "log_loss"), False, "mean -log p(answer)"),
     Metric("ece", "ECE", ("parts", "test", "ece"), False, "expected calibration error"),
@@ -145,7 +170,7 @@ def run_rows(metrics_paths: Iterable[str | Path]) -> pd.DataFrame:
 def build_leaderboard(metrics_paths: Iterable[str | Path]) -> pd.DataFrame:
     """Methods x metrics: ``<metric>_mean`` and ``<metric>_std`` (sample std over seeds; 0 for one seed).
 
-    Order: the majority floor first, then the other methods by mean accuracy (best first).
+    Order: the floors first (``FLOOR_METHODS`` order), then the other methods by mean test accuracy.
     """
     runs = run_rows(metrics_paths)
     columns = [m.name for m in METRICS] + ["accuracy_ci_low", "accuracy_ci_high"]
@@ -158,15 +183,31 @@ def build_leaderboard(metrics_paths: Iterable[str | Path]) -> pd.DataFrame:
         board[f"{name}_std"] = values.groupby(runs["method"]).std(ddof=1).fillna(0.0)
         board.loc[board[f"{name}_mean"].isna(), f"{name}_std"] = np.nan
     board["seeds"] = grouped["seed"].agg(lambda s: ",".join(str(x) for x in sorted(s)))
-    floor = board.loc[FLOOR_METHOD, "accuracy_mean"] if FLOOR_METHOD in board.index else np.nan
+    floors = [m for m in FLOOR_METHODS if m in board.index]
+    best_floor = _best_on_validation(board.loc[floors]) if floors else None
+    floor = board.loc[best_floor, "accuracy_mean"] if best_floor is not None else np.nan
     board["accuracy_gain_mean"] = board["accuracy_mean"] - floor
-    board["is_floor"] = board.index == FLOOR_METHOD
+    board["is_floor"] = board.index.isin(FLOOR_METHODS)
+    board["selected"] = board.index == _best_on_validation(board)
+    rank = {m: i for i, m in enumerate(FLOOR_METHODS)}
+    board["_floor_rank"] = [rank.get(m, len(rank)) for m in board.index]
     board = board.sort_values(
-        ["is_floor", "accuracy_mean"], ascending=[False, False], kind="stable"
-    ).drop(columns="is_floor")
+        ["_floor_rank", "accuracy_mean"], ascending=[True, False], kind="stable"
+    ).drop(columns="_floor_rank")
     board.insert(0, "setting", runs["setting"].iloc[0])
     board.insert(1, "dataset", runs["dataset"].iloc[0])
     return board.reset_index().rename(columns={"index": "method"})
+
+
+def _best_on_validation(board: pd.DataFrame) -> str | None:
+    """The method with the highest mean validation accuracy (first in ``board`` order on ties).
+
+    Without any validation figure (a split with no validation part) the first method stands in.
+    """
+    if board.empty:
+        return None
+    val = board["val_accuracy_mean"].astype("float64")
+    return board.index[0] if val.isna().all() else val.idxmax()
 
 
 def _cell(mean: float, std: float, n_seeds: int) -> str:
@@ -200,9 +241,10 @@ def display_table(board: pd.DataFrame) -> pd.DataFrame:
             strict=True,
         )
     ]
-    out["Δ acc. vs majority"] = [
+    out["Δ acc. vs best floor"] = [
         "n/a" if not np.isfinite(g) else f"{g:+.4f}" for g in board["accuracy_gain_mean"]
     ]
+    out["Val. pick"] = ["✓" if s else "" for s in board["selected"]]
     return out
 
 
@@ -220,6 +262,8 @@ def _notes() -> list[str]:
     lines = [
         "Test part; mean ± sample std over seeds. ↑ higher is better, ↓ lower is better.",
         "Acc. 95% CI: bootstrap over individuals (seed mean of the interval ends).",
+        f"Floors first ({', '.join(FLOOR_METHODS)}); Δ acc. vs the floor best on validation.",
+        "Val. pick: the method with the highest mean validation accuracy (chosen without test).",
     ]
     lines += [f"- {m.label}: {m.description}" for m in METRICS]
     return lines
@@ -239,7 +283,7 @@ def to_html(board: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
     body = []
     for i, row in enumerate(table.itertuples(index=False)):
-        cls = ' class="floor"' if board["method"].iloc[i] == FLOOR_METHOD else ""
+        cls = ' class="floor"' if board["method"].iloc[i] in FLOOR_METHODS else ""
         cells = "".join(f"<td>{_html_cell(str(v))}</td>" for v in row)
         body.append(f"<tr{cls}>{cells}</tr>")
     setting, dataset = board["setting"].iloc[0], board["dataset"].iloc[0]

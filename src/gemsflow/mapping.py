@@ -7,8 +7,11 @@ the GNN's own decoder then scores every individual against the predicted choices
 
 Ridge in closed form: with ``X`` standardised by the training mean and population std (std 0 -> 1) and
 ``Y`` centred, ``W = V diag(s / (s^2 + alpha)) U^T Y_c`` and the intercept is the mean of ``Y``
-(unpenalised). One thin SVD per layer serves every alpha of the grid. The alpha and the layer are chosen
-by accuracy on the validation questions only; test questions are scored once, with the winner.
+(unpenalised). One thin SVD per (feature variant, layer) serves every alpha of the grid. The feature
+variant (text embeddings hold several: ``option+question``, ``option``, ``choice_block``), the layer and
+the alpha are chosen by tie-aware accuracy (:mod:`gemsflow.accuracy`) on the validation questions only;
+test questions are scored once, with the winner. ``run_info.json`` records every grid cell's validation
+accuracy and the selection.
 """
 
 from __future__ import annotations
@@ -16,18 +19,21 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from gemsflow.accuracy import accuracy
 from gemsflow.errors import InputDataError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ALPHAS = (50.0, 100.0, 200.0, 400.0, 800.0)
+# Tensors of a features file holding other variants of the choice features (gemsflow.llm.features).
+VARIANT_PREFIX = "variant."
 EVAL_PARTS = ("val", "test")
 
 
@@ -82,8 +88,7 @@ class RidgePath:
 class EvalPairs:
     """Held-out (individual, question) pairs, one row per option of the pair's question.
 
-    Rows of a pair are contiguous and in option order, so ``pair_start`` delimits them and the lowest
-    row of a tie is the lowest option position.
+    Rows of a pair are contiguous and in option order, so ``pair_start`` delimits them.
     """
 
     frame: pd.DataFrame  # individual, question, part, code, choice, position: one row per option
@@ -105,15 +110,16 @@ def pair_logits(indiv_emb: np.ndarray, choice_emb: np.ndarray, pairs: EvalPairs)
 
 
 def pair_accuracy(logits: np.ndarray, pairs: EvalPairs) -> float:
+    """Tie-aware accuracy of per-row scores: each pair's rows laid out as one padded row of options."""
     if pairs.n_pairs == 0:
         return float("nan")
-    group = np.repeat(np.arange(pairs.n_pairs), np.diff(np.append(pairs.pair_start, len(logits))))
-    group_max = np.maximum.reduceat(logits, pairs.pair_start)
-    rows = np.arange(len(logits))
-    first_max = np.minimum.reduceat(
-        np.where(logits == group_max[group], rows, len(logits)), pairs.pair_start
-    )
-    return float(np.mean(first_max == pairs.true_row))
+    lengths = np.diff(np.append(pairs.pair_start, len(logits)))
+    pair = np.repeat(np.arange(pairs.n_pairs), lengths)
+    slot = np.arange(len(logits)) - pairs.pair_start[pair]
+    scores = np.full((pairs.n_pairs, int(lengths.max())), -np.inf)
+    scores[pair, slot] = logits
+    valid = np.arange(scores.shape[1]) < lengths[:, None]
+    return accuracy(scores, pairs.true_row - pairs.pair_start, valid=valid)
 
 
 def pair_softmax(logits: np.ndarray, pairs: EvalPairs) -> np.ndarray:
@@ -201,11 +207,25 @@ class GnnEmbeddings:
     temperature: float
 
 
+MAIN_VARIANT = "choice_states"
+
+
 @dataclass(frozen=True)
 class ChoiceFeatures:
     choices: list[str]
     layers: list[int]
     states: np.ndarray  # [n_choices, n_layers, dim]
+    # Other variants of the same choices' features, each [n_choices, n_layers', dim'] (layers [0] when
+    # n_layers' == 1, else ``layers``); the mapping picks one on validation.
+    variants: dict[str, np.ndarray] = field(default_factory=dict)
+    variant: str = MAIN_VARIANT  # the name of ``states``
+
+    def candidates(self) -> dict[str, np.ndarray]:
+        """Every feature variant by name, the main one first (it wins exact ties)."""
+        return {self.variant: self.states, **self.variants}
+
+    def layers_of(self, states: np.ndarray) -> list[int]:
+        return list(self.layers) if states.shape[1] == len(self.layers) else [0]
 
 
 def _read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -242,7 +262,21 @@ def load_choice_features(path: str | Path) -> ChoiceFeatures:
             f"shape {states.shape} does not match {len(choices)} choices x {len(layers)} layers",
             "rebuild the features file",
         )
-    return ChoiceFeatures(choices, layers, states)
+    variants = {
+        name.removeprefix(VARIANT_PREFIX): value
+        for name, value in tensors.items()
+        if name.startswith(VARIANT_PREFIX)
+    }
+    for name, value in variants.items():
+        if value.ndim != 3 or len(value) != len(choices):
+            raise InputDataError(
+                path,
+                VARIANT_PREFIX + name,
+                f"shape {value.shape} is not [{len(choices)} choices, layers, dim]",
+                "rebuild the features file",
+            )
+    variant = json.loads(metadata.get("info", "{}")).get("variant", MAIN_VARIANT)
+    return ChoiceFeatures(choices, layers, states, variants, variant)
 
 
 def load_gnn_embeddings(path: str | Path) -> GnnEmbeddings:
@@ -306,12 +340,14 @@ def fit_mapping(
     responses: pd.DataFrame,
     alphas: Sequence[float] = DEFAULT_ALPHAS,
     skip_embedding_layer: bool = True,
+    variants: str | Sequence[str] = "auto",
 ) -> MappingResult:
-    """Grid-search (alpha, layer) on validation questions, then predict val and test answers."""
+    """Grid-search (variant, alpha, layer) on validation questions, then predict val and test answers."""
     if not alphas:
         raise InputDataError(
             "config.yaml", "mapping.alphas", "empty grid", "list at least one alpha"
         )
+    features = keep_variants(features, variants)
     parts = question_parts(split)
     for part in ("train", "val"):
         if not parts[part]:
@@ -361,27 +397,18 @@ def fit_mapping(
             "split.parquet", "part", "validation questions have no answers", "resplit"
         )
 
-    x_train_all = features.states[feature_row.loc[train_choices].to_numpy()]
-    x_eval_all = features.states[feature_row.loc[eval_choices].to_numpy()]
+    train_rows = feature_row.loc[train_choices].to_numpy()
+    eval_rows = feature_row.loc[eval_choices].to_numpy()
     y_train = gnn.choice_emb[gnn_row.loc[train_choices].to_numpy()]
-    layer_pos = {layer: i for i, layer in enumerate(features.layers)}
-    layers = select_layers(features.layers, skip_embedding_layer)
-
-    val_acc = np.full((len(alphas), len(layers)), np.nan)
-    for j, layer in enumerate(layers):
-        path = RidgePath.fit(x_train_all[:, layer_pos[layer]], y_train)
-        z_eval = path.project(x_eval_all[:, layer_pos[layer]])
-        for i, alpha in enumerate(alphas):
-            predicted = path.predict_projected(z_eval, alpha)
-            val_acc[i, j] = pair_accuracy(
-                pair_logits(gnn.individual_emb, predicted, val_pairs), val_pairs
-            )
-    # First maximum in alpha-major order: per alpha the lowest best layer, then the lowest best alpha.
-    best_i, best_j = np.unravel_index(int(np.argmax(val_acc)), val_acc.shape)
-    best_alpha, best_layer = float(alphas[best_i]), int(layers[best_j])
-
-    path = RidgePath.fit(x_train_all[:, layer_pos[best_layer]], y_train)
-    predicted = path.predict(x_eval_all[:, layer_pos[best_layer]], best_alpha)
+    grid = _validation_grid(
+        features, train_rows, eval_rows, y_train, gnn, val_pairs, alphas, skip_embedding_layer
+    )
+    # First maximum in grid order: the main variant first, then per alpha the lowest best layer.
+    best = max(grid, key=lambda cell: cell["val_accuracy"])
+    states = features.candidates()[best["variant"]]
+    position = features.layers_of(states).index(best["layer"])
+    path = RidgePath.fit(states[train_rows, position], y_train)
+    predicted = path.predict(states[eval_rows, position], best["alpha"])
     logits = pair_logits(gnn.individual_emb, predicted, pairs)
     prob = pair_softmax(logits / gnn.temperature, pairs)
 
@@ -390,26 +417,96 @@ def fit_mapping(
         {"individual": str, "question": str, "part": str, "code": "int64", "prob": "float64"}
     )
     info = {
-        "best_alpha": best_alpha,
-        "best_layer": best_layer,
-        "val_accuracy_at_best": float(val_acc[best_i, best_j]),
+        "best_variant": best["variant"],
+        "best_alpha": best["alpha"],
+        "best_layer": best["layer"],
+        "val_accuracy_at_best": best["val_accuracy"],
+        # Every choice made on validation questions, with the figure it was made on.
+        "selection": {
+            "what": "feature variant, layer and ridge alpha",
+            "selected": {k: best[k] for k in ("variant", "layer", "alpha")},
+            "val_accuracy": best["val_accuracy"],
+            "candidates": len(grid),
+            "best_val_accuracy_by_variant": {
+                v: max(c["val_accuracy"] for c in grid if c["variant"] == v)
+                for v in features.candidates()
+            },
+        },
         "temperature": float(gnn.temperature),
         "n_train_choices": len(train_choices),
         "n_eval_choices": len(eval_choices),
-        "feature_dim": int(features.states.shape[-1]),
-        "grid": [
-            {"alpha": float(alpha), "layer": int(layer), "val_accuracy": float(val_acc[i, j])}
-            for i, alpha in enumerate(alphas)
-            for j, layer in enumerate(layers)
-        ],
+        "feature_dim": int(states.shape[-1]),
+        "grid": grid,
     }
     log.info(
-        "best alpha %s, layer %s: val accuracy %.4f",
-        best_alpha,
-        best_layer,
-        val_acc[best_i, best_j],
+        "best variant %s, alpha %s, layer %s: val accuracy %.4f",
+        best["variant"],
+        best["alpha"],
+        best["layer"],
+        best["val_accuracy"],
     )
     return MappingResult(predictions, info)
+
+
+def keep_variants(features: ChoiceFeatures, variants: str | Sequence[str]) -> ChoiceFeatures:
+    """The features restricted to the configured variants (``auto``: all), in the configured order."""
+    if variants == "auto":
+        return features
+    stored = features.candidates()
+    unknown = [v for v in variants if v not in stored]
+    if unknown or not variants:
+        raise InputDataError(
+            "config/config.yaml",
+            "mapping.feature_variants",
+            f"{unknown or 'empty list'} not among the stored variants {list(stored)}",
+            "use auto or names of stored variants",
+        )
+    first, *rest = variants
+    return ChoiceFeatures(
+        features.choices,
+        features.layers,
+        stored[first],
+        {v: stored[v] for v in rest},
+        first,
+    )
+
+
+def _validation_grid(
+    features: ChoiceFeatures,
+    train_rows: np.ndarray,
+    eval_rows: np.ndarray,
+    y_train: np.ndarray,
+    gnn: GnnEmbeddings,
+    val_pairs: EvalPairs,
+    alphas: Sequence[float],
+    skip_embedding_layer: bool,
+) -> list[dict[str, Any]]:
+    """Validation accuracy of every (variant, alpha, layer), in that nesting order."""
+    grid = []
+    for variant, states in features.candidates().items():
+        all_layers = features.layers_of(states)
+        layers = select_layers(all_layers, skip_embedding_layer)
+        val_acc = np.full((len(alphas), len(layers)), np.nan)
+        for j, layer in enumerate(layers):
+            position = all_layers.index(layer)
+            path = RidgePath.fit(states[train_rows, position], y_train)
+            z_eval = path.project(states[eval_rows, position])
+            for i, alpha in enumerate(alphas):
+                predicted = path.predict_projected(z_eval, alpha)
+                val_acc[i, j] = pair_accuracy(
+                    pair_logits(gnn.individual_emb, predicted, val_pairs), val_pairs
+                )
+        grid += [
+            {
+                "variant": variant,
+                "alpha": float(alpha),
+                "layer": int(layer),
+                "val_accuracy": float(val_acc[i, j]),
+            }
+            for i, alpha in enumerate(alphas)
+            for j, layer in enumerate(layers)
+        ]
+    return grid
 
 
 def _subset(pairs: EvalPairs, row_mask: np.ndarray) -> EvalPairs:

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gemsflow.io import atomic_path, read_json  # noqa: E402
-from gemsflow.leaderboard import FLOOR_METHOD  # noqa: E402
+from gemsflow.leaderboard import FLOOR_METHODS  # noqa: E402
 
 # Subgroup panels show at most this many groups (the largest), so traits with many values stay readable.
 MAX_GROUPS_SHOWN = 12
@@ -28,12 +28,12 @@ def load_runs(metrics_paths: Iterable[str | Path]) -> list[dict[str, Any]]:
 
 
 def _methods(runs: list[dict[str, Any]]) -> list[str]:
-    """Majority floor first, then the rest by mean accuracy (the leaderboard order)."""
+    """Floors first, then the rest by mean accuracy (the leaderboard order)."""
     acc: dict[str, list[float]] = {}
     for run in runs:
         acc.setdefault(run["method"], []).append(run["accuracy"])
-    rest = sorted((m for m in acc if m != FLOOR_METHOD), key=lambda m: -np.mean(acc[m]))
-    return ([FLOOR_METHOD] if FLOOR_METHOD in acc else []) + rest
+    rest = sorted((m for m in acc if m not in FLOOR_METHODS), key=lambda m: -np.mean(acc[m]))
+    return [m for m in FLOOR_METHODS if m in acc] + rest
 
 
 def _save(fig: plt.Figure, path: str | Path) -> None:
@@ -53,14 +53,16 @@ def accuracy_bars(runs: list[dict[str, Any]], path: str | Path) -> None:
     for i, method in enumerate(methods):
         values = np.array([r["accuracy"] for r in runs if r["method"] == method])
         std = values.std(ddof=1) if len(values) > 1 else 0.0
-        colour = "0.6" if method == FLOOR_METHOD else f"C{i % 10}"
+        colour = "0.6" if method in FLOOR_METHODS else f"C{i % 10}"
         ax.bar(i, values.mean(), yerr=std, color=colour, capsize=4, alpha=0.85)
         jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(1)
         ax.scatter(i + jitter, values, color="k", s=12, zorder=3)
         ax.text(i + 0.3, values.mean(), f"{values.mean():.3f}", ha="left", va="center", fontsize=8)
-    floor = [r["accuracy"] for r in runs if r["method"] == FLOOR_METHOD]
-    if floor:
-        ax.axhline(np.mean(floor), color="0.3", linestyle="--", linewidth=1, label="majority floor")
+    floors = {m: np.mean([r["accuracy"] for r in runs if r["method"] == m]) for m in methods}
+    floors = {m: v for m, v in floors.items() if m in FLOOR_METHODS}
+    if floors:
+        best = max(floors, key=floors.get)
+        ax.axhline(floors[best], color="0.3", linestyle="--", linewidth=1, label=f"{best} floor")
         ax.legend(loc="lower right", fontsize=8)
     ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right")
     ax.set_ylabel("test accuracy")
@@ -92,7 +94,7 @@ def calibration_plot(runs: list[dict[str, Any]], path: str | Path) -> None:
         used = count > 0
         mid = np.array([(b["lower"] + b["upper"]) / 2 for b in bins[0]])
         ece = np.mean([r["calibration"]["test"]["ece"] for r in runs if r["method"] == method])
-        colour = "0.4" if method == FLOOR_METHOD else f"C{i % 10}"
+        colour = "0.4" if method in FLOOR_METHODS else f"C{i % 10}"
         ax.plot(
             conf.sum(0)[used] / count[used],
             hits.sum(0)[used] / count[used],
@@ -144,7 +146,7 @@ def subgroup_accuracy_plot(runs: list[dict[str, Any]], path: str | Path) -> None
             ]
             dpd = [s["dpd"] for s in per_seed if s.get("dpd") is not None]
             dpds.append(f"{np.mean(dpd):.3f}" if dpd else "n/a")
-            colour = "0.6" if method == FLOOR_METHOD else f"C{i % 10}"
+            colour = "0.6" if method in FLOOR_METHODS else f"C{i % 10}"
             ax.bar(np.arange(len(groups)) + i * width, acc, width, color=colour, label=method)
         ax.set_xticks(
             np.arange(len(groups)) + width * (len(methods) - 1) / 2,

@@ -2,8 +2,9 @@
 
 A method writes a probability distribution over the question's real options for each held-out
 (individual, question) pair (``predictions.parquet``); this module checks it against the split and the
-options, takes the argmax (ties go to the option listed first) and computes every metric with
-:mod:`gemsflow.evaluation`: accuracy (micro over pairs, macro over questions, per question), log-loss,
+options (and the optional per-pair ``abstained`` flag) and computes every metric with
+:mod:`gemsflow.evaluation`: tie-aware accuracy (:mod:`gemsflow.accuracy`; micro over pairs, macro over
+questions, per question), the abstain rate, log-loss,
 calibration, answer-distribution distances, subgroups, survey-weighted variants, bootstrap intervals and
 test-retest normalisation. Nothing method-specific happens here, so numbers are comparable across methods.
 """
@@ -19,6 +20,7 @@ from gemsflow.survey import SurveyData
 
 SCHEMA = "gemsflow.metrics/1"
 PREDICTION_COLUMNS = ("individual", "question", "part", "code", "prob")
+# Plus the optional per-pair boolean ``abstained`` (docs/ARCHITECTURE.md): the method could not answer.
 EVAL_PARTS = ("val", "test")
 
 
@@ -56,6 +58,7 @@ def score(
         **(identity or {}),
         "accuracy": metrics["parts"]["test"]["accuracy"],
         "n_test": metrics["parts"]["test"]["n"],
+        "abstain_rate": metrics["parts"]["test"]["abstain_rate"],
         **metrics,
         "method_info": method_info or {},
     }

@@ -3,8 +3,9 @@
 ``results/<setting>/<dataset>/`` holds
 
 ``summary.tsv`` / ``summary.md``
-    the leaderboard of :mod:`gemsflow.leaderboard`: one row per configured method (the per-question
-    majority floor first), each metric as mean and sample std over the seeds.
+    the leaderboard of :mod:`gemsflow.leaderboard`: one row per configured method (the model-free floors
+    first), each metric as mean and sample std over the seeds, with the abstain rate and the method
+    picked on validation.
 ``metrics/<method>/seed<k>.json``
     a copy of each run's ``metrics.json``.
 

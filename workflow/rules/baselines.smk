@@ -8,7 +8,7 @@ rule baseline:
     log:
         "logs/baseline/{setting}/{dataset}/{method}/seed{seed}.log",
     wildcard_constraints:
-        method="majority|subgroup_majority",
+        method="majority|subgroup_majority|uniform|position_prior",
     conda:
         "../../envs/core.yaml"
     threads: 1

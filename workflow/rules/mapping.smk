@@ -29,5 +29,8 @@ rule map_llm_to_gnn:
     params:
         alphas=lambda wildcards: [float(a) for a in config["mapping"]["alphas"]],
         skip_embedding_layer=lambda wildcards: config["mapping"]["skip_embedding_layer"],
+        feature_variants=lambda wildcards: config["mapping"].get(
+            "feature_variants", "auto"
+        ),
     script:
         "../scripts/map_llm_to_gnn.py"

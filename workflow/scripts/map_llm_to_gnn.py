@@ -21,6 +21,7 @@ result = fit_mapping(
     data.responses,
     alphas=snakemake.params.alphas,
     skip_embedding_layer=snakemake.params.skip_embedding_layer,
+    variants=snakemake.params.feature_variants,
 )
 write_parquet(result.predictions, snakemake.output.predictions)
 write_json(

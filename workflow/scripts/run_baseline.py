@@ -1,10 +1,10 @@
-"""Predict held-out answers with a model-free baseline (majority or subgroup majority)."""
+"""Predict held-out answers with a model-free baseline (majority, subgroup majority, uniform, position prior)."""
 
 from pathlib import Path
 
 import pandas as pd
 
-from gemsflow.baselines import majority, subgroup_majority
+from gemsflow.baselines import majority, position_prior, subgroup_majority, uniform
 from gemsflow.io import write_json, write_parquet
 from gemsflow.logs import setup_logging
 from gemsflow.survey import SurveyData
@@ -13,9 +13,14 @@ log = setup_logging(snakemake.log[0])
 data = SurveyData.load(Path(snakemake.input.data[0]).parent)
 split = pd.read_parquet(snakemake.input.split)
 options = snakemake.params.options
-if snakemake.wildcards.method == "majority":
+method = snakemake.wildcards.method
+if method == "majority":
     predictions = majority(data, split, smoothing=options["smoothing"])
     info = {"smoothing": options["smoothing"]}
+elif method == "uniform":
+    predictions, info = uniform(data, split), {}
+elif method == "position_prior":
+    predictions, info = position_prior(data, split, smoothing=options["smoothing"])
 else:
     predictions, info = subgroup_majority(
         data,

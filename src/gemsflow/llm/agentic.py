@@ -2,8 +2,8 @@
 
 The reflection reads the person's profile and their training answers once; every question of that person
 reuses it (the reference generated it again for every question). An answer that does not parse is asked
-again once with sampling; if it still does not parse, the pair gets a uniform distribution and is counted
-as invalid.
+again once with sampling; if it still does not parse, the pair is marked abstained (a uniform distribution,
+0 accuracy) and counted as invalid.
 """
 
 from __future__ import annotations

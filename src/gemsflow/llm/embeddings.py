@@ -144,17 +144,19 @@ def text_embeddings(
 
     ``embedder``: ``{"backend": "sentence_transformers" | "openai", "model": ..., "batch_size": ...}``.
 
-    A choice's features are ``[embedding(option text) ‖ embedding(question text)]``, not the embedding of
-    its whole "Question ... Answer: X. option" block: a sentence encoder truncates long blocks (MiniLM at
-    256 word pieces) and cuts off the answer, leaving the options of a question indistinguishable. On the
-    setting-3 mapping (sage, seeds 41-43) this raised test accuracy from 0.197 to 0.313 on Dunning–Kruger
-    and from 0.436 to 0.478 on Twin. Question blocks (used to pick few-shot examples) are embedded whole.
+    A choice's main features (``choice_states``, variant ``option+question``) are
+    ``[embedding(option text) ‖ embedding(question text)]``: a sentence encoder truncates a long
+    "Question ... Answer: X. option" block (MiniLM at 256 word pieces) and can cut off the answer. Two
+    other variants are stored beside it, ``option`` (the option text alone) and ``choice_block`` (the
+    whole block); the setting-3 mapping chooses among them on validation questions. Question blocks (used
+    to pick few-shot examples) are embedded whole.
     """
     q_keys, q_texts = question_texts(data)
     c_keys = data.options["choice"].astype(str).tolist()
     option_texts = data.options["text"].astype(str).tolist()
     plain_questions = data.questions["text"].astype(str).tolist()
-    texts = option_texts + q_texts + plain_questions
+    block_texts = data.options["choice_text"].astype(str).tolist()
+    texts = option_texts + q_texts + plain_questions + block_texts
     backend = embedder.get("backend", "sentence_transformers")
     if backend == "sentence_transformers":
         vectors = embed_sentence_transformers(
@@ -176,9 +178,10 @@ def text_embeddings(
             "use sentence_transformers or openai",
         )
     tensor = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
-    n_options, n_blocks = len(option_texts), len(q_texts)
-    question_row = pd.Series(range(len(plain_questions)), index=data.questions["question"])
-    of_question = tensor[n_options + n_blocks :][
+    n_options, n_blocks, n_plain = len(option_texts), len(q_texts), len(plain_questions)
+    question_row = pd.Series(range(n_plain), index=data.questions["question"])
+    plain = tensor[n_options + n_blocks : n_options + n_blocks + n_plain]
+    of_question = plain[
         torch.from_numpy(
             question_row.loc[data.options["question"]].to_numpy(dtype="int64", copy=True)
         )
@@ -190,5 +193,14 @@ def text_embeddings(
         layers=[0],
         question_states=tensor[n_options : n_options + n_blocks].contiguous(),
         questions=q_keys,
-        info={"backend": backend, "model": embedder["model"], "dim": int(tensor.shape[1])},
+        info={
+            "backend": backend,
+            "model": embedder["model"],
+            "dim": int(tensor.shape[1]),
+            "variant": "option+question",
+        },
+        variants={
+            "option": tensor[:n_options].unsqueeze(1).contiguous(),
+            "choice_block": tensor[n_options + n_blocks + n_plain :].unsqueeze(1).contiguous(),
+        },
     )

@@ -2,7 +2,8 @@
 
 Layout (docs/ARCHITECTURE.md): tensor ``choice_states`` ``[n_choices, n_layers, dim]`` with metadata
 ``choices`` and ``layers``; text embeddings also carry ``question_states`` ``[n_questions, dim]`` with
-metadata ``questions``.
+metadata ``questions``, and other variants of the choice features as tensors ``variant.<name>``
+``[n_choices, n_layers, dim']`` (the setting-3 mapping picks one on validation questions).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ class ChoiceFeatures:
     question_states: torch.Tensor | None = None
     questions: list[str] | None = None
     info: dict | None = None
+    variants: dict[str, torch.Tensor] | None = None
+
+
+VARIANT_PREFIX = "variant."
 
 
 def save_features(features: ChoiceFeatures, path: str | Path) -> None:
@@ -41,6 +46,8 @@ def save_features(features: ChoiceFeatures, path: str | Path) -> None:
     if features.question_states is not None:
         tensors["question_states"] = features.question_states.contiguous()
         metadata["questions"] = json.dumps(features.questions)
+    for name, states in (features.variants or {}).items():
+        tensors[VARIANT_PREFIX + name] = states.contiguous()
     with atomic_path(path, suffix=".safetensors") as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
 
@@ -69,4 +76,9 @@ def load_features(path: str | Path) -> ChoiceFeatures:
             question_states=question_states,
             questions=json.loads(meta["questions"]) if "questions" in meta else None,
             info=json.loads(meta.get("info", "{}")),
+            variants={
+                n.removeprefix(VARIANT_PREFIX): handle.get_tensor(n)
+                for n in sorted(names)
+                if n.startswith(VARIANT_PREFIX)
+            },
         )

@@ -5,7 +5,8 @@ letter continuations), vLLM and the OpenAI API hand over their top-k log-probabi
 probability of a letter is the summed probability of its continuations after the prompt (``" B"`` and
 ``"B"``, as ``gemsflow.llm.tokens.LetterTokens`` tokenises them), the
 distribution is restricted to the question's real letters and renormalised, and the pre-normalisation sum
-is reported as the probability mass on valid letters.
+is reported as the probability mass on valid letters. A pair with no mass on any real letter is marked
+``abstained`` (scored 0 for accuracy, uniform for the distribution metrics; docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ import pandas as pd
 class LetterScores:
     probs: np.ndarray  # over the prompt's letters, sums to 1
     mass: float  # probability the model put on valid letters before renormalising
+
+    @property
+    def abstained(self) -> bool:
+        """No mass on any real option letter (or an unparsable reply): the model did not answer."""
+        return not self.mass > 0.0
 
     @property
     def choice(self) -> int:
@@ -71,12 +77,20 @@ def from_token_string_logprobs(
 
 
 def predictions_frame(records: list[dict], scores: list[LetterScores]) -> pd.DataFrame:
-    """One row per option of each record: ``individual, question, part, code, prob``."""
+    """One row per option of each record: ``individual, question, part, code, prob, abstained``."""
     rows = []
     for record, score in zip(records, scores, strict=True):
         for code, prob in zip(record["codes"], score.probs, strict=True):
             rows.append(
-                (record["individual"], record["question"], record["part"], int(code), float(prob))
+                (
+                    record["individual"],
+                    record["question"],
+                    record["part"],
+                    int(code),
+                    float(prob),
+                    score.abstained,
+                )
             )
-    frame = pd.DataFrame(rows, columns=["individual", "question", "part", "code", "prob"])
-    return frame.astype({"code": "int64", "prob": "float64"})
+    columns = ["individual", "question", "part", "code", "prob", "abstained"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.astype({"code": "int64", "prob": "float64", "abstained": bool})
