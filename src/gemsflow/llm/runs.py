@@ -70,30 +70,14 @@ def score_records(backend: Backend, records: list[dict]) -> tuple[pd.DataFrame, 
 
 
 def validation_accuracy(data, split: pd.DataFrame) -> Callable[[pd.DataFrame], float]:
-    """Tie-aware accuracy (``gemsflow.accuracy``) of a predictions table's validation pairs.
+    """The scorer's tie-aware accuracy of a predictions table's validation pairs.
 
     Only the ``val`` rows are read, so a selection made with it cannot see test answers.
     """
-    from gemsflow.accuracy import accuracy
-
-    val = split.loc[split["part"] == "val", ["individual", "question"]]
-    answers = data.responses.merge(val, on=["individual", "question"])
-    answers = answers.set_index(["individual", "question"])["code"]
+    from gemsflow.evaluation import part_accuracy
 
     def evaluate(predictions: pd.DataFrame) -> float:
-        rows = predictions[predictions["part"] == "val"].reset_index(drop=True)
-        if rows.empty:
-            return float("nan")
-        pair = rows.groupby(["individual", "question"], sort=False).ngroup().to_numpy()
-        position = rows.groupby(["individual", "question"], sort=False).cumcount().to_numpy()
-        width = int(position.max()) + 2  # one spare, never valid, column for unanswered pairs
-        scores = np.full((pair.max() + 1, width), np.nan)
-        scores[pair, position] = rows["prob"].to_numpy()
-        observed = answers.reindex(pd.MultiIndex.from_frame(rows[["individual", "question"]]))
-        is_answer = rows["code"].to_numpy() == observed.to_numpy()
-        answer = np.full(len(scores), width - 1)
-        answer[pair[is_answer]] = position[is_answer]
-        return accuracy(scores, answer)
+        return part_accuracy(predictions, data, split, "val")
 
     return evaluate
 
