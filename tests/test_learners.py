@@ -124,3 +124,10 @@ def test_workflow_runs_logreg_and_ensemble(workdir):
     assert bench.exists() and "s\t" in bench.read_text().splitlines()[0] + "\t"
     metrics = json.loads((workdir / runs / "logreg/seed42/metrics.json").read_text())
     assert np.isfinite(metrics["accuracy"]) and metrics["method_info"]["selected"]
+
+
+def test_logreg_refuses_a_new_question_split(tmp_path):
+    data = tiny(tmp_path, n_people=60)
+    split = make_split(data, SplitSpec("question", 0.2, 0.2, 0.0), 2)
+    with pytest.raises(InputDataError, match="individual axis"):
+        logreg(data, split, seed=2, cs=CS, features=["traits"])

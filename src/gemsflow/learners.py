@@ -327,6 +327,15 @@ def logreg(
     """Per-question multinomial logistic regression; feature set and C chosen on validation accuracy."""
     start = time.perf_counter()
     problem = build_problem(data, split)
+    untrained = ((problem.part >= 2).any(axis=0) & ~(problem.part == 1).any(axis=0)).nonzero()[0]
+    if len(untrained):
+        raise InputDataError(
+            "split.parquet",
+            "part",
+            f"question {problem.questions[untrained[0]]!r} is held out with no training answer "
+            "(a new-question split)",
+            "run logreg in settings with the individual axis (setting1, setting2) only",
+        )
     pairs = EvalPairs.of(problem)
     is_val = pairs.part == 2
     n_options = problem.n_options
