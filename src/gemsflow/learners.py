@@ -1,17 +1,18 @@
-"""Non-graph learners for settings 1 and 2 (methods ``logreg`` and ``knn``), and the ``ensemble``.
+"""Non-graph learners for settings 1 and 2 (method ``logreg``), and the ``ensemble`` of other runs.
 
-``logreg``: one multinomial logistic regression per question (scikit-learn, L2). Features are the person's
-one-hot traits and, when the split reveals part of the evaluation people's answers (setting 1), the
-person's revealed answers, one-hot per (question, option) with missing answers as zeros; the target
-question's own block is always left out. Training people reveal every answer while evaluation people reveal
-only a fraction, so training people's answer features are thinned at random to that fraction (a fixed,
-seeded mask): a model fitted on dense features would trust each revealed answer too little on sparse ones.
-Revealed answers of evaluation people are training targets too (with their other revealed answers as
-features). The inverse regularisation ``C`` and the feature set are chosen on validation accuracy.
+``logreg``: one multinomial logistic regression per question (scikit-learn, L2, lbfgs). Feature sets:
 
-``knn``: the distribution of answers to the question among the person's ``k`` most similar people (cosine
-similarity of the same features), shrunk towards the question's training distribution; ``k`` and the
-shrinkage chosen on validation.
+* ``traits``: the person's one-hot traits (plus the standardised category rank of traits with more than
+  two categories);
+* ``traits+answers``: also the person's revealed answers, one-hot per (question, option), missing = zeros,
+  the target question's own block always left out;
+* ``traits+answers+summary``: also a few summaries of those answers (see :class:`Design`).
+
+Answer sets are tried only where the split reveals part of the evaluation people's answers (setting 1).
+Training people reveal every answer while evaluation people reveal only a fraction, so training people's
+answer features are thinned at random to that fraction (a fixed, seeded mask): a model fitted on dense
+features would misjudge sparse ones. Revealed answers of evaluation people are training targets too (with
+their other revealed answers as features). The feature set and ``C`` are chosen on validation accuracy.
 
 ``ensemble``: a weighted average of other runs' predicted distributions on the same split (prediction files
 only), members and weights chosen by greedy forward selection on validation accuracy.
