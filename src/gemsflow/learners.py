@@ -1,0 +1,443 @@
+"""Non-graph learners for settings 1 and 2 (method ``logreg``), and the ``ensemble`` of other runs.
+
+``logreg``: one multinomial logistic regression per question (scikit-learn, L2, lbfgs). Feature sets:
+
+* ``traits``: the person's one-hot traits (plus the standardised category rank of traits with more than
+  two categories);
+* ``traits+answers``: also the person's revealed answers, one-hot per (question, option), missing = zeros,
+  the target question's own block always left out;
+* ``traits+answers+summary``: also a few summaries of those answers (see :class:`Design`).
+
+Answer sets are tried only where the split reveals part of the evaluation people's answers (setting 1).
+Training people reveal every answer while evaluation people reveal only a fraction, so training people's
+answer features are thinned at random to that fraction (a fixed, seeded mask): a model fitted on dense
+features would misjudge sparse ones. Revealed answers of evaluation people are training targets too (with
+their other revealed answers as features). The feature set and ``C`` are chosen on validation accuracy.
+
+``ensemble``: a weighted average of other runs' predicted distributions on the same split (prediction files
+only), members and weights chosen by greedy forward selection on validation accuracy.
+
+Every candidate is scored with :func:`gemsflow.accuracy.accuracy` on the validation pairs only; test pairs
+are predicted once, by the selected candidate.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from gemsflow.accuracy import accuracy
+from gemsflow.errors import InputDataError
+from gemsflow.evaluation import align
+from gemsflow.survey import SurveyData
+
+log = logging.getLogger(__name__)
+
+PART_CODES = {"train": 1, "val": 2, "test": 3}
+
+
+@dataclass
+class Problem:
+    """A split survey as dense arrays: people x questions, answers by option position."""
+
+    people: np.ndarray  # [N] individual ids (str)
+    questions: list[str]  # [Q]
+    codes: list[np.ndarray]  # per question: option codes in position order
+    answer: np.ndarray  # [N, Q] option position of the answer, -1 = unanswered
+    part: np.ndarray  # [N, Q] 0 = not in the split, 1 train, 2 val, 3 test
+    traits: np.ndarray  # [N, T] one-hot traits (missing value = all zeros)
+
+    @property
+    def n_options(self) -> np.ndarray:
+        return np.array([len(c) for c in self.codes])
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """[Q + 1] column offsets of each question's block in the one-hot answer matrix."""
+        return np.concatenate([[0], np.cumsum(self.n_options)])
+
+    @property
+    def evaluation_people(self) -> np.ndarray:
+        """[N] bool: people with a val or test pair."""
+        return (self.part >= 2).any(axis=1)
+
+
+def trait_one_hot(data: SurveyData, people: np.ndarray) -> np.ndarray:
+    """[N, sum of categories] one-hot of every trait; a missing value is a row of zeros."""
+    frame = data.individuals.astype({"individual": str}).set_index("individual").reindex(people)
+    blocks = []
+    for trait in data.traits:
+        values = frame[trait.name].astype("string")
+        categories = pd.Index(trait.categories, dtype="string")
+        index = categories.get_indexer(values.fillna("\x00"))
+        block = np.zeros((len(people), len(categories)))
+        known = index >= 0
+        block[np.flatnonzero(known), index[known]] = 1.0
+        blocks.append(block)
+        if len(categories) > 2:
+            # Categories are stored in order (counts, ratings, age bands): the standardised rank lets a
+            # monotone effect take one weight rather than one per category. Harmless for a nominal trait
+            # (its weight is shrunk like any other).
+            rank = np.where(known, index, np.nan).astype(np.float64)
+            mean, std = np.nanmean(rank), np.nanstd(rank)
+            blocks.append(np.where(known, (rank - mean) / (std if std > 0 else 1.0), 0.0)[:, None])
+    return np.hstack(blocks) if blocks else np.zeros((len(people), 0))
+
+
+def build_problem(data: SurveyData, split: pd.DataFrame) -> Problem:
+    people = data.individuals["individual"].astype(str).to_numpy()
+    questions = data.questions["question"].astype(str).tolist()
+    options = data.options.astype({"question": str})
+    codes_of = {q: g["code"].to_numpy(np.int64) for q, g in options.groupby("question", sort=False)}
+    person_index = pd.Index(people)
+    question_index = pd.Index(questions)
+
+    rows = split[["individual", "question", "part"]].astype(str)
+    if not rows["part"].isin(list(PART_CODES)).all():
+        bad = rows.loc[~rows["part"].isin(list(PART_CODES)), "part"].iloc[0]
+        raise InputDataError(
+            "split.parquet", "part", f"unknown part {bad!r}", "use train, val or test"
+        )
+    rows = rows.merge(
+        data.responses[["individual", "question", "code"]].astype(
+            {"individual": str, "question": str}
+        ),
+        on=["individual", "question"],
+        how="left",
+    )
+    if rows["code"].isna().any():
+        row = rows.loc[rows["code"].isna()].iloc[0]
+        raise InputDataError(
+            "split.parquet",
+            "individual/question",
+            f"pair ({row['individual']}, {row['question']}) has no answer in the responses",
+            "rebuild the split from the same canonical dataset",
+        )
+    positions = options[["question", "code", "position"]]
+    rows = rows.astype({"code": "int64"}).merge(positions, on=["question", "code"], how="left")
+    i = person_index.get_indexer(rows["individual"])
+    q = question_index.get_indexer(rows["question"])
+    if (i < 0).any() or (q < 0).any():
+        raise InputDataError(
+            "split.parquet",
+            "individual/question",
+            "the split names people or questions the dataset does not have",
+            "rebuild the split from the same canonical dataset",
+        )
+    answer = np.full((len(people), len(questions)), -1, dtype=np.int64)
+    part = np.zeros((len(people), len(questions)), dtype=np.int8)
+    answer[i, q] = rows["position"].to_numpy(np.int64)
+    part[i, q] = rows["part"].map(PART_CODES).to_numpy(np.int8)
+    return Problem(
+        people=people,
+        questions=questions,
+        codes=[codes_of[k] for k in questions],
+        answer=answer,
+        part=part,
+        traits=trait_one_hot(data, people),
+    )
+
+
+def reveal_rate(problem: Problem) -> float:
+    """Fraction of the evaluation people's answers revealed to training (0 in setting 2)."""
+    evaluation = problem.evaluation_people
+    answered = (problem.part[evaluation] > 0).sum()
+    return float((problem.part[evaluation] == 1).sum() / answered) if answered else 0.0
+
+
+def answer_features(problem: Problem, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """[N, C] one-hot revealed answers (training people's thinned to the evaluation reveal rate) and the
+    [N, Q] mask of the answers shown."""
+    revealed = problem.part == 1
+    rate = reveal_rate(problem)
+    rng = np.random.default_rng(seed)
+    # One draw per (person, question), used only for people with nothing held out.
+    keep = rng.random(revealed.shape) < rate
+    keep[problem.evaluation_people] = True
+    shown = revealed & keep
+    offsets = problem.offsets
+    out = np.zeros((len(problem.people), offsets[-1]))
+    i, q = np.nonzero(shown)
+    out[i, offsets[q] + problem.answer[i, q]] = 1.0
+    return out, shown
+
+
+@dataclass
+class EvalPairs:
+    """The val/test pairs in a fixed order: per question, evaluation people in person order."""
+
+    person: np.ndarray  # [n]
+    question: np.ndarray  # [n]
+    part: np.ndarray  # [n] 2 val, 3 test
+    answer: np.ndarray  # [n] option position
+
+    @classmethod
+    def of(cls, problem: Problem) -> EvalPairs:
+        q, i = np.nonzero(problem.part.T >= 2)
+        return cls(i, q, problem.part[i, q], problem.answer[i, q])
+
+
+def padded(probs_by_question: list[np.ndarray], max_options: int) -> np.ndarray:
+    """Stack per-question [n_q, K_q] blocks into one zero-padded [n, max_options] array."""
+    rows = sum(len(p) for p in probs_by_question)
+    out = np.zeros((rows, max_options))
+    start = 0
+    for p in probs_by_question:
+        out[start : start + len(p), : p.shape[1]] = p
+        start += len(p)
+    return out
+
+
+def predictions_frame(problem: Problem, pairs: EvalPairs, probs: np.ndarray) -> pd.DataFrame:
+    """Long predictions (one row per real option of every pair) from [n, max_options] probabilities."""
+    n_options = problem.n_options[pairs.question]
+    pair = np.repeat(np.arange(len(pairs.question)), n_options)
+    position = np.arange(len(pair)) - np.repeat(np.cumsum(n_options) - n_options, n_options)
+    codes = np.concatenate(problem.codes)
+    prob = probs[pair, position]
+    prob = prob / np.bincount(pair, weights=prob)[pair]
+    parts = np.array(["", "", "val", "test"])
+    return pd.DataFrame(
+        {
+            "individual": problem.people[pairs.person[pair]],
+            "question": np.asarray(problem.questions, dtype=object)[pairs.question[pair]],
+            "part": parts[pairs.part[pair]],
+            "code": codes[problem.offsets[pairs.question[pair]] + position],
+            "prob": prob.astype(np.float64),
+        }
+    )
+
+
+def _softmax_predict(fitted: tuple, x: np.ndarray, n_options: int) -> np.ndarray:
+    classes, coef, intercept = fitted
+    probs = np.zeros((len(x), n_options))
+    if coef is None:  # a question with one training answer (or none): predict it (or uniform)
+        probs[:, classes] = 1.0
+        return probs / probs.sum(axis=1, keepdims=True) if len(classes) else probs + 1 / n_options
+    logits = x @ coef.T + intercept
+    if logits.shape[1] == 1:  # binary: sklearn keeps one logit for the second class
+        logits = np.hstack([np.zeros_like(logits), logits])
+    logits -= logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    probs[:, classes] = e / e.sum(axis=1, keepdims=True)
+    return probs
+
+
+def _fit_question(x: np.ndarray, y: np.ndarray, cs: list[float]) -> list[tuple]:
+    """Per C: (classes, coef, intercept) of a multinomial logistic regression (one thread, lbfgs)."""
+    from sklearn.linear_model import LogisticRegression
+
+    classes = np.unique(y)
+    if len(classes) < 2:
+        return [(classes, None, None) for _ in cs]
+    fits = []
+    model = LogisticRegression(C=cs[0], max_iter=300, tol=1e-3, warm_start=True)
+    for c in cs:
+        model.set_params(C=c)
+        model.fit(x, y)
+        fits.append((model.classes_.copy(), model.coef_.copy(), model.intercept_.copy()))
+    return fits
+
+
+FEATURE_SETS = ("traits", "traits+answers", "traits+answers+summary")
+SVD_COMPONENTS = 8
+
+
+class Design:
+    """Feature matrices per target question for one feature set (the question's own answer left out).
+
+    ``summary`` adds, per person, how typical their other shown answers are (share matching each
+    question's training mode, mean log training frequency) and their projection on the top singular
+    vectors of the shown-answer matrix: a few strong, low-noise columns that L2 shrinks less than the
+    hundreds of one-hot columns carrying the same signal.
+    """
+
+    def __init__(self, problem: Problem, seed: int, name: str):
+        if name not in FEATURE_SETS:
+            raise InputDataError(
+                "config/config.yaml",
+                "learners.logreg.features",
+                f"unknown feature set {name!r}",
+                f"use some of {list(FEATURE_SETS)}",
+            )
+        self.problem, self.name = problem, name
+        self.answers = None
+        if name != "traits":
+            self.answers, self.shown = answer_features(problem, seed)
+        if name.endswith("+summary"):
+            self._prepare_summary()
+
+    def _prepare_summary(self) -> None:
+        p, shown = self.problem, self.shown
+        train = p.part == 1
+        freq = np.zeros((len(p.questions), p.n_options.max()))
+        q_idx = np.nonzero(train)[1]
+        np.add.at(freq, (q_idx, p.answer[train]), 1.0)
+        freq += 1.0
+        freq[np.arange(p.n_options.max())[None, :] >= p.n_options[:, None]] = 0.0
+        freq /= freq.sum(axis=1, keepdims=True)
+        safe = np.where(shown, p.answer, 0)
+        q_grid = np.broadcast_to(np.arange(len(p.questions)), shown.shape)
+        self.match = (shown & (safe == freq.argmax(axis=1)[None, :])).astype(np.float64)
+        self.logf = np.where(shown, np.log(freq[q_grid, safe]), 0.0)
+        counts = np.maximum(shown.sum(axis=1, keepdims=True), 1)
+        _, _, vt = np.linalg.svd(self.answers / np.sqrt(counts), full_matrices=False)
+        self.components = vt[:SVD_COMPONENTS].T  # [C, k]
+
+    def _summary(self, q: int) -> np.ndarray:
+        p, shown = self.problem, self.shown
+        block = slice(p.offsets[q], p.offsets[q + 1])
+        n = np.maximum(shown.sum(axis=1) - shown[:, q], 1)[:, None]
+        typical = (self.match.sum(axis=1) - self.match[:, q])[:, None] / n
+        logf = (self.logf.sum(axis=1) - self.logf[:, q])[:, None] / n
+        proj = self.answers @ self.components - self.answers[:, block] @ self.components[block]
+        cols = np.hstack([typical, logf, proj / np.sqrt(n)])
+        std = cols.std(axis=0)
+        return (cols - cols.mean(axis=0)) / np.where(std > 0, std, 1.0)
+
+    def __call__(self, q: int) -> np.ndarray:
+        p = self.problem
+        if self.answers is None:
+            return p.traits
+        keep = np.ones(self.answers.shape[1], bool)
+        keep[p.offsets[q] : p.offsets[q + 1]] = False
+        parts = [p.traits, self.answers[:, keep]]
+        if self.name.endswith("+summary"):
+            parts.append(self._summary(q))
+        return np.hstack(parts)
+
+
+def usable_feature_sets(problem: Problem, names: list[str]) -> list[str]:
+    """Answer features only when evaluation people reveal answers (setting 1): in setting 2 they would
+    be all zeros at prediction time and dense in training."""
+    return [n for n in names if n == "traits" or reveal_rate(problem) > 0]
+
+
+def logreg(
+    data: SurveyData,
+    split: pd.DataFrame,
+    *,
+    seed: int,
+    cs: list[float],
+    features: list[str],
+) -> tuple[pd.DataFrame, dict]:
+    """Per-question multinomial logistic regression; feature set and C chosen on validation accuracy."""
+    start = time.perf_counter()
+    problem = build_problem(data, split)
+    untrained = ((problem.part >= 2).any(axis=0) & ~(problem.part == 1).any(axis=0)).nonzero()[0]
+    if len(untrained):
+        raise InputDataError(
+            "split.parquet",
+            "part",
+            f"question {problem.questions[untrained[0]]!r} is held out with no training answer "
+            "(a new-question split)",
+            "run logreg in settings with the individual axis (setting1, setting2) only",
+        )
+    pairs = EvalPairs.of(problem)
+    is_val = pairs.part == 2
+    n_options = problem.n_options
+    cs = sorted(cs)
+    val_accuracy: dict[str, dict[str, float]] = {}
+    best = (-1.0, None, None)
+    fitted_by_set = {}
+    for name in usable_feature_sets(problem, features):
+        design = Design(problem, seed, name)
+        fits, val_probs = [], [[] for _ in cs]
+        for q in range(len(problem.questions)):
+            x = design(q)
+            train = problem.part[:, q] == 1
+            fits.append(_fit_question(x[train], problem.answer[train, q], cs))
+            val_rows = problem.part[:, q] == 2
+            for k in range(len(cs)):
+                val_probs[k].append(_softmax_predict(fits[q][k], x[val_rows], n_options[q]))
+        fitted_by_set[name] = fits
+        val_accuracy[name] = {}
+        for k, c in enumerate(cs):
+            acc = accuracy(padded(val_probs[k], n_options.max()), pairs.answer[is_val])
+            val_accuracy[name][repr(c)] = acc
+            log.info("logreg %s C=%g: validation accuracy %.4f", name, c, acc)
+            if acc > best[0]:
+                best = (acc, name, k)
+    acc, name, k = best
+    design = Design(problem, seed, name)
+    blocks = []
+    for q in range(len(problem.questions)):
+        rows = problem.part[:, q] >= 2
+        blocks.append(_softmax_predict(fitted_by_set[name][q][k], design(q)[rows], n_options[q]))
+    preds = predictions_frame(problem, pairs, padded(blocks, n_options.max()))
+    info = {
+        "selected": {"features": name, "C": cs[k]},
+        "selected_on": "validation accuracy",
+        "best_val_accuracy": acc,
+        "val_accuracy": val_accuracy,
+        "reveal_rate": reveal_rate(problem),
+        "seed": seed,
+        "train_seconds": time.perf_counter() - start,
+    }
+    return preds, info
+
+
+def ensemble(
+    data: SurveyData,
+    split: pd.DataFrame,
+    members: dict[str, pd.DataFrame],
+    *,
+    max_steps: int = 10,
+) -> tuple[pd.DataFrame, dict]:
+    """Weighted average of member runs' distributions; members and weights chosen on validation.
+
+    Greedy forward selection with replacement (Caruana et al. 2004): start from the best single member
+    on validation accuracy, then repeatedly add the member (again, if it helps most) whose inclusion in the
+    running average raises validation accuracy most; stop when nothing raises it. Weights are how often each
+    member was picked. Ties between candidates go to the earlier one in ``members`` order.
+    """
+    if not members:
+        raise InputDataError(
+            "config/config.yaml",
+            "learners.ensemble.members",
+            "the ensemble has no member runs",
+            "list at least one other method of the setting",
+        )
+    aligned = {
+        name: align(frame, data, split, predictions_path=name) for name, frame in members.items()
+    }
+    names = list(aligned)
+    val = {name: aligned[name]["val"].probs for name in names}
+    answer = aligned[names[0]]["val"].answer
+    single = {name: accuracy(val[name], answer) for name in names}
+    first = max(names, key=lambda n: single[n])
+    picks, total = [first], val[first].copy()
+    best = single[first]
+    trace = [{"add": first, "val_accuracy": best}]
+    for _ in range(max_steps - 1):
+        scores = {n: accuracy((total + val[n]) / (len(picks) + 1), answer) for n in names}
+        candidate = max(names, key=lambda n: scores[n])
+        if scores[candidate] <= best:
+            break
+        picks.append(candidate)
+        total += val[candidate]
+        best = scores[candidate]
+        trace.append({"add": candidate, "val_accuracy": best})
+    weights = {n: picks.count(n) / len(picks) for n in names if n in picks}
+    keys = ["individual", "question", "part", "code"]
+    merged = None
+    for name, weight in weights.items():
+        frame = members[name][[*keys, "prob"]].astype({"individual": str, "question": str})
+        frame = frame.assign(prob=frame["prob"] * weight).set_index(keys)["prob"]
+        merged = frame if merged is None else merged.add(frame, fill_value=0.0)
+    preds = merged.reset_index()
+    preds["prob"] /= preds.groupby(["individual", "question", "part"])["prob"].transform("sum")
+    info = {
+        "members": names,
+        "weights": weights,
+        "selected_on": "validation accuracy",
+        "member_val_accuracy": single,
+        "best_val_accuracy": best,
+        "selection_trace": trace,
+    }
+    log.info("ensemble: weights %s, validation accuracy %.4f", weights, best)
+    return preds[[*keys, "prob"]], info

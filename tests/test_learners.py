@@ -1,0 +1,133 @@
+"""Non-graph learners (logreg) and the ensemble: contract, validation-based selection, determinism,
+and that they find real structure the majority floor misses."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TINY_DATASET_ENTRY, snakemake, tiny_config, write_tiny_gems
+
+from gemsflow.baselines import majority
+from gemsflow.datasets import load_source
+from gemsflow.errors import InputDataError
+from gemsflow.evaluation import align
+from gemsflow.learners import ensemble, logreg
+from gemsflow.scoring import score
+from gemsflow.splits import SplitSpec, make_split
+
+SETTING1 = SplitSpec("individual", 0.2, 0.4, 0.4)
+SETTING2 = SplitSpec("individual", 0.2, 0.4, 0.0)
+CS = [0.01, 0.1, 1.0]
+
+
+def tiny(tmp_path, *, traits=True, n_people=300):
+    """The tiny survey: answers follow party (70 %); age carries nothing."""
+    directory = write_tiny_gems(tmp_path / "tiny", n_people=n_people)
+    entry = {**TINY_DATASET_ENTRY, "dir": str(directory)}
+    if not traits:  # party hidden: only the person's other answers reveal it
+        entry["traits"] = {"age": TINY_DATASET_ENTRY["traits"]["age"]}
+    return load_source("tiny", entry)
+
+
+def test_logreg_predictions_follow_the_contract_and_record_the_validation_choice(tmp_path):
+    data = tiny(tmp_path)
+    split = make_split(data, SETTING1, 5)
+    predictions, info = logreg(data, split, seed=5, cs=CS, features=["traits", "traits+answers"])
+    # The scorer's own contract check: every val/test pair, every real option, sums to 1.
+    parts = align(predictions, data, split)
+    assert parts["val"].n + parts["test"].n == int(split["part"].isin(["val", "test"]).sum())
+    assert list(predictions.columns) == ["individual", "question", "part", "code", "prob"]
+    # The recorded choice is the best validation figure among every candidate tried.
+    grid = info["val_accuracy"]
+    assert set(grid) == {"traits", "traits+answers"} and all(
+        len(v) == len(CS) for v in grid.values()
+    )
+    best = max((acc, name, c) for name, row in grid.items() for c, acc in row.items())
+    assert info["best_val_accuracy"] == best[0]
+    assert grid[info["selected"]["features"]][repr(info["selected"]["C"])] == best[0]
+    assert score(predictions, data, split)["parts"]["val"]["accuracy"] == pytest.approx(best[0])
+
+
+def test_logreg_is_deterministic(tmp_path):
+    data = tiny(tmp_path, n_people=120)
+    split = make_split(data, SETTING1, 9)
+    first, info1 = logreg(data, split, seed=9, cs=CS, features=["traits+answers+summary"])
+    second, info2 = logreg(data, split, seed=9, cs=CS, features=["traits+answers+summary"])
+    pd.testing.assert_frame_equal(first, second, check_exact=True)
+    assert info1["val_accuracy"] == info2["val_accuracy"]
+
+
+def test_setting2_uses_traits_only_and_beats_majority(tmp_path):
+    data = tiny(tmp_path)
+    split = make_split(data, SETTING2, 3)
+    predictions, info = logreg(data, split, seed=3, cs=CS, features=["traits", "traits+answers"])
+    # Evaluation people reveal nothing: answer features would be empty at prediction time.
+    assert set(info["val_accuracy"]) == {"traits"} and info["reveal_rate"] == 0.0
+    learned = score(predictions, data, split)
+    floor = score(majority(data, split), data, split)
+    assert learned["accuracy"] > floor["accuracy"] + 0.2
+
+
+def test_setting1_reads_the_revealed_answers(tmp_path):
+    # Party is hidden from the traits, so only the person's revealed answers can reveal it.
+    data = tiny(tmp_path, traits=False)
+    split = make_split(data, SETTING1, 4)
+    predictions, info = logreg(data, split, seed=4, cs=CS, features=["traits", "traits+answers"])
+    assert info["selected"]["features"] == "traits+answers"
+    evaluation = split.loc[split["part"] != "train", "individual"].unique()
+    shown = split.loc[split["individual"].isin(evaluation), "part"].eq("train").mean()
+    assert info["reveal_rate"] == pytest.approx(shown) and 0.2 < shown < 0.5
+    grid = info["val_accuracy"]
+    assert max(grid["traits+answers"].values()) > max(grid["traits"].values()) + 0.1
+    learned = score(predictions, data, split)["accuracy"]
+    assert learned > score(majority(data, split), data, split)["accuracy"] + 0.1
+
+
+def test_ensemble_weights_members_on_validation(tmp_path):
+    data = tiny(tmp_path)
+    split = make_split(data, SETTING2, 6)
+    members = {
+        "majority": majority(data, split),
+        "logreg": logreg(data, split, seed=6, cs=CS, features=["traits"])[0],
+    }
+    predictions, info = ensemble(data, split, members, max_steps=5)
+    align(predictions, data, split)
+    assert info["members"] == ["majority", "logreg"]
+    assert sum(info["weights"].values()) == pytest.approx(1.0)
+    # Greedy selection never ends below the best single member on validation.
+    assert info["best_val_accuracy"] >= max(info["member_val_accuracy"].values())
+    val = score(predictions, data, split)["parts"]["val"]["accuracy"]
+    assert val == pytest.approx(info["best_val_accuracy"])
+    assert info["weights"].get("logreg", 0) > info["weights"].get("majority", 0)
+
+
+def test_ensemble_without_members_is_a_config_error(tmp_path):
+    data = tiny(tmp_path, n_people=60)
+    split = make_split(data, SETTING2, 1)
+    with pytest.raises(InputDataError, match="learners.ensemble.members"):
+        ensemble(data, split, {})
+
+
+def test_workflow_runs_logreg_and_ensemble(workdir):
+    methods = ["majority", "logreg", "ensemble"]
+    config = tiny_config(workdir, methods={"setting1": methods, "setting2": methods})
+    runs = "results/runs/setting1/tiny"
+    targets = [f"{runs}/{m}/seed42/metrics.json" for m in methods]
+    snakemake(workdir, "--configfile", str(config), "--", *targets)
+    info = json.loads((workdir / runs / "ensemble/seed42/run_info.json").read_text())
+    # members: auto = every other method of the setting.
+    assert info["members"] == ["majority", "logreg"]
+    bench = workdir / "logs/benchmarks/learner/setting1/tiny/logreg/seed42.tsv"
+    assert bench.exists() and "s\t" in bench.read_text().splitlines()[0] + "\t"
+    metrics = json.loads((workdir / runs / "logreg/seed42/metrics.json").read_text())
+    assert np.isfinite(metrics["accuracy"]) and metrics["method_info"]["selected"]
+
+
+def test_logreg_refuses_a_new_question_split(tmp_path):
+    data = tiny(tmp_path, n_people=60)
+    split = make_split(data, SplitSpec("question", 0.2, 0.2, 0.0), 2)
+    with pytest.raises(InputDataError, match="individual axis"):
+        logreg(data, split, seed=2, cs=CS, features=["traits"])

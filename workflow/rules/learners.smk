@@ -1,0 +1,67 @@
+# Non-graph learners (gemsflow.learners) and the ensemble of other runs' predictions.
+
+
+def ensemble_members(wildcards):
+    """learners.ensemble.members of the setting, or every other configured method ("auto")."""
+    members = config["learners"]["ensemble"]["members"]
+    if members == "auto":
+        chosen = methods_for(wildcards.setting, wildcards.dataset)
+    else:
+        chosen = members.get(wildcards.setting, [])
+    return [m for m in chosen if m != "ensemble"]
+
+
+rule learner:
+    input:
+        data=DATASET_FILES,
+        split=SPLIT,
+    output:
+        predictions=f"{RUN}/predictions.parquet",
+        info=f"{RUN}/run_info.json",
+    log:
+        "logs/learner/{setting}/{dataset}/{method}/seed{seed}.log",
+    benchmark:
+        "logs/benchmarks/learner/{setting}/{dataset}/{method}/seed{seed}.tsv"
+    wildcard_constraints:
+        method="logreg",
+    conda:
+        "../../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        options=lambda wildcards: config["learners"][wildcards.method],
+    script:
+        "../scripts/run_learner.py"
+
+
+rule ensemble:
+    input:
+        data=DATASET_FILES,
+        split=SPLIT,
+        members=lambda wildcards: expand(
+            f"{RUN}/predictions.parquet",
+            method=ensemble_members(wildcards),
+            allow_missing=True,
+        ),
+    output:
+        predictions=f"{RUN}/predictions.parquet",
+        info=f"{RUN}/run_info.json",
+    log:
+        "logs/ensemble/{setting}/{dataset}/{method}/seed{seed}.log",
+    benchmark:
+        "logs/benchmarks/ensemble/{setting}/{dataset}/{method}/seed{seed}.tsv"
+    wildcard_constraints:
+        method="ensemble",
+    conda:
+        "../../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        members=ensemble_members,
+        max_steps=lambda wildcards: config["learners"]["ensemble"]["max_steps"],
+    script:
+        "../scripts/run_ensemble.py"

@@ -1,0 +1,27 @@
+"""Fit a non-graph learner (logreg) on one split and predict its held-out pairs."""
+
+from pathlib import Path
+
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from gemsflow.io import write_json, write_parquet
+from gemsflow.learners import logreg
+from gemsflow.logs import setup_logging
+from gemsflow.survey import SurveyData
+
+log = setup_logging(snakemake.log[0])
+data = SurveyData.load(Path(snakemake.input.data[0]).parent)
+split = pd.read_parquet(snakemake.input.split)
+options = snakemake.params.options
+with threadpool_limits(snakemake.threads):
+    predictions, info = logreg(
+        data,
+        split,
+        seed=int(snakemake.wildcards.seed),
+        cs=options["cs"],
+        features=options["features"],
+    )
+write_parquet(predictions, snakemake.output.predictions)
+write_json(info, snakemake.output.info)
+log.info("logreg: %d predicted rows; selected %s", len(predictions), info["selected"])
