@@ -23,6 +23,7 @@ from gemsflow.errors import InputDataError
 # THE list of method kinds; workflow rules, the checks below and gemsflow.models read it from here.
 BASELINE_METHODS = ("majority", "subgroup_majority", "uniform", "position_prior")
 GNN_ARCHS = ("mf", "rgcn", "gat", "sage")
+LEARNER_METHODS = ("logreg", "ensemble")
 LLM_KINDS = ("zeroshot", "fewshot", "cot", "lora")
 MAPPING_KIND = "mapping"
 
@@ -159,7 +160,7 @@ def known_method_patterns(config: Mapping[str, Any]) -> list[str]:
     llm = config.get("llm", {}) or {}
     models = sorted(llm.get("models", {}) or {})
     features = sorted({*models, *(llm.get("embedders", {}) or {})})
-    names = [*BASELINE_METHODS, *GNN_ARCHS]
+    names = [*BASELINE_METHODS, *GNN_ARCHS, *LEARNER_METHODS]
     names += [f"<{'|'.join(LLM_KINDS)}>-<{'|'.join(models)}>"]
     names += [f"{MAPPING_KIND}-<{'|'.join(GNN_ARCHS)}>-<{'|'.join(features)}>"]
     return names
@@ -169,7 +170,7 @@ def is_known_method(name: str, config: Mapping[str, Any]) -> bool:
     llm = config.get("llm", {}) or {}
     models = set(llm.get("models", {}) or {})
     features = models | set(llm.get("embedders", {}) or {})
-    if name in BASELINE_METHODS or name in GNN_ARCHS:
+    if name in BASELINE_METHODS or name in GNN_ARCHS or name in LEARNER_METHODS:
         return True
     kind, _, rest = name.partition("-")
     if kind in LLM_KINDS:
