@@ -15,7 +15,8 @@ features would misjudge sparse ones. Revealed answers of evaluation people are t
 their other revealed answers as features). The feature set and ``C`` are chosen on validation accuracy.
 
 ``ensemble``: a weighted average of other runs' predicted distributions on the same split (prediction files
-only), members and weights chosen by greedy forward selection on validation accuracy.
+only), members and weights chosen by greedy forward selection on validation accuracy, cross-fitted over
+folds of validation people so that its own validation figure is out-of-fold (see :func:`ensemble`).
 
 Every candidate is scored with :func:`gemsflow.accuracy.accuracy` on the validation pairs only; test pairs
 are predicted once, by the selected candidate.
@@ -32,7 +33,7 @@ import pandas as pd
 
 from gemsflow.accuracy import accuracy
 from gemsflow.errors import InputDataError
-from gemsflow.evaluation import align
+from gemsflow.evaluation import PartArrays, align
 from gemsflow.survey import SurveyData
 
 log = logging.getLogger(__name__)
@@ -381,19 +382,109 @@ def logreg(
     return preds, info
 
 
+def validation_folds(individuals: pd.Series, n_folds: int, seed: int) -> np.ndarray:
+    """[pairs] fold of each validation pair: its person's, by a seeded shuffle of the sorted people.
+
+    Folds split people, not pairs: a person's answers are correlated, so a fold must not share anyone
+    with the folds its weights are chosen on. The folds depend on who is in validation, never on answers.
+    """
+    people = np.sort(individuals.unique())
+    if len(people) < n_folds:
+        raise InputDataError(
+            "split.parquet",
+            "part",
+            f"{len(people)} validation people cannot fill {n_folds} cross-fitting folds",
+            "lower learners.ensemble.folds or use a larger validation share",
+        )
+    fold = np.random.default_rng(seed).permutation(len(people)) % n_folds
+    return pd.Series(fold, index=people).loc[individuals].to_numpy()
+
+
+def _average(probs: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """Weighted average of member distributions, renormalised per pair."""
+    total = sum(weight * probs[name] for name, weight in weights.items())
+    return total / total.sum(axis=1, keepdims=True)
+
+
+def _forward_select(
+    probs: dict[str, np.ndarray], answer: np.ndarray, valid: np.ndarray, max_steps: int
+) -> dict:
+    """Greedy forward selection with replacement (Caruana et al. 2004) on the given pairs.
+
+    Start from the best single member, then repeatedly add the member (again, if it helps most) whose
+    inclusion in the running average raises accuracy most; stop when nothing raises it. Weights are how
+    often each member was picked. Ties between candidates go to the earlier one in ``probs`` order.
+    """
+    names = list(probs)
+
+    def score(p: np.ndarray) -> float:
+        return accuracy(p, answer, valid=valid)
+
+    single = {name: score(probs[name]) for name in names}
+    first = max(names, key=lambda n: single[n])
+    picks, total, best = [first], probs[first].copy(), single[first]
+    trace = [{"add": first, "val_accuracy": best}]
+    for _ in range(max_steps - 1):
+        scores = {n: score((total + probs[n]) / (len(picks) + 1)) for n in names}
+        candidate = max(names, key=lambda n: scores[n])
+        if scores[candidate] <= best:
+            break
+        picks.append(candidate)
+        total += probs[candidate]
+        best = scores[candidate]
+        trace.append({"add": candidate, "val_accuracy": best})
+    weights = {n: picks.count(n) / len(picks) for n in names if n in picks}
+    return {"weights": weights, "val_accuracy": best, "member_val_accuracy": single, "trace": trace}
+
+
+def _cross_fit(
+    probs: dict[str, np.ndarray],
+    arr: PartArrays,
+    valid: np.ndarray,
+    fold: np.ndarray,
+    max_steps: int,
+) -> tuple[list[dict], np.ndarray]:
+    """One selection per fold, made on the other folds, and the out-of-fold averages it predicts."""
+    folds = int(fold.max()) + 1
+    per_fold, out_of_fold = [], np.zeros_like(arr.probs)
+    for j in range(folds):
+        fit = fold != j
+        chosen = _forward_select(
+            {n: p[fit] for n, p in probs.items()}, arr.answer[fit], valid[fit], max_steps
+        )
+        out_of_fold[~fit] = _average({n: p[~fit] for n, p in probs.items()}, chosen["weights"])
+        per_fold.append(
+            {
+                "predicts_fold": j,
+                "selected_on_folds": [k for k in range(folds) if k != j],
+                "n_people": int(arr.individuals[~fit].nunique()),
+                **chosen,
+            }
+        )
+    return per_fold, out_of_fold
+
+
 def ensemble(
     data: SurveyData,
     split: pd.DataFrame,
     members: dict[str, pd.DataFrame],
     *,
+    seed: int,
+    folds: int = 2,
     max_steps: int = 10,
 ) -> tuple[pd.DataFrame, dict]:
-    """Weighted average of member runs' distributions; members and weights chosen on validation.
+    """Weighted average of member runs' distributions, cross-fitted on validation people.
 
-    Greedy forward selection with replacement (Caruana et al. 2004): start from the best single member
-    on validation accuracy, then repeatedly add the member (again, if it helps most) whose inclusion in the
-    running average raises validation accuracy most; stop when nothing raises it. Weights are how often each
-    member was picked. Ties between candidates go to the earlier one in ``members`` order.
+    Members and weights are chosen by :func:`_forward_select`. Selecting them on the very validation
+    pairs the leaderboard then reads would bias the ensemble's validation figure upward (and let it win
+    the validation pick on luck), so the validation people are split into ``folds`` folds
+    (:func:`validation_folds`): a fold's validation predictions use the selection made on the other
+    folds only, so the scorer's validation accuracy of the ensemble is an out-of-fold estimate,
+    comparable with any other method's. Test predictions use the selection made on all validation people.
+
+    ``info`` records the final selection (``weights``, ``selection_trace``, its in-sample validation
+    accuracy), one selection per fold (``folds``: the weights that predict that fold, chosen on the others)
+    and ``out_of_fold_val_accuracy``, the figure the scorer reproduces.
     """
     if not members:
         raise InputDataError(
@@ -402,42 +493,63 @@ def ensemble(
             "the ensemble has no member runs",
             "list at least one other method of the setting",
         )
-    aligned = {
-        name: align(frame, data, split, predictions_path=name) for name, frame in members.items()
+    if folds < 2:
+        raise InputDataError(
+            "config/config.yaml", "learners.ensemble.folds", f"{folds} folds", "use 2 or more"
+        )
+    val = {
+        name: align(frame, data, split, predictions_path=name)["val"]
+        for name, frame in members.items()
     }
-    names = list(aligned)
-    val = {name: aligned[name]["val"].probs for name in names}
-    answer = aligned[names[0]]["val"].answer
-    single = {name: accuracy(val[name], answer) for name in names}
-    first = max(names, key=lambda n: single[n])
-    picks, total = [first], val[first].copy()
-    best = single[first]
-    trace = [{"add": first, "val_accuracy": best}]
-    for _ in range(max_steps - 1):
-        scores = {n: accuracy((total + val[n]) / (len(picks) + 1), answer) for n in names}
-        candidate = max(names, key=lambda n: scores[n])
-        if scores[candidate] <= best:
-            break
-        picks.append(candidate)
-        total += val[candidate]
-        best = scores[candidate]
-        trace.append({"add": candidate, "val_accuracy": best})
-    weights = {n: picks.count(n) / len(picks) for n in names if n in picks}
-    keys = ["individual", "question", "part", "code"]
-    merged = None
-    for name, weight in weights.items():
-        frame = members[name][[*keys, "prob"]].astype({"individual": str, "question": str})
-        frame = frame.assign(prob=frame["prob"] * weight).set_index(keys)["prob"]
-        merged = frame if merged is None else merged.add(frame, fill_value=0.0)
-    preds = merged.reset_index()
-    preds["prob"] /= preds.groupby(["individual", "question", "part"])["prob"].transform("sum")
+    arr = next(iter(val.values()))
+    valid = np.arange(arr.probs.shape[1]) < arr.n_options[:, None]
+    probs = {name: part.probs for name, part in val.items()}
+    fold = validation_folds(arr.individuals, folds, seed)
+    final = _forward_select(probs, arr.answer, valid, max_steps)
+    per_fold, out_of_fold = _cross_fit(probs, arr, valid, fold, max_steps)
+    oof_accuracy = accuracy(out_of_fold, arr.answer, valid=valid)
+    # Row j of the table weighs validation fold j; the last row weighs the test pairs.
+    table = [[s["weights"].get(n, 0.0) for n in members] for s in [*per_fold, final]]
+    preds = _weighted_predictions(members, np.array(table), arr.individuals, fold)
     info = {
-        "members": names,
-        "weights": weights,
-        "selected_on": "validation accuracy",
-        "member_val_accuracy": single,
-        "best_val_accuracy": best,
-        "selection_trace": trace,
+        "members": list(members),
+        "weights": final["weights"],
+        "selected_on": f"validation accuracy; validation predictions cross-fitted over {folds} folds",
+        "member_val_accuracy": final["member_val_accuracy"],
+        "in_sample_val_accuracy": final["val_accuracy"],
+        "selection_trace": final["trace"],
+        "folds": per_fold,
+        "out_of_fold_val_accuracy": oof_accuracy,
+        "seed": seed,
     }
-    log.info("ensemble: weights %s, validation accuracy %.4f", weights, best)
-    return preds[[*keys, "prob"]], info
+    log.info(
+        "ensemble: weights %s, out-of-fold validation accuracy %.4f (in-sample %.4f)",
+        final["weights"],
+        oof_accuracy,
+        final["val_accuracy"],
+    )
+    return preds, info
+
+
+def _weighted_predictions(
+    members: dict[str, pd.DataFrame],
+    table: np.ndarray,
+    val_individuals: pd.Series,
+    fold: np.ndarray,
+) -> pd.DataFrame:
+    """Members' rows summed with the weights of their group, renormalised per pair.
+
+    ``table`` is [groups, members]: group j < last = validation people of fold j, last group = test.
+    """
+    keys = ["individual", "question", "part", "code"]
+    fold_of = pd.Series(fold, index=val_individuals.to_numpy()).groupby(level=0).first()
+    frames = []
+    for m, frame in enumerate(members.values()):
+        frame = frame[[*keys, "prob"]].astype({"individual": str, "question": str, "part": str})
+        group = np.full(len(frame), len(table) - 1)
+        is_val = frame["part"].to_numpy() == "val"
+        group[is_val] = fold_of.loc[frame["individual"].to_numpy()[is_val]].to_numpy()
+        frames.append(frame.assign(prob=frame["prob"].to_numpy() * table[group, m]))
+    preds = pd.concat(frames).groupby(keys, sort=False, as_index=False)["prob"].sum()
+    preds["prob"] /= preds.groupby(["individual", "question", "part"])["prob"].transform("sum")
+    return preds[[*keys, "prob"]]

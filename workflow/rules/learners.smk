@@ -63,5 +63,6 @@ rule ensemble:
     params:
         members=ensemble_members,
         max_steps=lambda wildcards: config["learners"]["ensemble"]["max_steps"],
+        folds=lambda wildcards: config["learners"]["ensemble"]["folds"],
     script:
         "../scripts/run_ensemble.py"

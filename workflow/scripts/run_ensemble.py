@@ -1,4 +1,4 @@
-"""Average other runs' predicted distributions; members and weights chosen on validation."""
+"""Average other runs' predicted distributions; members and weights cross-fitted on validation."""
 
 from pathlib import Path
 
@@ -16,6 +16,13 @@ members = {
     name: pd.read_parquet(path)
     for name, path in zip(snakemake.params.members, snakemake.input.members, strict=True)
 }
-predictions, info = ensemble(data, split, members, max_steps=snakemake.params.max_steps)
+predictions, info = ensemble(
+    data,
+    split,
+    members,
+    seed=int(snakemake.wildcards.seed),
+    folds=snakemake.params.folds,
+    max_steps=snakemake.params.max_steps,
+)
 write_parquet(predictions, snakemake.output.predictions)
 write_json(info, snakemake.output.info)
