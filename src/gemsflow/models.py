@@ -16,7 +16,8 @@ import torch
 from torch import nn
 from torch_geometric.nn import GATConv, HeteroConv, RGCNConv, SAGEConv
 
-ARCHS = ("mf", "rgcn", "gat", "sage")
+from gemsflow.config import ARCHS
+
 ENCODERS = {
     "individual": ("fixed", "trait", "one_hot", "trait_one_hot"),
     "choice": ("one_hot", "random"),

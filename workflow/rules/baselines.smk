@@ -7,6 +7,8 @@ rule baseline:
         info="results/runs/{setting}/{dataset}/{method}/seed{seed}/run_info.json",
     log:
         "logs/baseline/{setting}/{dataset}/{method}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/baseline/{setting}/{dataset}/{method}/seed{seed}.tsv"
     wildcard_constraints:
         method="majority|subgroup_majority",
     conda:

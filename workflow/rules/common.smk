@@ -15,13 +15,43 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in (GEMSFLOW_SRC, os.getenv("PYTHONPATH")) if p)
 )
 
+# Planning imports only torch-free modules (stdlib, yaml, pandas): the head process may run on a login
+# node without the GPU stack; each job's conda env holds what its script needs.
+from gemsflow.config import (  # noqa: E402
+    graph_config,
+    name_pattern,
+    resolve_config,
+    settings_on_axis,
+)
 from gemsflow.datasets import resolve_paths, source_files  # noqa: E402
 
 validate(config, "../../config/schema.yaml")
 
+# results/<setting>/<dataset> sits beside these folders, so a setting may not take their names.
+RESULT_FOLDERS = {
+    "benchmarks",
+    "cache",
+    "data",
+    "embeddings",
+    "graphs",
+    "hidden_states",
+    "leaderboards",
+    "models",
+    "prompts",
+    "reports",
+    "runs",
+    "splits",
+}
+if RESULT_FOLDERS & set(config["settings"]):
+    raise ValueError(
+        f"config/config.yaml: field 'settings': {sorted(RESULT_FOLDERS & set(config['settings']))} "
+        f"name a results/ folder. Fix: rename the setting (not one of {sorted(RESULT_FOLDERS)})."
+    )
 
+
+# A setting is any configured key; what it does comes from its block (settings.<name>.axis).
 wildcard_constraints:
-    setting="setting[0-9]+",
+    setting=name_pattern(config["settings"]),
     dataset="[A-Za-z0-9_]+",
     seed="[0-9]+",
 
@@ -103,9 +133,17 @@ def report_targets(datasets=None, settings=None):
     )
 
 
+def deliverables():
+    """The (setting, dataset) result folders and report pages of the default run."""
+    return (
+        expand(
+            "results/{setting}/{dataset}",
+            setting=config["run"]["settings"],
+            dataset=config["run"]["datasets"],
+        )
+        + report_targets()
+    )
+
+
 def all_targets():
-    targets = []
-    for dataset in config["run"]["datasets"]:
-        for setting in config["run"]["settings"]:
-            targets.append(f"results/{setting}/{dataset}")
-    return targets + report_targets()
+    return deliverables() + ["results/reports/benchmarks.html"]

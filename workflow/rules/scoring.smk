@@ -12,6 +12,8 @@ rule score_run:
         f"{RUN}/metrics.json",
     log:
         "logs/score_run/{setting}/{dataset}/{method}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/score_run/{setting}/{dataset}/{method}/seed{seed}.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1
