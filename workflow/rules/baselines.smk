@@ -18,6 +18,6 @@ rule baseline:
         mem_mb=4000,
         runtime=10,
     params:
-        options=lambda wildcards: config["baselines"],
+        options=lookup(dpath="baselines", within=config),
     script:
         "../scripts/run_baseline.py"

@@ -83,15 +83,6 @@ def dataset_source_files(wildcards):
     return source_files(dataset_entry(wildcards.dataset))
 
 
-def setting_entry(name):
-    if name not in config["settings"]:
-        raise ValueError(
-            f"config/config.yaml: field 'settings': unknown setting {name!r}. "
-            f"Fix: use one of {sorted(config['settings'])}."
-        )
-    return config["settings"][name]
-
-
 def methods_for(setting, dataset=None):
     """The setting's methods plus those configured for this dataset only."""
     extra = config.get("dataset_methods", {}).get(dataset, {}).get(setting, [])

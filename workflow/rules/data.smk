@@ -36,6 +36,6 @@ rule split:
         mem_mb=4000,
         runtime=10,
     params:
-        spec=lambda wildcards: setting_entry(wildcards.setting),
+        spec=lookup(dpath="settings/{setting}", within=config),
     script:
         "../scripts/make_split.py"

@@ -30,6 +30,6 @@ rule map_llm_to_gnn:
         runtime=30,
     params:
         alphas=lambda wildcards: [float(a) for a in config["mapping"]["alphas"]],
-        skip_embedding_layer=lambda wildcards: config["mapping"]["skip_embedding_layer"],
+        skip_embedding_layer=lookup(dpath="mapping/skip_embedding_layer", within=config),
     script:
         "../scripts/map_llm_to_gnn.py"

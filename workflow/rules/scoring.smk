@@ -5,9 +5,7 @@ rule score_run:
         predictions=f"{RUN}/predictions.parquet",
         info=f"{RUN}/run_info.json",
         # A configured test-retest table (evaluation.retest.<dataset>) is an input, so editing it rescores.
-        retest=lambda wildcards: config.get("evaluation", {})
-        .get("retest", {})
-        .get(wildcards.dataset, []),
+        retest=lookup(dpath="evaluation/retest/{dataset}", within=config, default=[]),
     output:
         f"{RUN}/metrics.json",
     log:
@@ -21,9 +19,7 @@ rule score_run:
         mem_mb=4000,
         runtime=10,
     params:
-        evaluation=lambda wildcards: config.get("evaluation", {}),
-        retest=lambda wildcards: config.get("evaluation", {})
-        .get("retest", {})
-        .get(wildcards.dataset),
+        evaluation=lookup(dpath="evaluation", within=config, default={}),
+        retest=lookup(dpath="evaluation/retest/{dataset}", within=config, default=None),
     script:
         "../scripts/score_run.py"
