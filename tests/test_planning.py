@@ -18,6 +18,8 @@ import pytest
 import yaml
 from conftest import ROOT, SHARED_GEMS, planned_jobs
 
+from gemsflow.errors import InputDataError
+
 HEAVY = [
     "torch",
     "torch_geometric",
@@ -209,3 +211,36 @@ def test_each_rule_env_lists_its_script_imports():
         if lacking:
             missing[rule] = (env, sorted(lacking))
     assert not missing, f"packages a rule's script imports but its env lacks: {missing}"
+
+
+# --- per-rule time and memory ---------------------------------------------------------------------
+
+HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def test_benchmark_table_sums_time_and_keeps_peak_memory_per_rule(tmp_path):
+    from gemsflow.benchmarks import benchmark_table, read_benchmarks, write_benchmark_report
+
+    root = tmp_path / "benchmarks"
+    rows = {
+        "train_gnn/setting1/synthetic/sage/seed42.tsv": "12.5\t0:00:12\t900.1\t1\t1\t1\t0\t0\t90\t11.0",
+        "train_gnn/setting1/synthetic/gat/seed42.tsv": "7.5\t0:00:07\t1200.4\t1\t1\t1\t0\t0\t90\t7.0",
+        # Snakemake writes NA where a job ended before the first memory sample.
+        "split/setting1/synthetic/seed42.tsv": "0.4\t0:00:00\tNA\tNA\tNA\tNA\tNA\tNA\tNA\t0.3",
+    }
+    for name, row in rows.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(HEADER + row + "\n")
+    table = benchmark_table(read_benchmarks(root.glob("*/**/*.tsv"), root))
+    assert table["rule"].tolist() == ["train_gnn", "split"]
+    gnn = table.iloc[0]
+    assert (gnn["jobs"], gnn["wall_s_total"], gnn["wall_s_max"]) == (2, 20.0, 12.5)
+    assert (gnn["max_rss_mb"], gnn["cpu_s_total"]) == (1200.4, 18.0)
+    assert table.iloc[1]["jobs"] == 1 and table.iloc[1]["max_rss_mb"] != table.iloc[1]["max_rss_mb"]
+    write_benchmark_report(table, tmp_path / "b.tsv", tmp_path / "b.html")
+    assert "<td>train_gnn</td>" in (tmp_path / "b.html").read_text()
+    assert (tmp_path / "b.tsv").read_text().splitlines()[0].split("\t") == list(table.columns)
+
+    (root / "split/bad.tsv").write_text("something\n1\n")
+    with pytest.raises(InputDataError, match="benchmark"):
+        read_benchmarks(root.glob("*/**/*.tsv"), root)

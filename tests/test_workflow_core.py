@@ -115,7 +115,9 @@ def test_a_setting_does_what_its_config_block_says_whatever_its_name(workdir):
     runs = workdir / "results" / "runs"
     assert (runs / "setting4/synthetic/sage/seed42/embeddings.safetensors").exists()
     assert not (runs / "setting4/synthetic/sage/seed42/predictions.parquet").exists()
-    mapped = json.loads((runs / "setting4/synthetic/mapping-sage-minilm/seed42/metrics.json").read_text())
+    mapped = json.loads(
+        (runs / "setting4/synthetic/mapping-sage-minilm/seed42/metrics.json").read_text()
+    )
     assert mapped["n_test"] > 0 and 0.0 <= mapped["accuracy"] <= 1.0
     split = pd.read_parquet(workdir / "results/splits/setting4/synthetic/seed42/split.parquet")
     train_questions = set(split.loc[split["part"] == "train", "question"])
@@ -131,6 +133,9 @@ def test_a_setting_does_what_its_config_block_says_whatever_its_name(workdir):
         pd.read_parquet(runs / "setting1/synthetic/sage/seed42/predictions.parquet"),
     )
     summary = json.loads((runs / "imputation/synthetic/sage/seed42/metrics.json").read_text())
-    assert summary["accuracy"] == json.loads(
-        (runs / "setting1/synthetic/sage/seed42/metrics.json").read_text()
-    )["accuracy"]
+    assert (
+        summary["accuracy"]
+        == json.loads((runs / "setting1/synthetic/sage/seed42/metrics.json").read_text())[
+            "accuracy"
+        ]
+    )
