@@ -139,3 +139,20 @@ def test_a_setting_does_what_its_config_block_says_whatever_its_name(workdir):
             "accuracy"
         ]
     )
+
+
+def test_setting_names_are_checked_before_any_job(workdir):
+    config = tiny_config(workdir)
+    changed = yaml.safe_load(config.read_text())
+    changed["run"]["settings"] = ["setting9"]
+    config.write_text(yaml.safe_dump(changed, sort_keys=False))
+    proc = snakemake(workdir, "-n", "--configfile", str(config), check=False)
+    assert proc.returncode != 0
+    assert "'run.settings': ['setting9'] have no block under 'settings'" in proc.stderr
+
+    changed["run"]["settings"] = ["runs"]
+    changed["settings"]["runs"] = changed["settings"]["setting1"]
+    config.write_text(yaml.safe_dump(changed, sort_keys=False))
+    proc = snakemake(workdir, "-n", "--configfile", str(config), check=False)
+    assert proc.returncode != 0 and "name a results/ folder" in proc.stderr
+    assert not (workdir / "results").exists()

@@ -49,6 +49,14 @@ if RESULT_FOLDERS & set(config["settings"]):
     )
 
 
+unknown_settings = sorted(set(config["run"]["settings"]) - set(config["settings"]))
+if unknown_settings:
+    raise ValueError(
+        f"config/config.yaml: field 'run.settings': {unknown_settings} have no block under 'settings'. "
+        f"Fix: use one of {sorted(config['settings'])} or add a block for it under 'settings'."
+    )
+
+
 # A setting is any configured key; what it does comes from its block (settings.<name>.axis).
 wildcard_constraints:
     setting=name_pattern(config["settings"]),
