@@ -148,11 +148,13 @@ def test_setting_names_are_checked_before_any_job(workdir):
     config.write_text(yaml.safe_dump(changed, sort_keys=False))
     proc = snakemake(workdir, "-n", "--configfile", str(config), check=False)
     assert proc.returncode != 0
-    assert "'run.settings': ['setting9'] have no block under 'settings'" in proc.stderr
+    assert (
+        "'run.settings': ['setting9'] have no block under 'settings'" in proc.stdout + proc.stderr
+    )
 
     changed["run"]["settings"] = ["runs"]
     changed["settings"]["runs"] = changed["settings"]["setting1"]
     config.write_text(yaml.safe_dump(changed, sort_keys=False))
     proc = snakemake(workdir, "-n", "--configfile", str(config), check=False)
-    assert proc.returncode != 0 and "name a results/ folder" in proc.stderr
+    assert proc.returncode != 0 and "name a results/ folder" in proc.stdout + proc.stderr
     assert not (workdir / "results").exists()
