@@ -11,8 +11,9 @@ import pytest
 import torch
 import yaml
 
+from gemsflow.config import graph_config, resolve_config
 from gemsflow.errors import InputDataError
-from gemsflow.gnn_training import SampleDrawer, Trainer, graph_config, resolve_config
+from gemsflow.gnn_training import SampleDrawer, Trainer
 from gemsflow.graph import TEST, TRAIN, VAL, build_graph, counts
 from gemsflow.splits import SplitSpec, make_split
 from gemsflow.survey import SurveyData, Trait, build_options_table
@@ -73,14 +74,18 @@ def structured_survey(n_people: int = 90, n_questions: int = 10, seed: int = 0) 
     return SurveyData("structured", individuals, table, options, responses, traits)
 
 
+def project_config() -> dict:
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
 def gnn_config() -> dict:
-    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["gnn"]
+    return project_config()["gnn"]
 
 
 def make_bundle(setting: str, data: SurveyData | None = None, seed: int = 3):
     data = data or structured_survey()
     split = make_split(data, SPECS[setting], seed)
-    gc = graph_config(gnn_config(), "structured", setting)
+    gc = graph_config(project_config(), "structured", setting)
     bundle = build_graph(
         data,
         split,
@@ -149,7 +154,7 @@ def test_unknown_split_rows_are_rejected():
     bad = pd.concat(
         [split, pd.DataFrame({"individual": ["nobody"], "question": ["Q00_W1"], "part": ["test"]})]
     )
-    gc = graph_config(gnn_config(), "structured", "setting1")
+    gc = graph_config(project_config(), "structured", "setting1")
     with pytest.raises(InputDataError, match="no answer in the dataset"):
         build_graph(
             data,
@@ -216,14 +221,22 @@ def test_evaluation_graph_holds_only_training_answers(setting):
 
 
 def test_setting_regime_comes_from_config():
-    cfg = gnn_config()
+    cfg = project_config()
     broken = copy.deepcopy(cfg)
-    broken["defaults"]["settings"]["setting2"]["supervision"] = "questions"
+    broken["gnn"]["defaults"]["settings"]["setting2"]["supervision"] = "questions"
     with pytest.raises(InputDataError, match="supervision"):
         graph_config(broken, "structured", "setting2")
     assert (
         graph_config(cfg, "any_name_at_all", "setting2")["setting"]["supervision"] == "individuals"
     )
+    # New-question training follows the setting's axis, whatever the setting is called.
+    assert graph_config(cfg, "structured", "setting3")["setting"]["new_questions"] is True
+    assert graph_config(cfg, "structured", "setting1")["setting"]["new_questions"] is False
+    cfg["settings"]["unseen_items"] = cfg["settings"]["setting3"]
+    cfg["gnn"]["defaults"]["settings"]["unseen_items"] = cfg["gnn"]["defaults"]["settings"][
+        "setting1"
+    ]
+    assert graph_config(cfg, "structured", "unseen_items")["setting"]["new_questions"] is True
 
 
 def test_config_precedence_defaults_arch_dataset():

@@ -13,7 +13,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from test_gnn_graph import gnn_config, make_bundle
 
-from gemsflow.gnn_training import Trainer, deep_merge, resolve_config, train_run
+from gemsflow.config import deep_merge, resolve_config
+from gemsflow.gnn_training import Trainer, train_run
 from gemsflow.scoring import score
 
 SHORT = {"training": {"max_epochs": 3, "steps_per_epoch": 2, "patience": 3}}

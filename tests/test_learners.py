@@ -210,7 +210,7 @@ def test_workflow_runs_logreg_and_ensemble(workdir):
     # The leaderboard's validation figure of the ensemble is its out-of-fold one.
     scored = json.loads((workdir / runs / "ensemble/seed42/metrics.json").read_text())
     assert scored["parts"]["val"]["accuracy"] == pytest.approx(info["out_of_fold_val_accuracy"])
-    bench = workdir / "logs/benchmarks/learner/setting1/tiny/logreg/seed42.tsv"
+    bench = workdir / "results/benchmarks/learner/setting1/tiny/logreg/seed42.tsv"
     assert bench.exists() and "s\t" in bench.read_text().splitlines()[0] + "\t"
     metrics = json.loads((workdir / runs / "logreg/seed42/metrics.json").read_text())
     assert np.isfinite(metrics["accuracy"]) and metrics["method_info"]["selected"]

@@ -221,7 +221,7 @@ def test_load_choice_features_reads_bf16_file(tmp_path):
 
 
 def test_features_path_follows_the_feature_key():
-    from gemsflow.mapping import features_path
+    from gemsflow.config import features_path
 
     config = {
         "llm": {"embedders": {"minilm": {}}, "models": {"qwen3-8b": {}}},

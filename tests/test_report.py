@@ -110,7 +110,7 @@ def test_figures_are_valid_and_deterministic(run_paths, tmp_path):
 
 
 def _screenshot_module():
-    path = ROOT / "workflow" / "scripts" / "screenshot_report.py"
+    path = ROOT / "tools" / "screenshot_report.py"
     spec = importlib.util.spec_from_file_location("screenshot_report", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["screenshot_report"] = module

@@ -58,7 +58,7 @@ def copy_workflow(dest: Path, edit_config) -> Path:
 def snakemake(workdir: Path, *args: str, cores: bool = True, cwd: Path | None = None) -> str:
     cmd = [sys.executable, "-m", "snakemake", *(["--cores", "2"] if cores else [])]
     cmd += ["--directory", str(workdir), *args]
-    done = subprocess.run(cmd, cwd=cwd or workdir, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(cmd, cwd=cwd or workdir, capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
         raise AssertionError(
             f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"

@@ -18,11 +18,11 @@ from typing import Any
 import jsonschema
 import yaml
 
+from gemsflow.config import ARCHS as GNN_ARCHS
 from gemsflow.errors import InputDataError
 
-# THE list of method kinds; workflow rules, the checks below and gemsflow.models read it from here.
+# THE list of method kinds (the GNN archs live beside the other torch-free config facts in gemsflow.config).
 BASELINE_METHODS = ("majority", "subgroup_majority", "uniform", "position_prior")
-GNN_ARCHS = ("mf", "rgcn", "gat", "sage")
 LEARNER_METHODS = ("logreg", "ensemble")
 LLM_KINDS = ("zeroshot", "fewshot", "cot", "lora")
 MAPPING_KIND = "mapping"

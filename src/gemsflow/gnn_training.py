@@ -25,79 +25,14 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from gemsflow.accuracy import accuracy
+from gemsflow.config import setting_config
 from gemsflow.errors import InputDataError
 from gemsflow.graph import TEST, TRAIN, VAL
 from gemsflow.io import atomic_path, write_json, write_parquet, write_text
-from gemsflow.models import ARCHS, GemsModel, full_edge_index
+from gemsflow.models import GemsModel, full_edge_index
 from gemsflow.reproducibility import DEFAULT_THREADS, configure_torch
 
 log = logging.getLogger("gemsflow.gnn")
-
-SUPERVISION_MODES = ("edges", "individuals")
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def resolve_config(gnn: dict[str, Any], arch: str, dataset: str) -> dict[str, Any]:
-    """``gnn.defaults``, then ``gnn.archs.<arch>``, then ``gnn.datasets.<dataset>`` (later wins).
-
-    A dataset entry may hold its own ``archs.<arch>`` block, applied last.
-    """
-    if arch not in ARCHS:
-        raise InputDataError(
-            "config/config.yaml", "gnn.archs", f"unknown arch {arch!r}", f"use one of {ARCHS}"
-        )
-    arch_block = (gnn.get("archs") or {}).get(arch)
-    per_dataset = copy.deepcopy((gnn.get("datasets") or {}).get(dataset) or {})
-    dataset_arch = (per_dataset.pop("archs", None) or {}).get(arch)
-    for where, block in (
-        (f"gnn.archs.{arch}", arch_block),
-        (f"gnn.datasets.{dataset}.archs.{arch}", dataset_arch),
-    ):
-        # One cached graph serves every arch, so what it depends on cannot vary by arch.
-        if block and "graph" in block:
-            raise InputDataError(
-                "config/config.yaml",
-                f"{where}.graph",
-                "the graph is shared by all archs",
-                "set graph options in gnn.defaults or gnn.datasets.<dataset>",
-            )
-    cfg = deep_merge(gnn["defaults"], arch_block)
-    return deep_merge(deep_merge(cfg, per_dataset), dataset_arch)
-
-
-def graph_config(gnn: dict[str, Any], dataset: str, setting: str) -> dict[str, Any]:
-    """The part of the config the cached graph depends on (arch-independent by design)."""
-    cfg = resolve_config(gnn, "sage", dataset)
-    return {"graph": cfg["graph"], "setting": setting_config(cfg, setting)}
-
-
-def setting_config(cfg: dict[str, Any], setting: str) -> dict[str, Any]:
-    settings = cfg.get("settings") or {}
-    if setting not in settings:
-        raise InputDataError(
-            "config/config.yaml",
-            f"gnn.defaults.settings.{setting}",
-            "no GNN training regime for this setting",
-            "add supervision/supervision_fraction for it",
-        )
-    block = settings[setting]
-    if block.get("supervision") not in SUPERVISION_MODES:
-        raise InputDataError(
-            "config/config.yaml",
-            f"gnn.defaults.settings.{setting}.supervision",
-            f"{block.get('supervision')!r} is not a supervision mode",
-            f"use one of {SUPERVISION_MODES}",
-        )
-    return block
 
 
 class SampleDrawer:

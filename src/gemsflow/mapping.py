@@ -302,23 +302,6 @@ def load_gnn_embeddings(path: str | Path) -> GnnEmbeddings:
     return GnnEmbeddings(individuals, individual_emb, choices, choice_emb, temperature)
 
 
-def features_path(config: dict[str, Any], dataset: str, features: str) -> str:
-    """The features file that ``mapping-<arch>-<features>`` reads: text embeddings or hidden states."""
-    llm = config.get("llm") or {}
-    if features in (llm.get("embedders") or {}):
-        return f"results/embeddings/{dataset}/{features}/text_embeddings.safetensors"
-    if features in (llm.get("models") or {}):
-        position = config["mapping"]["hidden_state_position"]
-        return f"results/hidden_states/{dataset}/{features}/{position}/hidden_states.safetensors"
-    raise InputDataError(
-        "config/config.yaml",
-        "methods",
-        f"a mapping method names features {features!r}, which is neither a key of llm.embedders "
-        "nor of llm.models",
-        "add it to one of them or correct the method name (mapping-<arch>-<features>)",
-    )
-
-
 def select_layers(layers: Sequence[int], skip_embedding_layer: bool) -> list[int]:
     """Layer indices to search; the token-embedding layer 0 of an LLM carries no context."""
     if skip_embedding_layer and len(layers) > 1:

@@ -16,9 +16,8 @@ import torch
 from torch import nn
 from torch_geometric.nn import GATConv, HeteroConv, RGCNConv, SAGEConv
 
-from gemsflow.config_checks import GNN_ARCHS
+from gemsflow.config import ARCHS
 
-ARCHS = GNN_ARCHS  # the one list of method kinds lives in gemsflow.config_checks
 ENCODERS = {
     "individual": ("fixed", "trait", "one_hot", "trait_one_hot"),
     "choice": ("one_hot", "random"),

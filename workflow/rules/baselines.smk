@@ -7,6 +7,8 @@ rule baseline:
         info="results/runs/{setting}/{dataset}/{method}/seed{seed}/run_info.json",
     log:
         "logs/baseline/{setting}/{dataset}/{method}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/baseline/{setting}/{dataset}/{method}/seed{seed}.tsv"
     wildcard_constraints:
         method="majority|subgroup_majority|uniform|position_prior",
     conda:
@@ -16,6 +18,6 @@ rule baseline:
         mem_mb=4000,
         runtime=10,
     params:
-        options=lambda wildcards: config["baselines"],
+        options=lookup(dpath="baselines", within=config),
     script:
         "../scripts/run_baseline.py"

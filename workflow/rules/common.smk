@@ -15,6 +15,14 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in (GEMSFLOW_SRC, os.getenv("PYTHONPATH")) if p)
 )
 
+# Planning imports only torch-free modules (stdlib, yaml, pandas): the head process may run on a login
+# node without the GPU stack; each job's conda env holds what its script needs.
+from gemsflow.config import (  # noqa: E402
+    graph_config,
+    name_pattern,
+    resolve_config,
+    settings_on_axis,
+)
 from gemsflow.config_checks import check_config  # noqa: E402
 from gemsflow.datasets import resolve_paths, source_files  # noqa: E402
 
@@ -28,9 +36,39 @@ check_config(
 )
 validate(config, "../../config/schema.yaml", set_default=True)
 
+# results/<setting>/<dataset> sits beside these folders, so a setting may not take their names.
+RESULT_FOLDERS = {
+    "benchmarks",
+    "cache",
+    "data",
+    "embeddings",
+    "graphs",
+    "hidden_states",
+    "leaderboards",
+    "models",
+    "prompts",
+    "reports",
+    "runs",
+    "splits",
+}
+if RESULT_FOLDERS & set(config["settings"]):
+    raise ValueError(
+        f"config/config.yaml: field 'settings': {sorted(RESULT_FOLDERS & set(config['settings']))} "
+        f"name a results/ folder. Fix: rename the setting (not one of {sorted(RESULT_FOLDERS)})."
+    )
 
+
+unknown_settings = sorted(set(config["run"]["settings"]) - set(config["settings"]))
+if unknown_settings:
+    raise ValueError(
+        f"config/config.yaml: field 'run.settings': {unknown_settings} have no block under 'settings'. "
+        f"Fix: use one of {sorted(config['settings'])} or add a block for it under 'settings'."
+    )
+
+
+# A setting is any configured key; what it does comes from its block (settings.<name>.axis).
 wildcard_constraints:
-    setting="setting[0-9]+",
+    setting=name_pattern(config["settings"]),
     dataset="[A-Za-z0-9_]+",
     seed="[0-9]+",
 
@@ -60,15 +98,6 @@ def dataset_entry(name):
 
 def dataset_source_files(wildcards):
     return source_files(dataset_entry(wildcards.dataset))
-
-
-def setting_entry(name):
-    if name not in config["settings"]:
-        raise ValueError(
-            f"config/config.yaml: field 'settings': unknown setting {name!r}. "
-            f"Fix: use one of {sorted(config['settings'])}."
-        )
-    return config["settings"][name]
 
 
 def methods_for(setting, dataset=None):
@@ -112,14 +141,30 @@ def report_targets(datasets=None, settings=None):
     )
 
 
+def deliverables():
+    """The (setting, dataset) result folders and report pages of the default run."""
+    return (
+        expand(
+            "results/{setting}/{dataset}",
+            setting=config["run"]["settings"],
+            dataset=config["run"]["datasets"],
+        )
+        + report_targets()
+    )
+
+
+def run_files():
+    """Each run's predictions and run_info: Snakemake does not rebuild a deleted input of a job whose
+    output (metrics.json) is up to date, so as targets of their own they are rebuilt when deleted.
+    """
+    return [
+        metrics.removesuffix("metrics.json") + name
+        for dataset in config["run"]["datasets"]
+        for setting in config["run"]["settings"]
+        for metrics in run_metrics(setting, dataset)
+        for name in ("predictions.parquet", "run_info.json")
+    ]
+
+
 def all_targets():
-    targets = []
-    for dataset in config["run"]["datasets"]:
-        for setting in config["run"]["settings"]:
-            targets.append(f"results/{setting}/{dataset}")
-            # A run's own files are targets too: Snakemake does not rebuild a deleted input of a job
-            # whose output (metrics.json) is up to date, so they would otherwise stay missing.
-            metrics = run_metrics(setting, dataset)
-            for name in ("predictions.parquet", "run_info.json"):
-                targets += [m.removesuffix("metrics.json") + name for m in metrics]
-    return targets + report_targets()
+    return deliverables() + run_files() + ["results/reports/benchmarks.html"]

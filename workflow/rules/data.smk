@@ -5,6 +5,8 @@ rule prepare_dataset:
         DATASET_FILES,
     log:
         "logs/prepare_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/prepare_dataset/{dataset}.tsv"
     conda:
         "../../envs/core.yaml"
     threads: 1
@@ -25,6 +27,8 @@ rule split:
         sizes="results/splits/{setting}/{dataset}/seed{seed}/split_sizes.json",
     log:
         "logs/split/{setting}/{dataset}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/split/{setting}/{dataset}/seed{seed}.tsv"
     conda:
         "../../envs/core.yaml"
     threads: 1
@@ -32,6 +36,6 @@ rule split:
         mem_mb=4000,
         runtime=10,
     params:
-        spec=lambda wildcards: setting_entry(wildcards.setting),
+        spec=lookup(dpath="settings/{setting}", within=config),
     script:
         "../scripts/make_split.py"

@@ -1,6 +1,10 @@
 # The deliverable of a (setting, dataset): summary over methods and seeds plus each run's metrics.
 
 
+localrules:
+    deliver,
+
+
 rule deliver:
     input:
         lambda wildcards: run_metrics(wildcards.setting, wildcards.dataset),

@@ -19,6 +19,8 @@ rule download_dataset:
         ),
     log:
         "logs/download_dataset/{hf_dataset}.log",
+    benchmark:
+        "results/benchmarks/download_dataset/{hf_dataset}.tsv"
     wildcard_constraints:
         hf_dataset="twin|dunning_kruger",
     conda:

@@ -1,6 +1,10 @@
 # GEMS graph networks: a cached graph per (setting, dataset, seed), then one training job per arch.
-# The training regime of a setting comes from config gnn.*.settings.<setting>, never from file names.
-from gemsflow.gnn_training import graph_config, resolve_config
+# What a setting does comes from its config blocks, never from its name: settings.<name>.axis picks the
+# training rule (axis question: new questions, the run exports embeddings for the mapping stage) and
+# gnn.*.settings.<name> the training regime.
+
+GNN_ARCH = "mf|rgcn|gat|sage"
+GNN_RUN = "results/runs/{setting}/{dataset}/{arch}/seed{seed}"
 
 
 rule build_graph:
@@ -11,6 +15,8 @@ rule build_graph:
         graph="results/graphs/{setting}/{dataset}/seed{seed}/graph.pt",
     log:
         "logs/build_graph/{setting}/{dataset}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/build_graph/{setting}/{dataset}/seed{seed}.tsv"
     conda:
         "../../envs/gnn.yaml"
     threads: 1
@@ -19,7 +25,7 @@ rule build_graph:
         runtime=10,
     params:
         graph_config=lambda wildcards: graph_config(
-            config["gnn"], wildcards.dataset, wildcards.setting
+            config, wildcards.dataset, wildcards.setting
         ),
     script:
         "../scripts/build_graph.py"
@@ -30,21 +36,17 @@ rule train_gnn:
         graph="results/graphs/{setting}/{dataset}/seed{seed}/graph.pt",
     output:
         # update(): Snakemake keeps the previous run's files until the script replaces them on success.
-        predictions=update(
-            "results/runs/{setting}/{dataset}/{arch}/seed{seed}/predictions.parquet"
-        ),
-        run_info=update(
-            "results/runs/{setting}/{dataset}/{arch}/seed{seed}/run_info.json"
-        ),
-        curve=update("results/runs/{setting}/{dataset}/{arch}/seed{seed}/curve.tsv"),
-        model=update(
-            "results/runs/{setting}/{dataset}/{arch}/seed{seed}/model.safetensors"
-        ),
+        predictions=update(f"{GNN_RUN}/predictions.parquet"),
+        run_info=update(f"{GNN_RUN}/run_info.json"),
+        curve=update(f"{GNN_RUN}/curve.tsv"),
+        model=update(f"{GNN_RUN}/model.safetensors"),
     log:
         "logs/train_gnn/{setting}/{dataset}/{arch}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train_gnn/{setting}/{dataset}/{arch}/seed{seed}.tsv"
     wildcard_constraints:
-        arch="mf|rgcn|gat|sage",
-        setting="setting[12]",
+        arch=GNN_ARCH,
+        setting=name_pattern(settings_on_axis(config, "individual")),
     conda:
         "../../envs/gnn.yaml"
     threads: 2
@@ -63,21 +65,18 @@ rule train_gnn_new_questions:
     input:
         graph="results/graphs/{setting}/{dataset}/seed{seed}/graph.pt",
     output:
-        embeddings=update(
-            "results/runs/{setting}/{dataset}/{arch}/seed{seed}/embeddings.safetensors"
-        ),
-        run_info=update(
-            "results/runs/{setting}/{dataset}/{arch}/seed{seed}/run_info.json"
-        ),
-        curve=update("results/runs/{setting}/{dataset}/{arch}/seed{seed}/curve.tsv"),
-        model=update(
-            "results/runs/{setting}/{dataset}/{arch}/seed{seed}/model.safetensors"
-        ),
+        # update(): Snakemake keeps the previous run's files until the script replaces them on success.
+        embeddings=update(f"{GNN_RUN}/embeddings.safetensors"),
+        run_info=update(f"{GNN_RUN}/run_info.json"),
+        curve=update(f"{GNN_RUN}/curve.tsv"),
+        model=update(f"{GNN_RUN}/model.safetensors"),
     log:
         "logs/train_gnn/{setting}/{dataset}/{arch}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train_gnn_new_questions/{setting}/{dataset}/{arch}/seed{seed}.tsv"
     wildcard_constraints:
-        arch="mf|rgcn|gat|sage",
-        setting="setting3",
+        arch=GNN_ARCH,
+        setting=name_pattern(settings_on_axis(config, "question")),
     conda:
         "../../envs/gnn.yaml"
     threads: 2

@@ -21,7 +21,7 @@ rule learner:
     log:
         "logs/learner/{setting}/{dataset}/{method}/seed{seed}.log",
     benchmark:
-        "logs/benchmarks/learner/{setting}/{dataset}/{method}/seed{seed}.tsv"
+        "results/benchmarks/learner/{setting}/{dataset}/{method}/seed{seed}.tsv"
     wildcard_constraints:
         method="logreg",
     conda:
@@ -51,7 +51,7 @@ rule ensemble:
     log:
         "logs/ensemble/{setting}/{dataset}/{method}/seed{seed}.log",
     benchmark:
-        "logs/benchmarks/ensemble/{setting}/{dataset}/{method}/seed{seed}.tsv"
+        "results/benchmarks/ensemble/{setting}/{dataset}/{method}/seed{seed}.tsv"
     wildcard_constraints:
         method="ensemble",
     conda:

@@ -1,7 +1,13 @@
 # LLM branch: tiny model, text embeddings, hidden states, prompts, and the zeroshot / fewshot / cot / lora
 # runs of every model in config["llm"]["models"]. Computation lives in gemsflow.llm.
 
-from gemsflow.llm.runs import PROMPT_FILE, TEXT_EMBEDDINGS, TINY_MODEL_DIR, RuleHelpers
+from gemsflow.config import (
+    HIDDEN_STATES,
+    PROMPT_FILE,
+    TEXT_EMBEDDINGS,
+    TINY_MODEL_DIR,
+    RuleHelpers,
+)
 
 LLM = config.get("llm", {})
 LLM_RULES = RuleHelpers(LLM)
@@ -23,6 +29,8 @@ rule llm_tiny_model:
         directory(TINY_MODEL_DIR),
     log:
         "logs/llm_tiny_model/tiny.log",
+    benchmark:
+        "results/benchmarks/llm_tiny_model/tiny.tsv"
     conda:
         "../../envs/llm.yaml"
     threads: 1
@@ -42,6 +50,8 @@ rule llm_text_embeddings:
         TEXT_EMBEDDINGS,
     log:
         "logs/llm_text_embeddings/{dataset}/{embedder}.log",
+    benchmark:
+        "results/benchmarks/llm_text_embeddings/{dataset}/{embedder}.tsv"
     wildcard_constraints:
         embedder=LLM_RULES.wildcard_pattern("embedders"),
     conda:
@@ -62,9 +72,11 @@ rule llm_hidden_states:
         data=DATASET_FILES,
         model=LLM_RULES.model_files,
     output:
-        "results/hidden_states/{dataset}/{model}/{position}/hidden_states.safetensors",
+        HIDDEN_STATES,
     log:
         "logs/llm_hidden_states/{dataset}/{model}/{position}.log",
+    benchmark:
+        "results/benchmarks/llm_hidden_states/{dataset}/{model}/{position}.tsv"
     wildcard_constraints:
         model=LLM_RULES.wildcard_pattern("models"),
         position="last|eos",
@@ -93,6 +105,8 @@ rule llm_prompts_eval:
         test=PROMPT_FILE.replace("{part}", "test"),
     log:
         "logs/llm_prompts_eval/{setting}/{dataset}/seed{seed}/{style}.log",
+    benchmark:
+        "results/benchmarks/llm_prompts_eval/{setting}/{dataset}/seed{seed}/{style}.tsv"
     wildcard_constraints:
         style="zeroshot|fewshot[0-9]+",
     conda:
@@ -117,6 +131,8 @@ rule llm_prompts_train:
         train=PROMPT_FILE.replace("{part}", "train"),
     log:
         "logs/llm_prompts_train/{setting}/{dataset}/seed{seed}/{style}.log",
+    benchmark:
+        "results/benchmarks/llm_prompts_train/{setting}/{dataset}/seed{seed}/{style}.tsv"
     wildcard_constraints:
         style="zeroshot|fewshot[0-9]+",
     conda:
@@ -140,6 +156,8 @@ rule llm_prompting:
         info=LLM_RUN_INFO,
     log:
         "logs/llm_prompting/{setting}/{dataset}/{kind}-{model}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/llm_prompting/{setting}/{dataset}/{kind}-{model}/seed{seed}.tsv"
     wildcard_constraints:
         kind="zeroshot|fewshot",
         model=LLM_RULES.wildcard_pattern("models"),
@@ -169,6 +187,8 @@ rule llm_cot:
         info=LLM_RUN_INFO.replace("{kind}", "cot"),
     log:
         "logs/llm_cot/{setting}/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/llm_cot/{setting}/{dataset}/{model}/seed{seed}.tsv"
     wildcard_constraints:
         model=LLM_RULES.wildcard_pattern("models"),
     conda:
@@ -199,6 +219,8 @@ rule llm_lora:
         adapter=directory("results/models/lora/{setting}/{dataset}/{model}/seed{seed}"),
     log:
         "logs/llm_lora/{setting}/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/llm_lora/{setting}/{dataset}/{model}/seed{seed}.tsv"
     wildcard_constraints:
         model=LLM_RULES.wildcard_pattern("models"),
     conda:

@@ -1,7 +1,7 @@
 # Setting 3: ridge map from choice-text features to the GNN's choice embeddings (methods
 # mapping-<arch>-<features>); <features> is a key of llm.embedders (text embeddings) or of llm.models
 # (hidden states at mapping.hidden_state_position). Conda env gnn: torch reads the safetensors inputs.
-from gemsflow.mapping import features_path
+from gemsflow.config import features_path
 
 
 rule map_llm_to_gnn:
@@ -17,8 +17,10 @@ rule map_llm_to_gnn:
         info="results/runs/{setting}/{dataset}/mapping-{arch}-{features}/seed{seed}/run_info.json",
     log:
         "logs/map_llm_to_gnn/{setting}/{dataset}/mapping-{arch}-{features}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/map_llm_to_gnn/{setting}/{dataset}/mapping-{arch}-{features}/seed{seed}.tsv"
     wildcard_constraints:
-        arch="mf|rgcn|gat|sage",
+        arch=GNN_ARCH,
         features="[A-Za-z0-9_.]+(-[A-Za-z0-9_.]+)*",
     conda:
         "../../envs/gnn.yaml"
@@ -28,9 +30,7 @@ rule map_llm_to_gnn:
         runtime=30,
     params:
         alphas=lambda wildcards: [float(a) for a in config["mapping"]["alphas"]],
-        skip_embedding_layer=lambda wildcards: config["mapping"]["skip_embedding_layer"],
-        feature_variants=lambda wildcards: config["mapping"].get(
-            "feature_variants", "auto"
-        ),
+        skip_embedding_layer=lookup(dpath="mapping/skip_embedding_layer", within=config),
+        feature_variants=lookup(dpath="mapping/feature_variants", within=config),
     script:
         "../scripts/map_llm_to_gnn.py"

@@ -2,6 +2,14 @@
 # `snakemake evaluation_report --report report.html` collects them into one self-contained HTML report.
 
 
+# Small aggregators run in the head process: a cluster would queue each for minutes.
+localrules:
+    leaderboard,
+    evaluation_plots,
+    provenance,
+    benchmark_report,
+
+
 rule leaderboard:
     input:
         lambda wildcards: run_metrics(wildcards.setting, wildcards.dataset),
@@ -99,3 +107,30 @@ rule evaluation_report:
     input:
         report_targets(),
     localrule: True
+
+
+# Time and memory per rule from the benchmark files of the jobs behind the deliverables. It reads every
+# file under results/benchmarks/ when it runs, after all the jobs it depends on.
+rule benchmark_report:
+    input:
+        deliverables(),
+    output:
+        tsv="results/reports/benchmarks.tsv",
+        html=report(
+            "results/reports/benchmarks.html",
+            caption="../report/benchmarks.rst",
+            category="Benchmarks",
+            labels={"figure": "time and memory per rule"},
+        ),
+    log:
+        "logs/benchmark_report/benchmark_report.log",
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        root="results/benchmarks",
+    script:
+        "../scripts/benchmark_report.py"

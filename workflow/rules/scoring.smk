@@ -5,14 +5,14 @@ rule score_run:
         predictions=f"{RUN}/predictions.parquet",
         info=f"{RUN}/run_info.json",
         # A configured test-retest table (evaluation.retest.<dataset>) is an input, so editing it rescores.
-        retest=lambda wildcards: config.get("evaluation", {})
-        .get("retest", {})
-        .get(wildcards.dataset, []),
+        retest=lookup(dpath="evaluation/retest/{dataset}", within=config, default=[]),
     output:
         # update(): an interrupted or failed rescoring keeps the previous metrics (written atomically).
         update(f"{RUN}/metrics.json"),
     log:
         "logs/score_run/{setting}/{dataset}/{method}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/score_run/{setting}/{dataset}/{method}/seed{seed}.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1
@@ -20,9 +20,7 @@ rule score_run:
         mem_mb=4000,
         runtime=10,
     params:
-        evaluation=lambda wildcards: config.get("evaluation", {}),
-        retest=lambda wildcards: config.get("evaluation", {})
-        .get("retest", {})
-        .get(wildcards.dataset),
+        evaluation=lookup(dpath="evaluation", within=config, default={}),
+        retest=lookup(dpath="evaluation/retest/{dataset}", within=config, default=None),
     script:
         "../scripts/score_run.py"

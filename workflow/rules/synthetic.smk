@@ -18,6 +18,8 @@ if "generator" in SYNTHETIC_ENTRY:
             ),
         log:
             "logs/synthesize_dataset/synthetic.log",
+        benchmark:
+            "results/benchmarks/synthesize_dataset/synthetic.tsv"
         conda:
             "../../envs/core.yaml"
         threads: 1

@@ -5,7 +5,7 @@ this tool writes a copy of the report with a small script that, once the page ha
 through the app's own navigation (``app.setView``, what clicking the entry in the sidebar does). The
 report file itself is not changed.
 
-    python workflow/scripts/screenshot_report.py report.html shot.png \
+    python tools/screenshot_report.py report.html shot.png \
         --result results/leaderboards/setting1/twin/leaderboard.html
 
 Also writes ``<shot>.dom.html``, the rendered DOM, so a test can check what the page displayed.

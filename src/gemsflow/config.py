@@ -1,0 +1,274 @@
+"""Config resolution and path templates the workflow plans with; torch-free by design.
+
+The Snakemake head process (on a cluster: a login node with a small environment) imports this module to
+build the DAG, so it imports only the standard library and gemsflow.errors. The job scripts' heavy modules
+(torch, transformers) import from here, never the other way round.
+
+A setting's behaviour comes from its config blocks alone, never from its name: ``settings.<name>.axis``
+says what is held out (``question``: new questions, trained by a GNN that exports embeddings for the
+mapping stage), ``gnn.*.settings.<name>`` gives the GNN's training regime.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from gemsflow.errors import InputDataError
+
+CONFIG_FILE = "config/config.yaml"
+ARCHS = ("mf", "rgcn", "gat", "sage")
+SUPERVISION_MODES = ("edges", "individuals")
+AXES = ("individual", "question")
+
+TINY_MODEL_DIR = "results/models/tiny"
+PROMPT_FILE = "results/prompts/{setting}/{dataset}/seed{seed}/{style}/{part}.jsonl"
+TEXT_EMBEDDINGS = "results/embeddings/{dataset}/{embedder}/text_embeddings.safetensors"
+HIDDEN_STATES = "results/hidden_states/{dataset}/{model}/{position}/hidden_states.safetensors"
+
+
+# --- settings -------------------------------------------------------------------------------------
+
+
+def settings_on_axis(config: dict[str, Any], axis: str) -> list[str]:
+    """Names of the configured settings that hold out ``axis`` (``individual`` or ``question``)."""
+    return [name for name, block in config["settings"].items() if block["axis"] == axis]
+
+
+def name_pattern(names) -> str:
+    """A wildcard regex matching exactly ``names``; one that matches nothing when there are none."""
+    return "|".join(re.escape(name) for name in names) or "(?!x)x"
+
+
+def new_questions(config: dict[str, Any], setting: str) -> bool:
+    """Whether ``setting`` holds out whole questions (the GNN then exports embeddings, not predictions)."""
+    if setting not in config["settings"]:
+        raise InputDataError(
+            CONFIG_FILE,
+            "settings",
+            f"unknown setting {setting!r}",
+            f"use one of {sorted(config['settings'])} or add a block for it",
+        )
+    return config["settings"][setting]["axis"] == "question"
+
+
+# --- GNN ------------------------------------------------------------------------------------------
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve_config(gnn: dict[str, Any], arch: str, dataset: str) -> dict[str, Any]:
+    """``gnn.defaults``, then ``gnn.archs.<arch>``, then ``gnn.datasets.<dataset>`` (later wins).
+
+    A dataset entry may hold its own ``archs.<arch>`` block, applied last.
+    """
+    if arch not in ARCHS:
+        raise InputDataError(
+            CONFIG_FILE, "gnn.archs", f"unknown arch {arch!r}", f"use one of {ARCHS}"
+        )
+    arch_block = (gnn.get("archs") or {}).get(arch)
+    per_dataset = copy.deepcopy((gnn.get("datasets") or {}).get(dataset) or {})
+    dataset_arch = (per_dataset.pop("archs", None) or {}).get(arch)
+    for where, block in (
+        (f"gnn.archs.{arch}", arch_block),
+        (f"gnn.datasets.{dataset}.archs.{arch}", dataset_arch),
+    ):
+        # One cached graph serves every arch, so what it depends on cannot vary by arch.
+        if block and "graph" in block:
+            raise InputDataError(
+                CONFIG_FILE,
+                f"{where}.graph",
+                "the graph is shared by all archs",
+                "set graph options in gnn.defaults or gnn.datasets.<dataset>",
+            )
+    cfg = deep_merge(gnn["defaults"], arch_block)
+    return deep_merge(deep_merge(cfg, per_dataset), dataset_arch)
+
+
+def setting_config(cfg: dict[str, Any], setting: str) -> dict[str, Any]:
+    """The GNN training regime of ``setting`` in a resolved GNN config (``settings.<setting>``)."""
+    settings = cfg.get("settings") or {}
+    if setting not in settings:
+        raise InputDataError(
+            CONFIG_FILE,
+            f"gnn.defaults.settings.{setting}",
+            "no GNN training regime for this setting",
+            "add supervision/supervision_fraction for it",
+        )
+    block = settings[setting]
+    if block.get("supervision") not in SUPERVISION_MODES:
+        raise InputDataError(
+            CONFIG_FILE,
+            f"gnn.defaults.settings.{setting}.supervision",
+            f"{block.get('supervision')!r} is not a supervision mode",
+            f"use one of {SUPERVISION_MODES}",
+        )
+    return block
+
+
+def graph_config(config: dict[str, Any], dataset: str, setting: str) -> dict[str, Any]:
+    """What the cached graph depends on (arch-independent by design): graph options and the setting's
+    regime, with ``new_questions`` read off the setting's axis."""
+    cfg = resolve_config(config["gnn"], "sage", dataset)
+    regime = {**setting_config(cfg, setting), "new_questions": new_questions(config, setting)}
+    return {"graph": cfg["graph"], "setting": regime}
+
+
+# --- mapping --------------------------------------------------------------------------------------
+
+
+def features_path(config: dict[str, Any], dataset: str, features: str) -> str:
+    """The features file that ``mapping-<arch>-<features>`` reads: text embeddings or hidden states."""
+    llm = config.get("llm") or {}
+    if features in (llm.get("embedders") or {}):
+        return TEXT_EMBEDDINGS.format(dataset=dataset, embedder=features)
+    if features in (llm.get("models") or {}):
+        position = config["mapping"]["hidden_state_position"]
+        return HIDDEN_STATES.format(dataset=dataset, model=features, position=position)
+    raise InputDataError(
+        CONFIG_FILE,
+        "methods",
+        f"a mapping method names features {features!r}, which is neither a key of llm.embedders "
+        "nor of llm.models",
+        "add it to one of them or correct the method name (mapping-<arch>-<features>)",
+    )
+
+
+# --- LLM ------------------------------------------------------------------------------------------
+
+
+def model_entry(llm_config: dict, key: str) -> dict:
+    models = llm_config.get("models", {})
+    if key not in models:
+        raise InputDataError(
+            CONFIG_FILE,
+            "llm.models",
+            f"unknown model {key!r}",
+            f"use one of {sorted(models)} or add it",
+        )
+    return models[key]
+
+
+def model_location(entry: dict) -> str:
+    """A built model (``build: tiny``) lives under results/; others name a local path or hub id."""
+    if entry.get("build") == "tiny":
+        return TINY_MODEL_DIR
+    if "path" not in entry:
+        raise InputDataError(
+            CONFIG_FILE, "llm.models.path", "model has no path", "set path or build: tiny"
+        )
+    return str(entry["path"])
+
+
+def method_settings(llm_config: dict, key: str, section: str) -> dict:
+    """``llm.<section>`` with the model's own ``<section>`` entries on top (e.g. a smaller CoT budget)."""
+    return {**llm_config.get(section, {}), **model_entry(llm_config, key).get(section, {})}
+
+
+class RuleHelpers:
+    """Input, params and resource functions of ``workflow/rules/llm.smk``, from ``config["llm"]``.
+
+    Each method takes Snakemake's ``wildcards`` object (anything with the named attributes).
+    """
+
+    def __init__(self, llm_config: dict):
+        self.llm = llm_config
+
+    def wildcard_pattern(self, section: str) -> str:
+        """Regex of the keys of ``llm.<section>``, so rules only match configured models/embedders."""
+        keys = self.llm.get(section, {})
+        return "|".join(re.escape(key) for key in keys) or f"no_{section}_configured"
+
+    def entry(self, wildcards) -> dict:
+        return model_entry(self.llm, wildcards.model)
+
+    def location(self, wildcards) -> str:
+        return model_location(self.entry(wildcards))
+
+    def model_files(self, wildcards) -> list[str]:
+        """The tiny model is built by the workflow; other models are read from their path or hub id."""
+        return [TINY_MODEL_DIR] if self.entry(wildcards).get("build") == "tiny" else []
+
+    def _local_cpu(self, wildcards) -> bool:
+        entry = self.entry(wildcards)
+        return entry.get("build") == "tiny" or entry.get("backend") == "openai"
+
+    def threads(self, wildcards) -> int:
+        # The tiny model runs best on one thread (two threads beside other busy jobs ran several times
+        # slower); GPU jobs use a few CPU threads for tokenisation and data handling.
+        return 1 if self._local_cpu(wildcards) else 4
+
+    def gpu(self, wildcards) -> int:
+        return 0 if self._local_cpu(wildcards) else 1
+
+    def mem_mb(self, wildcards) -> int:
+        return (
+            4000 if self._local_cpu(wildcards) else int(self.entry(wildcards).get("mem_mb", 64000))
+        )
+
+    def runtime(self, wildcards) -> int:
+        return 30 if self._local_cpu(wildcards) else int(self.entry(wildcards).get("runtime", 720))
+
+    def fewshot_style(self) -> str:
+        return f"fewshot{int(self.llm['fewshot']['k'])}"
+
+    def prompting_style(self, wildcards) -> str:
+        return "zeroshot" if wildcards.kind == "zeroshot" else self.fewshot_style()
+
+    def lora_style(self, wildcards) -> str:
+        return method_settings(self.llm, wildcards.model, "lora")["prompt_style"]
+
+    def prompt_embeddings(self, wildcards) -> str | list[str]:
+        """Few-shot prompts need the text embeddings (one file); zero-shot prompts need none."""
+        if wildcards.style == "zeroshot":
+            return []
+        return TEXT_EMBEDDINGS.format(
+            dataset=wildcards.dataset, embedder=self.llm["prompts"]["embedder"]
+        )
+
+    def prompt_file(self, wildcards, style: str, part: str) -> str:
+        return PROMPT_FILE.format(
+            setting=wildcards.setting,
+            dataset=wildcards.dataset,
+            seed=wildcards.seed,
+            style=style,
+            part=part,
+        )
+
+    def eval_prompts(self, wildcards, style: str) -> dict[str, str]:
+        return {part: self.prompt_file(wildcards, style, part) for part in ("val", "test")}
+
+    def prompting_inputs(self, wildcards) -> dict[str, str]:
+        return self.eval_prompts(wildcards, self.prompting_style(wildcards))
+
+    def cot_inputs(self, wildcards) -> dict[str, str]:
+        return self.eval_prompts(wildcards, "zeroshot")
+
+    def lora_inputs(self, wildcards) -> dict[str, str]:
+        style = self.lora_style(wildcards)
+        return {
+            **self.eval_prompts(wildcards, style),
+            "train": self.prompt_file(wildcards, style, "train"),
+        }
+
+    def cot_options(self, wildcards) -> dict:
+        return method_settings(self.llm, wildcards.model, "cot")
+
+    def lora_options(self, wildcards) -> dict:
+        return method_settings(self.llm, wildcards.model, "lora")
+
+    def expert(self, wildcards) -> str:
+        experts = self.llm["cot"]["experts"]
+        return experts.get(wildcards.dataset, experts["default"])
+
+    def embedder(self, wildcards) -> dict:
+        return self.llm["embedders"][wildcards.embedder]
