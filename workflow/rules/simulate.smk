@@ -181,3 +181,82 @@ rule simulate_study:
         bootstrap=lambda wildcards: simulate_option("bootstrap", {}),
     script:
         "../scripts/simulate_study.py"
+
+
+HELDOUT = "results/simulate_heldout/{dataset}/{arch}-{features}/seed{seed}"
+
+
+def heldout_llm_entry(wildcards):
+    key = simulate_option("heldout_llm", "tiny")
+    return config["llm"]["models"][key] if key else None
+
+
+def heldout_llm_files(wildcards):
+    entry = heldout_llm_entry(wildcards)
+    return [TINY_MODEL_DIR] if entry and entry.get("build") == "tiny" else []
+
+
+def heldout_llm_location(wildcards):
+    entry = heldout_llm_entry(wildcards)
+    if not entry:
+        return None
+    return TINY_MODEL_DIR if entry.get("build") == "tiny" else entry.get("path")
+
+
+rule simulate_heldout:
+    input:
+        data=DATASET_FILES,
+        split="results/splits/setting3/{dataset}/seed{seed}/split.parquet",
+        gnn="results/runs/setting3/{dataset}/{arch}/seed{seed}/embeddings.safetensors",
+        gnn_info="results/runs/setting3/{dataset}/{arch}/seed{seed}/run_info.json",
+        features=lambda wildcards: features_path(
+            config, wildcards.dataset, wildcards.features
+        ),
+        llm=heldout_llm_files,
+    output:
+        distances=HELDOUT + "/subgroup_distances.parquet",
+        model=directory(HELDOUT + "/model"),
+    log:
+        "logs/simulate_heldout/{dataset}/{arch}-{features}/seed{seed}.log",
+    wildcard_constraints:
+        arch="mf|rgcn|gat|sage",
+        features="[A-Za-z0-9_.-]+",
+    conda:
+        "../../envs/llm.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        alphas=lambda wildcards: [float(a) for a in config["mapping"]["alphas"]],
+        skip_embedding_layer=lambda wildcards: config["mapping"]["skip_embedding_layer"],
+        embedder=study_embedder,
+        llm=lambda wildcards: simulate_option("heldout_llm", "tiny"),
+        llm_entry=heldout_llm_entry,
+        llm_location=heldout_llm_location,
+    script:
+        "../scripts/simulate_heldout.py"
+
+
+rule simulate_heldout_table:
+    input:
+        distances=lambda wildcards: expand(
+            HELDOUT + "/subgroup_distances.parquet",
+            dataset=wildcards.dataset,
+            arch=simulate_option("arch", "sage"),
+            features=simulate_option("features", "minilm"),
+            seed=config["seeds"],
+        ),
+    output:
+        tsv="results/leaderboards/setting3/{dataset}/simulation.tsv",
+        md="results/leaderboards/setting3/{dataset}/simulation.md",
+    log:
+        "logs/simulate_heldout_table/{dataset}.log",
+    conda:
+        "../../envs/gnn.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/simulate_heldout_table.py"
