@@ -1,7 +1,7 @@
 """Evidence that simulated subgroup distributions can be trusted, measured on held-out questions.
 
 Each setting-3 split's test questions are simulated as if they were a new study, through the same code
-as a real study (:func:`gemsflow.simulate.simulate` on a model directory whose GNN and mapping never saw
+as a real study (:func:`gemsflow.simulation.simulate` on a model directory whose GNN and mapping never saw
 those questions). Predicted answer shares of every subgroup (trait category) are compared with the shares
 observed among the subgroup's people who answered: total variation on nominal questions, Wasserstein-1 on
 ordinal ones (:func:`gemsflow.evaluation.distribution_distance`). The honest alternatives on the same
@@ -56,7 +56,7 @@ def study_features_from_dataset(
     """The dataset's own choice features renamed to study keys (``<question>_option_<position + 1>``).
 
     Study choices are coded 1..K in display order; the dataset's features were built from the same
-    question and option texts, so they are what :func:`gemsflow.simulate.study_features` would compute.
+    question and option texts, so they are what :func:`gemsflow.simulation.study_features` would compute.
     """
     opts = data.options.loc[data.options["question"].isin(questions)]
     rows = pd.Series(np.arange(len(features.choices)), index=pd.Index(features.choices))

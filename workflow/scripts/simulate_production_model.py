@@ -9,7 +9,7 @@ import torch
 from gemsflow.io import read_json
 from gemsflow.logs import setup_logging
 from gemsflow.mapping import load_choice_features, load_gnn_embeddings
-from gemsflow.simulate import fit_production_mapping, save_production_model
+from gemsflow.simulation import fit_production_mapping, save_production_model
 from gemsflow.survey import SurveyData
 
 log = setup_logging(snakemake.log[0])

@@ -6,7 +6,7 @@ import torch
 
 from gemsflow.logs import setup_logging
 from gemsflow.mapping import load_choice_features
-from gemsflow.simulate import simulate, write_simulation
+from gemsflow.simulation import simulate, write_simulation
 from gemsflow.studies import load_study
 
 log = setup_logging(snakemake.log[0])

@@ -4,7 +4,7 @@ import torch
 
 from gemsflow.llm.features import save_features
 from gemsflow.logs import setup_logging
-from gemsflow.simulate import study_features
+from gemsflow.simulation import study_features
 from gemsflow.studies import load_study
 
 log = setup_logging(snakemake.log[0])
