@@ -111,6 +111,7 @@ def built(tmp_path_factory):
     return work
 
 
+@pytest.mark.slow
 def test_study_target_writes_every_deliverable(built):
     out = built / TARGET
     people = pd.read_parquet(built / "results/data/tiny/individuals.parquet")
@@ -147,6 +148,7 @@ def test_study_target_writes_every_deliverable(built):
     assert 0.0 <= info["validation"]["1"]["mapping_val_accuracy"] <= 1.0
 
 
+@pytest.mark.slow
 def test_notebook_entry_point_matches_the_rule(built):
     import gemsflow
 
@@ -159,6 +161,7 @@ def test_notebook_entry_point_matches_the_rule(built):
     np.testing.assert_allclose(ours["prob"].to_numpy(), rule["prob"].to_numpy(), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_adding_a_question_reruns_only_features_and_simulation(built):
     study_path = built / "config" / "studies" / "tiny_study.yaml"
     original = study_path.read_text()
@@ -171,6 +174,7 @@ def test_adding_a_question_reruns_only_features_and_simulation(built):
         study_path.write_text(original)
 
 
+@pytest.mark.slow
 def test_heldout_table_compares_gemsflow_with_the_alternatives(built):
     target = "results/leaderboards/setting3/tiny/simulation.tsv"
     snakemake(built, target, "--configfile", "config/test.yaml")
@@ -205,6 +209,7 @@ def test_heldout_table_compares_gemsflow_with_the_alternatives(built):
         assert got == pytest.approx(expected, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_simulate_rejects_a_trait_the_model_lacks(built):
     import gemsflow
 
