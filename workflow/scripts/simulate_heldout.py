@@ -9,13 +9,13 @@ import torch
 from gemsflow.io import read_json, write_parquet
 from gemsflow.logs import setup_logging
 from gemsflow.mapping import load_choice_features, load_gnn_embeddings, question_parts
-from gemsflow.simulation import fit_production_mapping, save_production_model, simulate
 from gemsflow.simulate_heldout import (
     llm_shares,
     study_features_from_dataset,
     subgroup_distances,
     test_study,
 )
+from gemsflow.simulation import fit_production_mapping, save_production_model, simulate
 from gemsflow.survey import SurveyData
 
 log = setup_logging(snakemake.log[0])
