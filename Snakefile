@@ -18,6 +18,7 @@ include: "workflow/rules/scoring.smk"
 include: "workflow/rules/gnn.smk"
 include: "workflow/rules/llm.smk"
 include: "workflow/rules/mapping.smk"
+include: "workflow/rules/simulate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/deliver.smk"
 

@@ -5,3 +5,13 @@ Snakemake, so every stage can be used from a notebook or a test.
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # gemsflow.simulate(model_dirs, questions) for notebooks, imported on first use so that importing
+    # the package (as the workflow does while planning) stays cheap.
+    if name == "simulate":
+        from gemsflow.simulation import simulate
+
+        return simulate
+    raise AttributeError(f"module 'gemsflow' has no attribute {name!r}")

@@ -1,0 +1,225 @@
+"""Simulating new questions: study-file validation, the workflow end to end on a tiny survey, the
+notebook entry point, the held-out-question table, and what an edited study reruns."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import ROOT, planned_jobs, snakemake, tiny_config
+
+from gemsflow.errors import InputDataError
+from gemsflow.studies import check_traits, load_study, parse_study
+
+TRAITS = {"age": ["18-29", "30-49", "50+"], "party": ["left", "right"]}
+
+
+def question(key="q1", options=("Yes", "No"), **extra):
+    return {"key": key, "text": f"Question {key}?", "options": list(options), **extra}
+
+
+def rejected(obj, traits=TRAITS) -> InputDataError:
+    with pytest.raises(InputDataError) as caught:
+        check_traits(parse_study(obj, "config/studies/bad.yaml"), traits)
+    message = str(caught.value)
+    assert message.startswith("config/studies/bad.yaml:") and "Fix:" in message
+    return caught.value
+
+
+def test_study_with_one_option_is_rejected():
+    error = rejected({"questions": [question(options=["Only"])]})
+    assert error.field == "questions.0.options" and "at least 2 options" in error.fix
+
+
+def test_duplicate_question_keys_are_rejected():
+    error = rejected({"questions": [question("a"), question("b"), question("a")]})
+    assert error.field == "questions.2.key" and "duplicate question key 'a'" in error.problem
+
+
+def test_unknown_breakdown_trait_is_rejected():
+    error = rejected({"breakdown": ["income"], "questions": [question()]})
+    assert error.field == "questions.0.breakdown" and "'income'" in error.problem
+    assert "age" in error.fix and "party" in error.fix
+
+
+def test_unknown_population_trait_value_is_rejected():
+    error = rejected({"questions": [question(population={"age": ["18-29", "90+"]})]})
+    assert error.field == "questions.0.population.age" and "'90+'" in error.problem
+    assert "50+" in error.fix
+
+
+def test_schema_violation_names_the_field():
+    error = rejected({"questions": [{"key": "bad key", "text": "x", "options": ["a", "b"]}]})
+    assert error.field == "questions.0.key"
+
+
+def test_repeated_option_is_rejected():
+    error = rejected({"questions": [question(options=["Yes", "No", "Yes"])]})
+    assert error.field == "questions.0.options" and "'Yes'" in error.problem
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "config" / "studies").glob("*.yaml")))
+def test_shipped_studies_are_valid(path):
+    study = load_study(path)
+    assert len(study.questions) >= 2
+    assert all(len(q.options) >= 2 for q in study.questions)
+
+
+# --------------------------------------------------------------------------------------------------
+# The workflow on a tiny survey (two seeds), built once for the tests below.
+
+STUDY = {
+    "title": "Tiny study",
+    "breakdown": ["party"],
+    "questions": [
+        question("tax", ["Agree", "Neutral", "Disagree"], ordinal=True),
+        question(
+            "pets", ["Cats", "Dogs"], population={"age": ["18-29", "30-49"]}, breakdown=["age"]
+        ),
+    ],
+}
+TARGET = "results/simulate/tiny/tiny_study"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    work = tmp_path_factory.mktemp("simulate") / "work"
+    work.mkdir()
+    for item in ("Snakefile", "workflow", "config", "envs", "profiles", "src"):
+        source = ROOT / item
+        copy = shutil.copytree if source.is_dir() else shutil.copy2
+        kwargs = {"ignore": shutil.ignore_patterns("__pycache__")} if source.is_dir() else {}
+        copy(source, work / item, **kwargs)
+    config = yaml.safe_load(tiny_config(work).read_text())
+    config["seeds"] = [1, 2]
+    config["settings"]["setting3"] = {"axis": "question", "val_ratio": 0.2, "test_ratio": 0.34}
+    config["gnn"]["datasets"] = {"tiny": {"training": {"max_epochs": 3, "patience": 2}}}
+    config["llm"]["tiny"]["corpus_dataset"] = "tiny"
+    config["simulate"] = {
+        "arch": "sage",
+        "features": "minilm",
+        "val_ratio": 0.2,
+        "bootstrap": {"n_boot": 50, "level": 0.9, "seed": 0},
+        "heldout_llm": "tiny",
+    }
+    (work / "config" / "test.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (work / "config" / "studies" / "tiny_study.yaml").write_text(yaml.safe_dump(STUDY))
+    snakemake(work, TARGET, "--configfile", "config/test.yaml")
+    return work
+
+
+@pytest.mark.slow
+def test_study_target_writes_every_deliverable(built):
+    out = built / TARGET
+    people = pd.read_parquet(built / "results/data/tiny/individuals.parquet")
+    individuals = pd.read_parquet(out / "individuals.parquet")
+    assert sorted(individuals["seed"].unique()) == [1, 2]
+    sums = individuals.groupby(["seed", "individual", "question"])["prob"].sum()
+    np.testing.assert_allclose(sums.to_numpy(), 1.0, atol=1e-9)
+    # The population filter: only people under 50 are asked about pets.
+    asked = set(individuals.loc[individuals["question"] == "pets", "individual"])
+    young = set(people.loc[people["age"].isin(["18-29", "30-49"]), "individual"].astype(str))
+    assert asked == young and len(young) < len(people)
+
+    dist = pd.read_csv(out / "distributions.tsv", sep="\t")
+    shares = dist.groupby(["question", "trait", "group"])["share"].sum()
+    np.testing.assert_allclose(shares.to_numpy(), 1.0, atol=1e-5)
+    assert set(dist.loc[dist["question"] == "tax", "trait"]) == {"all", "party"}
+    assert set(dist.loc[dist["question"] == "pets", "trait"]) == {"all", "age"}
+    assert (dist["seed_min"] <= dist["share"] + 1e-9).all()
+    assert (dist["share"] <= dist["seed_max"] + 1e-9).all()
+    assert (dist["boot_lo"] <= dist["boot_hi"]).all()
+    # Population share = weighted mean of the per-person distributions averaged over seeds.
+    tax = individuals[individuals["question"] == "tax"]
+    mean = tax.groupby("position")["prob"].mean().to_numpy()  # the tiny survey's weights are all 1
+    row = dist[(dist["question"] == "tax") & (dist["trait"] == "all")]
+    np.testing.assert_allclose(row["share"].to_numpy(), mean, atol=1e-5)
+
+    for key in ("tax", "pets"):
+        assert (out / f"{key}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = (out / "index.html").read_text()
+    assert "Tiny study" in html and "pets.png" in html
+    info = yaml.safe_load((out / "run_info.json").read_text())
+    assert info["seeds"] == [1, 2] and info["arch"] == "sage" and info["features"] == "minilm"
+    assert set(info["validation"]) == {"1", "2"}
+    assert 0.0 <= info["validation"]["1"]["mapping_val_accuracy"] <= 1.0
+
+
+@pytest.mark.slow
+def test_notebook_entry_point_matches_the_rule(built):
+    import gemsflow
+
+    models = sorted(built.glob("results/models/production/tiny/sage/seed*/minilm"))
+    assert len(models) == 2
+    sim = gemsflow.simulate(models, STUDY["questions"], n_boot=0)
+    ours = sim.individuals.sort_values(["seed", "question", "individual", "position"])
+    rule = pd.read_parquet(built / TARGET / "individuals.parquet")
+    rule = rule.sort_values(["seed", "question", "individual", "position"])
+    np.testing.assert_allclose(ours["prob"].to_numpy(), rule["prob"].to_numpy(), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_adding_a_question_reruns_only_features_and_simulation(built):
+    study_path = built / "config" / "studies" / "tiny_study.yaml"
+    original = study_path.read_text()
+    try:
+        edited = {**STUDY, "questions": [*STUDY["questions"], question("new", ["A", "B", "C"])]}
+        study_path.write_text(yaml.safe_dump(edited))
+        jobs = planned_jobs(built, TARGET, "--configfile", "config/test.yaml")
+        assert jobs == {"study_features": 1, "simulate_study": 1}
+    finally:
+        study_path.write_text(original)
+
+
+@pytest.mark.slow
+def test_heldout_table_compares_gemsflow_with_the_alternatives(built):
+    target = "results/leaderboards/setting3/tiny/simulation.tsv"
+    snakemake(built, target, "--configfile", "config/test.yaml")
+    table = pd.read_csv(built / target, sep="\t")
+    assert list(table["method"]) == [
+        "gemsflow",
+        "position_prior",
+        "pooled_subgroup",
+        "zeroshot-tiny",
+    ]
+    assert (table["n_seeds"] == 2).all()
+    distances = pd.concat(
+        pd.read_parquet(p)
+        for p in built.glob(
+            "results/simulate_heldout/tiny/sage-minilm/seed*/subgroup_distances.parquet"
+        )
+    )
+    # Every test question appears once for the population and once per category of each trait.
+    per_question = distances.groupby(["seed", "question"])["trait"].value_counts().unstack()
+    assert (per_question["all"] == 1).all()
+    values = distances[["gemsflow", "position_prior", "pooled_subgroup", "zeroshot-tiny"]]
+    assert values.notna().all().all() and (values.to_numpy() >= 0).all()
+    nominal = distances["metric"] == "total_variation"
+    assert (values[nominal].to_numpy() <= 1.0 + 1e-9).all()
+    # The table's subgroup TV is the answer-weighted mean of the subgroup rows, averaged over seeds.
+    sub = distances[(distances["trait"] != "all") & nominal]
+    if len(sub):
+        expected = np.mean(
+            [np.average(g["gemsflow"], weights=g["n"]) for _, g in sub.groupby("seed")]
+        )
+        got = table.loc[table["method"] == "gemsflow", "subgroup_tv"].iloc[0]
+        assert got == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_simulate_rejects_a_trait_the_model_lacks(built):
+    import gemsflow
+
+    model = next(built.glob("results/models/production/tiny/sage/seed1/minilm"))
+    with pytest.raises(InputDataError, match="unknown trait 'income'"):
+        gemsflow.simulate(model, [question(breakdown=["income"])])
+
+
+def test_missing_model_dir_is_a_clear_error(tmp_path):
+    import gemsflow
+
+    with pytest.raises(InputDataError, match="production model file missing"):
+        gemsflow.simulate(tmp_path / "nowhere", [question()])

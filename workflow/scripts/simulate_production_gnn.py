@@ -1,0 +1,21 @@
+"""Production model, step 2: train the GNN with the new-question regime (the setting-3 trainer)."""
+
+import torch
+
+from gemsflow.gnn_training import train_run
+from gemsflow.graph import check_bundle
+from gemsflow.io import load_torch
+from gemsflow.logs import setup_logging
+
+log = setup_logging(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+bundle = load_torch(snakemake.input.graph)
+check_bundle(bundle, snakemake.input.graph)
+info = train_run(
+    bundle,
+    snakemake.wildcards.arch,
+    snakemake.params.gnn_config,
+    int(snakemake.wildcards.seed),
+    dict(snakemake.output.items()),
+)
+log.info("best epoch %d, val accuracy %.4f", info["best_epoch"], info["best_val_accuracy"])

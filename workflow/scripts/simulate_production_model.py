@@ -1,0 +1,50 @@
+"""Production model, step 3: choose the mapping's alpha and layer on validation questions, fit the ridge,
+and write the self-contained model directory that every study (and gemsflow.simulate) reads."""
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from gemsflow.io import read_json
+from gemsflow.logs import setup_logging
+from gemsflow.mapping import load_choice_features, load_gnn_embeddings
+from gemsflow.simulation import fit_production_mapping, save_production_model
+from gemsflow.survey import SurveyData
+
+log = setup_logging(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+data = SurveyData.load(Path(snakemake.input.data[0]).parent)
+split = pd.read_parquet(snakemake.input.split)
+gnn = load_gnn_embeddings(snakemake.input.gnn)
+gnn_info = read_json(snakemake.input.gnn_info)
+ridge, selected = fit_production_mapping(
+    load_choice_features(snakemake.input.features),
+    gnn,
+    data,
+    split,
+    snakemake.params.alphas,
+    snakemake.params.skip_embedding_layer,
+)
+info = {
+    "arch": snakemake.wildcards.arch,
+    "features": snakemake.wildcards.features,
+    "embedder": snakemake.params.embedder,
+    "seed": int(snakemake.wildcards.seed),
+    "alpha": selected["best_alpha"],
+    "layer": selected["best_layer"],
+    "split": snakemake.input.split,
+    "gnn_embeddings": snakemake.input.gnn,
+    "validation": {
+        "gnn_val_accuracy": gnn_info["best_val_accuracy"],
+        "gnn_best_epoch": gnn_info["best_epoch"],
+        "mapping_val_accuracy": selected["val_accuracy_at_best"],
+        "alpha": selected["best_alpha"],
+        "layer": selected["best_layer"],
+        "n_val_questions": int(split.loc[split["part"] == "val", "question"].nunique()),
+        "grid": selected["grid"],
+    },
+}
+save_production_model(Path(snakemake.output.info).parent, gnn, ridge, data, info)
+log.info("alpha %s, layer %s, mapping val accuracy %.4f", info["alpha"], info["layer"],
+         selected["val_accuracy_at_best"])  # fmt: skip

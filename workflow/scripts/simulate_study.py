@@ -1,0 +1,26 @@
+"""Simulate a study on the production models of every seed: a thin wrapper of gemsflow.simulate."""
+
+from pathlib import Path
+
+import torch
+
+from gemsflow.logs import setup_logging
+from gemsflow.mapping import load_choice_features
+from gemsflow.simulation import simulate, write_simulation
+from gemsflow.studies import load_study
+
+log = setup_logging(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+boot = snakemake.params.bootstrap
+sim = simulate(
+    [Path(path).parent for path in snakemake.input.models],
+    load_study(snakemake.input.study),
+    features=load_choice_features(snakemake.input.features),
+    n_boot=int(boot.get("n_boot", 200)),
+    level=float(boot.get("level", 0.95)),
+    seed=int(boot.get("seed", 0)),
+)
+write_simulation(sim, snakemake.output[0])
+log.info(
+    "study %s: %d questions, seeds %s", sim.study.name, len(sim.study.questions), sim.info["seeds"]
+)
