@@ -73,20 +73,20 @@ def test_dunning_kruger_setting3_plans_without_the_gpu_stack(workdir, blocked_en
     assert jobs == {
         "prepare_dataset": 1,
         "split": 1,
-        "baseline": 1,
+        "baseline": 2,
         "build_graph": 1,
         "train_gnn_new_questions": 1,
         "llm_text_embeddings": 1,
         "map_llm_to_gnn": 1,
-        "score_run": 2,
+        "score_run": 3,
         "deliver": 1,
     }
 
 
 def test_default_target_plans_without_the_gpu_stack(workdir, blocked_env):
     jobs = planned_jobs(workdir)
-    # 3 settings x synthetic: setting1/2 run 2 baselines + 4 GNNs (setting1 also 4 LLM methods),
-    # setting3 a baseline + 2 mappings of one sage run; each run is scored once.
+    # 3 settings x synthetic: setting1/2 run 2 baselines + 4 GNNs + logreg + ensemble (setting1 also
+    # 4 LLM methods), setting3 2 floors + 2 mappings of one sage run; each run is scored once.
     assert jobs == {
         "synthesize_dataset": 1,
         "prepare_dataset": 1,
@@ -94,7 +94,9 @@ def test_default_target_plans_without_the_gpu_stack(workdir, blocked_env):
         "llm_text_embeddings": 1,
         "llm_tiny_model": 1,
         "split": 3,
-        "baseline": 5,
+        "baseline": 6,
+        "learner": 2,
+        "ensemble": 2,
         "build_graph": 3,
         "llm_hidden_states": 1,
         "llm_prompts_eval": 2,
@@ -102,7 +104,7 @@ def test_default_target_plans_without_the_gpu_stack(workdir, blocked_env):
         "llm_cot": 1,
         "llm_lora": 1,
         "llm_prompting": 2,
-        "score_run": 19,
+        "score_run": 24,
         "train_gnn": 8,
         "train_gnn_new_questions": 1,
         "map_llm_to_gnn": 2,
