@@ -18,6 +18,7 @@ os.environ.update(
 # Planning imports only torch-free modules (stdlib, yaml, pandas): the head process may run on a login
 # node without the GPU stack; each job's conda env holds what its script needs.
 from gemsflow.config import (  # noqa: E402
+    ARCHS,
     graph_config,
     name_pattern,
     resolve_config,

@@ -3,8 +3,12 @@
 # training rule (axis question: new questions, the run exports embeddings for the mapping stage) and
 # gnn.*.settings.<name> the training regime.
 
-GNN_ARCH = "mf|rgcn|gat|sage"
+GNN_ARCH = name_pattern(ARCHS)
 GNN_RUN = "results/runs/{setting}/{dataset}/{arch}/seed{seed}"
+
+
+def gnn_threads(wildcards):
+    return resolve_config(config["gnn"], wildcards.arch, wildcards.dataset)["threads"]
 
 
 rule build_graph:
@@ -49,7 +53,9 @@ rule train_gnn:
         setting=name_pattern(settings_on_axis(config, "individual")),
     conda:
         "../../envs/gnn.yaml"
-    threads: 2
+    # The computation's thread count is fixed by config (it decides the summation order); the job
+    # reserves exactly that many cores.
+    threads: gnn_threads
     resources:
         mem_mb=8000,
         runtime=60,
@@ -79,7 +85,9 @@ rule train_gnn_new_questions:
         setting=name_pattern(settings_on_axis(config, "question")),
     conda:
         "../../envs/gnn.yaml"
-    threads: 2
+    # The computation's thread count is fixed by config (it decides the summation order); the job
+    # reserves exactly that many cores.
+    threads: gnn_threads
     resources:
         mem_mb=8000,
         runtime=60,

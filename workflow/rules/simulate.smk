@@ -92,10 +92,10 @@ rule production_gnn:
     log:
         "logs/production_gnn/{dataset}/{arch}/seed{seed}.log",
     wildcard_constraints:
-        arch="mf|rgcn|gat|sage",
+        arch=GNN_ARCH,
     conda:
         "../../envs/gnn.yaml"
-    threads: 2
+    threads: gnn_threads
     resources:
         mem_mb=8000,
         runtime=60,
@@ -123,7 +123,7 @@ rule production_model:
     log:
         "logs/production_model/{dataset}/{arch}/seed{seed}/{features}.log",
     wildcard_constraints:
-        arch="mf|rgcn|gat|sage",
+        arch=GNN_ARCH,
         features="[A-Za-z0-9_.-]+",
     conda:
         "../../envs/gnn.yaml"
@@ -219,7 +219,7 @@ rule simulate_heldout:
     log:
         "logs/simulate_heldout/{dataset}/{arch}-{features}/seed{seed}.log",
     wildcard_constraints:
-        arch="mf|rgcn|gat|sage",
+        arch=GNN_ARCH,
         features="[A-Za-z0-9_.-]+",
     conda:
         "../../envs/llm.yaml"

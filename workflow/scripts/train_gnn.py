@@ -1,14 +1,11 @@
 """Train one GEMS model (setting, dataset, arch, seed) on its cached graph and write the run files."""
 
-import torch
-
 from gemsflow.gnn_training import train_run
 from gemsflow.graph import check_bundle
 from gemsflow.io import load_torch, staged_outputs
 from gemsflow.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
 bundle = load_torch(snakemake.input.graph)
 check_bundle(bundle, snakemake.input.graph)
 # Outputs are update()-flagged: the previous run's files stay until this run has written all of its own.
