@@ -88,6 +88,61 @@ def test_leaderboard_files(run_paths, tmp_path):
     assert "http" not in html  # self-contained: nothing fetched
 
 
+BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def fake_benchmark(root, rule, folder, seed, wall, rss):
+    """A benchmark file as Snakemake writes it; ``NA`` where it measured nothing."""
+    path = root / rule / "setting1" / "twin" / folder / f"seed{seed}.tsv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(BENCH_HEADER + f"{wall}\t0:00:01\t{rss}\t1\t1\t1\t0\t0\t50\t{wall}\n")
+    return path
+
+
+def test_leaderboard_training_cost_is_the_seed_mean_and_na_when_unmeasured(run_paths, tmp_path):
+    root = tmp_path / "benchmarks"
+    jobs = [
+        ("gnn", 1, fake_benchmark(root, "train_gnn", "gnn", 1, 10.0, 300.0)),
+        ("gnn", 2, fake_benchmark(root, "train_gnn", "gnn", 2, 14.0, 500.0)),
+        # The floor's seed-2 job left no measurement: the mean is over seed 1 alone, not (2 + 0) / 2.
+        ("majority", 1, fake_benchmark(root, "baseline", "majority", 1, 2.0, 80.0)),
+        ("majority", 2, fake_benchmark(root, "baseline", "majority", 2, "NA", "NA")),
+        # Never measured at all (file absent): n/a, never 0.
+        ("zeroshot-tiny", 1, root / "llm_prompting/setting1/twin/zeroshot-tiny/seed1.tsv"),
+    ]
+    board = lb.build_leaderboard(run_paths, lb.training_costs(jobs, root)).set_index("method")
+    assert board.loc["gnn", "train_wall_s_mean"] == pytest.approx(12.0)
+    assert board.loc["gnn", "train_max_rss_mb_mean"] == pytest.approx(400.0)
+    assert board.loc["majority", "train_wall_s_mean"] == pytest.approx(2.0)
+    assert board.loc["majority", "train_max_rss_mb_mean"] == pytest.approx(80.0)
+    assert board.loc["zeroshot-tiny", ["train_wall_s_mean", "train_max_rss_mb_mean"]].isna().all()
+    shown = lb.display_table(board.reset_index()).set_index("Method")
+    assert shown.loc["gnn", "Train time (s)"] == "12.0"
+    assert shown.loc["gnn", "Train peak RSS (MB)"] == "400"
+    assert shown.loc["zeroshot-tiny", "Train time (s)"] == "n/a"
+    assert shown.loc["zeroshot-tiny", "Train peak RSS (MB)"] == "n/a"
+    # Without benchmark files at all, the columns are there and read n/a.
+    plain = lb.display_table(lb.build_leaderboard(run_paths))
+    assert (plain["Train time (s)"] == "n/a").all()
+
+
+def test_training_cost_of_a_two_job_method_sums_time_and_takes_peak_memory(tmp_path):
+    root = tmp_path / "benchmarks"
+    method = "mapping-sage-minilm"
+    jobs = [
+        (method, 1, fake_benchmark(root, "map_llm_to_gnn", method, 1, 3.0, 200.0)),
+        (method, 1, fake_benchmark(root, "train_gnn_new_questions", "sage", 1, 7.0, 900.0)),
+        (method, 2, fake_benchmark(root, "map_llm_to_gnn", method, 2, 5.0, 250.0)),
+        (method, 2, fake_benchmark(root, "train_gnn_new_questions", "sage", 2, 9.0, 700.0)),
+        # Seed 3 lacks its GNN's figure: a partial sum (4 s) would understate it, so it is skipped.
+        (method, 3, fake_benchmark(root, "map_llm_to_gnn", method, 3, 4.0, 100.0)),
+        (method, 3, root / "train_gnn_new_questions/setting1/twin/sage/seed3.tsv"),
+    ]
+    costs = lb.training_costs(jobs, root)
+    assert costs.loc[method, "train_wall_s_mean"] == pytest.approx((10.0 + 14.0) / 2)
+    assert costs.loc[method, "train_max_rss_mb_mean"] == pytest.approx((900.0 + 700.0) / 2)
+
+
 def test_leaderboard_refuses_mixed_datasets_and_duplicates(tmp_path, run_paths):
     other = fake_run(tmp_path, "gnn", 3, 0.5, dataset="dunning_kruger")
     with pytest.raises(InputDataError, match="dataset"):

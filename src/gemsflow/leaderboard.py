@@ -7,6 +7,11 @@ questions), then the other methods by mean test accuracy. The ``accuracy_gain`` 
 the best floor, the floor with the highest mean *validation* accuracy. The method with the highest mean
 validation accuracy (over every method, floors included) is marked ``selected``: it is the result a user
 would pick without seeing test answers.
+
+Training cost columns come from Snakemake's benchmark files (``gemsflow.benchmarks``) of the jobs that
+fit the method for a seed (which jobs: ``training_benchmarks`` in workflow/rules/report.smk). A seed's
+wall time is the sum over its jobs and its peak memory the largest of them; the columns are the mean
+over the seeds that have a measurement, n/a where none has (never 0).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gemsflow.benchmarks import read_benchmarks
 from gemsflow.errors import InputDataError
 from gemsflow.io import read_json, write_text
 
@@ -167,10 +173,51 @@ def run_rows(metrics_paths: Iterable[str | Path]) -> pd.DataFrame:
     return frame
 
 
-def build_leaderboard(metrics_paths: Iterable[str | Path]) -> pd.DataFrame:
+COST_COLUMNS = ("train_wall_s_mean", "train_max_rss_mb_mean")
+
+
+def training_costs(jobs: Iterable[tuple[str, int, str | Path]], root: str | Path) -> pd.DataFrame:
+    """Per method: mean over seeds of training wall time (s) and peak resident memory (MB).
+
+    ``jobs`` holds ``(method, seed, benchmark file)``, one per job that trains the method for that seed
+    (two for a mapping: the map and its GNN). A seed's wall time sums its jobs and its memory is their
+    maximum; a seed with a missing file or an unmeasured value has no figure (NaN), and the mean skips
+    it, so a method with no measured seed shows n/a, never 0.
+    """
+    rows = []
+    for method, seed, path in jobs:
+        measured = (
+            read_benchmarks([path], root).iloc[0]
+            if Path(path).exists()
+            else {"wall_s": np.nan, "max_rss_mb": np.nan}
+        )
+        rows.append(
+            {
+                "method": method,
+                "seed": seed,
+                "wall_s": measured["wall_s"],
+                "max_rss_mb": measured["max_rss_mb"],
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["method", "seed", "wall_s", "max_rss_mb"])
+    if frame.empty:
+        return pd.DataFrame(columns=list(COST_COLUMNS), dtype=float)
+    per_seed = frame.groupby(["method", "seed"])[["wall_s", "max_rss_mb"]]
+    seeds = per_seed.agg({"wall_s": "sum", "max_rss_mb": "max"})
+    # A seed missing one of its jobs' figures has no figure: a partial sum would understate the cost.
+    seeds = seeds.mask(per_seed.count().lt(per_seed.size(), axis=0))
+    costs = seeds.groupby(level="method").mean()
+    return costs.rename(columns=dict(zip(("wall_s", "max_rss_mb"), COST_COLUMNS, strict=True)))
+
+
+def build_leaderboard(
+    metrics_paths: Iterable[str | Path], costs: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Methods x metrics: ``<metric>_mean`` and ``<metric>_std`` (sample std over seeds; 0 for one seed).
 
-    Order: the floors first (``FLOOR_METHODS`` order), then the other methods by mean test accuracy.
+    ``costs`` (from ``training_costs``) adds the training time and memory columns; without it, or for a
+    method it lacks, they are NaN (shown n/a). Order: the floors first (``FLOOR_METHODS`` order), then
+    the other methods by mean test accuracy.
     """
     runs = run_rows(metrics_paths)
     columns = [m.name for m in METRICS] + ["accuracy_ci_low", "accuracy_ci_high"]
@@ -183,6 +230,8 @@ def build_leaderboard(metrics_paths: Iterable[str | Path]) -> pd.DataFrame:
         board[f"{name}_std"] = values.groupby(runs["method"]).std(ddof=1).fillna(0.0)
         board.loc[board[f"{name}_mean"].isna(), f"{name}_std"] = np.nan
     board["seeds"] = grouped["seed"].agg(lambda s: ",".join(str(x) for x in sorted(s)))
+    for name in COST_COLUMNS:
+        board[name] = np.nan if costs is None else costs.get(name, pd.Series(dtype=float))
     floors = [m for m in FLOOR_METHODS if m in board.index]
     best_floor = _best_on_validation(board.loc[floors]) if floors else None
     floor = board.loc[best_floor, "accuracy_mean"] if best_floor is not None else np.nan
@@ -244,6 +293,13 @@ def display_table(board: pd.DataFrame) -> pd.DataFrame:
     out["Δ acc. vs best floor"] = [
         "n/a" if not np.isfinite(g) else f"{g:+.4f}" for g in board["accuracy_gain_mean"]
     ]
+    for name, label, digits in (
+        ("train_wall_s_mean", "Train time (s)", 1),
+        ("train_max_rss_mb_mean", "Train peak RSS (MB)", 0),
+    ):
+        out[label] = [
+            "n/a" if not np.isfinite(v) else f"{v:.{digits}f}" for v in board[name].astype(float)
+        ]
     out["Val. pick"] = ["✓" if s else "" for s in board["selected"]]
     return out
 
@@ -264,6 +320,11 @@ def _notes() -> list[str]:
         "Acc. 95% CI: bootstrap over individuals (seed mean of the interval ends).",
         f"Floors first ({', '.join(FLOOR_METHODS)}); Δ acc. vs the floor best on validation.",
         "Val. pick: the method with the highest mean validation accuracy (chosen without test).",
+        "Train time / peak RSS: mean over seeds of the Snakemake benchmark of the job(s) that fit the"
+        " method (GNN: train_gnn or train_gnn_new_questions; mapping: map_llm_to_gnn plus its GNN,"
+        " times summed, memory the larger; baselines, learners, ensemble and LLM methods: their own job;"
+        " shared data preparation, splits, graphs, features and scoring not counted). n/a: no"
+        " measurement.",
     ]
     lines += [f"- {m.label}: {m.description}" for m in METRICS]
     return lines

@@ -1,10 +1,12 @@
-"""Build the leaderboard of one (setting, dataset) from the metrics.json of its runs."""
+"""Build the leaderboard of one (setting, dataset) from the metrics.json of its runs and the benchmark
+files of their training jobs."""
 
-from gemsflow.leaderboard import build_leaderboard, write_leaderboard
+from gemsflow.leaderboard import build_leaderboard, training_costs, write_leaderboard
 from gemsflow.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])
-board = build_leaderboard(snakemake.input)
+costs = training_costs(snakemake.params.training_jobs, snakemake.params.root)
+board = build_leaderboard(snakemake.input.metrics, costs)
 write_leaderboard(board, snakemake.output.tsv, snakemake.output.md, snakemake.output.html)
 log.info(
     "leaderboard of %d methods: %s",
