@@ -152,8 +152,16 @@ def rules_with_scripts() -> dict[str, tuple[str, str]]:
 
 
 def imported_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    # A module-level __getattr__ (PEP 562) imports only when a caller asks for that attribute; job
+    # scripts import what they use directly, so those lazy imports are not part of a job's closure.
+    tree.body = [
+        node
+        for node in tree.body
+        if not (isinstance(node, ast.FunctionDef) and node.name == "__getattr__")
+    ]
     names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

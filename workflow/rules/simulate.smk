@@ -126,7 +126,7 @@ rule production_model:
         arch=GNN_ARCH,
         features="[A-Za-z0-9_.-]+",
     conda:
-        "../../envs/gnn.yaml"
+        "../../envs/simulate.yaml"
     threads: 1
     resources:
         mem_mb=8000,
@@ -149,7 +149,7 @@ rule study_features:
     wildcard_constraints:
         features="[A-Za-z0-9_.-]+",
     conda:
-        "../../envs/llm.yaml"
+        "../../envs/simulate.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -172,7 +172,7 @@ rule simulate_study:
     log:
         "logs/simulate_study/{dataset}/{study}.log",
     conda:
-        "../../envs/gnn.yaml"
+        "../../envs/simulate.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -222,7 +222,7 @@ rule simulate_heldout:
         arch=GNN_ARCH,
         features="[A-Za-z0-9_.-]+",
     conda:
-        "../../envs/llm.yaml"
+        "../../envs/simulate.yaml"
     threads: 1
     resources:
         mem_mb=8000,
@@ -253,7 +253,7 @@ rule simulate_heldout_table:
     log:
         "logs/simulate_heldout_table/{dataset}.log",
     conda:
-        "../../envs/gnn.yaml"
+        "../../envs/simulate.yaml"
     threads: 1
     resources:
         mem_mb=2000,
