@@ -9,8 +9,17 @@ PRODUCTION = "results/models/production/{dataset}"
 PRODUCTION_GNN = PRODUCTION + "/{arch}/seed{seed}"
 PRODUCTION_MODEL = PRODUCTION_GNN + "/{features}"
 STUDY_FEATURES = "results/study_features/{study}/{features}/text_embeddings.safetensors"
-# The trainer's regime for questions it never sees: the setting-3 block of gnn.*.settings.
-NEW_QUESTION_REGIME = "setting3"
+
+
+def new_question_regime():
+    """The trainer's regime for questions it never sees: that of the first question-axis setting."""
+    settings = settings_on_axis(config, "question")
+    if not settings:
+        raise ValueError(
+            "config: field 'settings': simulation trains with the GNN regime of a setting with "
+            "axis: question, and none is configured. Fix: add one, e.g. setting3: {axis: question, ...}."
+        )
+    return settings[0]
 
 
 wildcard_constraints:
@@ -73,9 +82,9 @@ rule production_graph:
         runtime=10,
     params:
         val_ratio=lambda wildcards: float(simulate_option("val_ratio", 0.1)),
-        regime=NEW_QUESTION_REGIME,
+        regime=lambda wildcards: new_question_regime(),
         graph_config=lambda wildcards: graph_config(
-            config["gnn"], wildcards.dataset, NEW_QUESTION_REGIME
+            config, wildcards.dataset, new_question_regime()
         ),
     script:
         "../scripts/simulate_production_graph.py"
