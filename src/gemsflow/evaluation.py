@@ -50,7 +50,7 @@ from scipy import sparse
 
 from gemsflow.accuracy import accuracy, pair_credit
 from gemsflow.errors import InputDataError
-from gemsflow.survey import SurveyData
+from gemsflow.survey import SurveyData, join_answers
 
 log = logging.getLogger(__name__)
 
@@ -237,18 +237,7 @@ def align(
     )
 
     held = split.loc[split["part"].isin(PARTS), ["individual", "question", "part"]].astype(str)
-    responses = data.responses[["individual", "question", "code", "weight"]].astype(
-        {"individual": str, "question": str}
-    )
-    held = held.merge(responses, on=["individual", "question"], how="left", validate="one_to_one")
-    if held["code"].isna().any():
-        row = held.loc[held["code"].isna()].iloc[0]
-        raise InputDataError(
-            "split",
-            "question",
-            f"held-out pair ({row['individual']}, {row['question']}) has no answer in the responses",
-            "rebuild the split from the same canonical dataset",
-        )
+    held = join_answers(held, data.responses, source="split", columns=("code", "weight"))
     held = held.merge(positions.rename(columns={"position": "answer"}), on=["question", "code"])
     held = held.reset_index(drop=True)
     held["row"] = np.arange(len(held))

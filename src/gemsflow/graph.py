@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 
 from gemsflow.errors import InputDataError
-from gemsflow.survey import SurveyData
+from gemsflow.survey import SurveyData, join_answers
 
 FORMAT = "gemsflow.graph/1"
 TRAIN, VAL, TEST = 0, 1, 2
@@ -105,21 +105,8 @@ def build_graph(
         )
     new_questions = bool(setting_config.get("new_questions", False))
 
-    answers = split[["individual", "question", "part"]].astype(
-        {"individual": str, "question": str, "part": str}
-    )
-    responses = data.responses[["individual", "question", "code"]].astype(
-        {"individual": str, "question": str}
-    )
-    answers = answers.merge(responses, on=["individual", "question"], how="left", validate="1:1")
-    if answers["code"].isna().any():
-        row = answers.loc[answers["code"].isna()].iloc[0]
-        raise InputDataError(
-            split_source,
-            "question",
-            f"split row ({row['individual']}, {row['question']}) has no answer in the dataset",
-            "rebuild the split from this dataset",
-        )
+    answers = split[["individual", "question", "part"]].astype({"part": str})
+    answers = join_answers(answers, data.responses, source=split_source)
 
     # Individuals keep dataset order; every person of the split gets a node (setting 2/3 targets too).
     in_split = set(answers["individual"])

@@ -28,6 +28,7 @@ import pandas as pd
 
 from gemsflow.accuracy import accuracy
 from gemsflow.errors import InputDataError
+from gemsflow.survey import join_answers
 
 log = logging.getLogger(__name__)
 
@@ -156,16 +157,7 @@ def build_eval_pairs(
 ) -> EvalPairs:
     """Option rows of every val/test pair of the split, indexed into the given individual and choice lists."""
     held = split.loc[split["part"].isin(EVAL_PARTS), ["individual", "question", "part"]]
-    answers = responses[["individual", "question", "code"]].rename(columns={"code": "answer"})
-    held = held.merge(answers, on=["individual", "question"], how="left", validate="one_to_one")
-    if held["answer"].isna().any():
-        row = held.loc[held["answer"].isna()].iloc[0]
-        raise InputDataError(
-            "split.parquet",
-            "individual/question",
-            f"pair ({row['individual']}, {row['question']}) has no answer in responses.parquet",
-            "rebuild the split from the current canonical dataset",
-        )
+    held = join_answers(held, responses, source="split.parquet").rename(columns={"code": "answer"})
     rows = held.merge(
         options[["question", "code", "position", "choice"]], on="question", how="inner"
     ).sort_values(["part", "individual", "question", "position"], kind="stable", ignore_index=True)
