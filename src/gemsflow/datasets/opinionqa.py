@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from gemsflow.datasets.gems_layout import ordinal_flags
+from gemsflow.datasets.gems_layout import filter_min_answers, ordinal_flags
 from gemsflow.errors import InputDataError
 from gemsflow.survey import SurveyData, Trait, build_options_table, validate
 
@@ -601,49 +601,3 @@ def _ordinal_questions(settings: Mapping[str, Any], questions: list[str]) -> set
     meta = _read_text_json(path, "question meta") if path.exists() else None
     flags = ordinal_flags(questions, meta, settings["ordinal"])
     return {q for q, is_ordinal in flags.items() if is_ordinal}
-
-
-def filter_min_answers(
-    individuals: pd.DataFrame, responses: pd.DataFrame, min_answers: int, scope: str = "wave"
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Drop individuals with too few answers and return what went, per wave.
-
-    ``scope="wave"`` counts the answers of each (respondent, wave) individual; ``"pooled"`` counts a
-    respondent's answers over all waves, so waves with few questions keep their people.
-    """
-    counts = responses.groupby("individual").size()
-    answered = individuals["individual"].map(counts).fillna(0).astype("int64")
-    if scope == "pooled":
-        respondent = individuals["individual"].str.rpartition("_W")[0]
-        answered = answered.groupby(respondent).transform("sum")
-    keep = (answered >= min_answers).to_numpy()
-    waves: dict[str, dict[str, int]] = {}
-    for wave, kept in pd.Series(keep).groupby(individuals["wave"].to_numpy(), sort=True):
-        before, removed = len(kept), int((~kept).sum())
-        waves[str(wave)] = {"individuals_before": before, "removed": removed}
-        if before and removed == before:
-            log.warning(
-                "wave %s loses all %d individuals: each has fewer than %d answers (scope %s); "
-                "lower min_answers or use min_answers_scope: pooled to keep it",
-                wave,
-                before,
-                min_answers,
-                scope,
-            )
-        elif removed:
-            log.info(
-                "wave %s: %d of %d individuals removed (< %d answers, scope %s)",
-                wave,
-                removed,
-                before,
-                min_answers,
-                scope,
-            )
-    kept_ids = set(individuals.loc[keep, "individual"])
-    filter_log = {
-        "min_answers": int(min_answers),
-        "scope": scope,
-        "removed_individuals": int((~keep).sum()),
-        "waves": waves,
-    }
-    return individuals.loc[keep], responses[responses["individual"].isin(kept_ids)], filter_log
