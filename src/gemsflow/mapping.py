@@ -33,8 +33,6 @@ from gemsflow.survey import join_answers
 log = logging.getLogger(__name__)
 
 DEFAULT_ALPHAS = (50.0, 100.0, 200.0, 400.0, 800.0)
-# Tensors of a features file holding other variants of the choice features (gemsflow.llm.features).
-VARIANT_PREFIX = "variant."
 EVAL_PARTS = ("val", "test")
 
 
@@ -240,35 +238,27 @@ def _meta_list(path: str | Path, metadata: dict[str, str], key: str) -> list:
 
 
 def load_choice_features(path: str | Path) -> ChoiceFeatures:
-    """Text embeddings or hidden states (same layout, see docs/ARCHITECTURE.md)."""
-    tensors, metadata = _read_safetensors(path)
-    if "choice_states" not in tensors:
-        raise InputDataError(path, "choice_states", "tensor missing", "rebuild the features file")
-    states = tensors["choice_states"]
-    choices = [str(c) for c in _meta_list(path, metadata, "choices")]
-    layers = [int(layer) for layer in _meta_list(path, metadata, "layers")]
-    if states.ndim != 3 or states.shape[:2] != (len(choices), len(layers)):
-        raise InputDataError(
-            path,
-            "choice_states",
-            f"shape {states.shape} does not match {len(choices)} choices x {len(layers)} layers",
-            "rebuild the features file",
-        )
-    variants = {
-        name.removeprefix(VARIANT_PREFIX): value
-        for name, value in tensors.items()
-        if name.startswith(VARIANT_PREFIX)
-    }
-    for name, value in variants.items():
-        if value.ndim != 3 or len(value) != len(choices):
-            raise InputDataError(
-                path,
-                VARIANT_PREFIX + name,
-                f"shape {value.shape} is not [{len(choices)} choices, layers, dim]",
-                "rebuild the features file",
-            )
-    variant = json.loads(metadata.get("info", "{}")).get("variant", MAIN_VARIANT)
-    return ChoiceFeatures(choices, layers, states, variants, variant)
+    """Text embeddings or hidden states (same layout, see docs/ARCHITECTURE.md) as numpy features."""
+    from gemsflow.llm.features import load_features
+
+    return from_stored(load_features(path))
+
+
+def from_stored(stored) -> ChoiceFeatures:
+    """``llm.features.ChoiceFeatures`` (torch, as written) -> :class:`ChoiceFeatures` (float64 numpy)."""
+    import torch
+
+    # bfloat16 has no numpy dtype; widen before leaving torch.
+    def as_numpy(tensor):
+        return tensor.to(torch.float64).numpy()
+
+    return ChoiceFeatures(
+        [str(c) for c in stored.choices],
+        [int(layer) for layer in stored.layers],
+        as_numpy(stored.choice_states),
+        {name: as_numpy(value) for name, value in (stored.variants or {}).items()},
+        (stored.info or {}).get("variant", MAIN_VARIANT),
+    )
 
 
 def load_gnn_embeddings(path: str | Path) -> GnnEmbeddings:
