@@ -71,31 +71,16 @@ class EvaluationConfig:
     min_subgroup_individuals: int = 10
 
     @classmethod
-    def from_config(cls, section: dict[str, Any] | None) -> EvaluationConfig:
-        section = dict(section or {})
-        boot = dict(section.get("bootstrap") or {})
-        cfg = cls(
-            calibration_bins=int(section.get("calibration_bins", cls.calibration_bins)),
-            n_boot=int(boot.get("n_boot", cls.n_boot)),
-            bootstrap_seed=int(boot.get("seed", cls.bootstrap_seed)),
-            ci_level=float(boot.get("level", cls.ci_level)),
-            min_subgroup_individuals=int(
-                section.get("min_subgroup_individuals", cls.min_subgroup_individuals)
-            ),
+    def from_config(cls, section: dict[str, Any]) -> EvaluationConfig:
+        """The schema-validated ``evaluation:`` section (config/schema.yaml owns defaults and ranges)."""
+        boot = section["bootstrap"]
+        return cls(
+            calibration_bins=int(section["calibration_bins"]),
+            n_boot=int(boot["n_boot"]),
+            bootstrap_seed=int(boot["seed"]),
+            ci_level=float(boot["level"]),
+            min_subgroup_individuals=int(section["min_subgroup_individuals"]),
         )
-        if cfg.calibration_bins < 1:
-            raise InputDataError(
-                "config", "evaluation.calibration_bins", "must be at least 1", "set e.g. 10"
-            )
-        if cfg.n_boot < 0:
-            raise InputDataError(
-                "config", "evaluation.bootstrap.n_boot", "must be >= 0", "set 0 to skip"
-            )
-        if not 0.0 < cfg.ci_level < 1.0:
-            raise InputDataError(
-                "config", "evaluation.bootstrap.level", "must lie in (0, 1)", "set e.g. 0.95"
-            )
-        return cfg
 
 
 # --------------------------------------------------------------------------------------------------

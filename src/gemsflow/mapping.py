@@ -32,7 +32,6 @@ from gemsflow.survey import join_answers
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ALPHAS = (50.0, 100.0, 200.0, 400.0, 800.0)
 EVAL_PARTS = ("val", "test")
 
 
@@ -303,15 +302,15 @@ def fit_mapping(
     options: pd.DataFrame,
     split: pd.DataFrame,
     responses: pd.DataFrame,
-    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    alphas: Sequence[float],
     skip_embedding_layer: bool = True,
     variants: str | Sequence[str] = "auto",
 ) -> MappingResult:
-    """Grid-search (variant, alpha, layer) on validation questions, then predict val and test answers."""
-    if not alphas:
-        raise InputDataError(
-            "config.yaml", "mapping.alphas", "empty grid", "list at least one alpha"
-        )
+    """Grid-search (variant, alpha, layer) on validation questions, then predict val and test answers.
+
+    ``alphas`` is ``mapping.alphas`` of the validated config (the schema owns its default and
+    requires at least one).
+    """
     features = keep_variants(features, variants)
     parts = question_parts(split)
     for part in ("train", "val"):
