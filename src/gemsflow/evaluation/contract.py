@@ -130,6 +130,22 @@ def align(
     rows = pred["row"].to_numpy(dtype=np.int64)
     probs = np.zeros((len(held), info.max_options))
     probs[rows, pred["position"].to_numpy(dtype=np.int64)] = prob
+    n_options = info.n_options[q_of.loc[held["question"]].to_numpy()]
+    totals = _check_pair_rows(probs, rows, held, n_options, where)
+    probs /= totals[:, None]
+    abstained = _abstained(pred, rows, held, where)
+    # An abstention carries no information: score it as the uniform distribution, whatever was written.
+    uniform = (np.arange(info.max_options) < n_options[:, None]) / n_options[:, None]
+    probs[abstained] = uniform[abstained]
+
+    return _per_part(held, q_of, probs, n_options, abstained)
+
+
+def _check_pair_rows(
+    probs: np.ndarray, rows: np.ndarray, held: pd.DataFrame, n_options: np.ndarray, where: Any
+) -> np.ndarray:
+    """Every held-out pair is predicted, over all its options, with probabilities summing to 1
+    (within ``PROB_SUM_TOLERANCE``); returns each pair's total."""
     covered = np.bincount(rows, minlength=len(held)) > 0
     if not covered.all():
         row = held.loc[~covered].iloc[0]
@@ -141,7 +157,7 @@ def align(
             "predict every val/test pair of split.parquet (uniform if the method has no answer)",
         )
     listed = np.bincount(rows, minlength=len(held))
-    short = listed != info.n_options[q_of.loc[held["question"]].to_numpy()]
+    short = listed != n_options
     if short.any():
         row = held.loc[short].iloc[0]
         raise InputDataError(
@@ -162,13 +178,17 @@ def align(
             f"{totals[np.argmax(off)]:.6f}, not 1",
             "normalise each pair's distribution over the question's options",
         )
-    probs /= totals[:, None]
-    n_options = info.n_options[q_of.loc[held["question"]].to_numpy()]
-    abstained = _abstained(pred, rows, held, where)
-    # An abstention carries no information: score it as the uniform distribution, whatever was written.
-    uniform = (np.arange(info.max_options) < n_options[:, None]) / n_options[:, None]
-    probs[abstained] = uniform[abstained]
+    return totals
 
+
+def _per_part(
+    held: pd.DataFrame,
+    q_of: pd.Series,
+    probs: np.ndarray,
+    n_options: np.ndarray,
+    abstained: np.ndarray,
+) -> dict[str, PartArrays]:
+    """The aligned pairs as dense arrays, one :class:`PartArrays` per part."""
     out = {}
     for part in PARTS:
         mask = (held["part"] == part).to_numpy()
