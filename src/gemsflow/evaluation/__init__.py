@@ -164,48 +164,8 @@ def evaluate(
         out["per_question"][part] = {
             info.keys[j]: {"accuracy": _f(qd["accuracy"][j]), "n": int(qd["n"][j])} for j in asked
         }
-        out["distribution"][part] = {
-            key: point[key]
-            for key in (
-                "mean_representativeness",
-                "mean_wasserstein_ordinal",
-                "mean_total_variation_nominal",
-            )
-        } | {
-            "n_ordinal_questions": int((qd["asked"] & info.ordinal).sum()),
-            "n_nominal_questions": int((qd["asked"] & ~info.ordinal).sum()),
-            "per_question": {
-                info.keys[j]: {
-                    "ordinal": bool(info.ordinal[j]),
-                    "distance_kind": "wasserstein1" if info.ordinal[j] else "total_variation",
-                    "distance": _f(qd["distance"][j]),
-                    "representativeness": _f(qd["representativeness"][j]),
-                    "log_loss": _f(qd["log_loss"][j]),
-                    "predicted": [_f(x) for x in qd["predicted"][j, : info.n_options[j]]],
-                    "observed": [_f(x) for x in qd["observed"][j, : info.n_options[j]]],
-                }
-                for j in asked
-            },
-        }
-        edges = np.linspace(0.0, 1.0, cfg.calibration_bins + 1)
-        out["calibration"][part] = {
-            "n_bins": cfg.calibration_bins,
-            "ece": point["ece"],
-            "bins": [
-                {
-                    "lower": _f(edges[b]),
-                    "upper": _f(edges[b + 1]),
-                    "count": int(bins["count"][b]),
-                    "confidence": _f(bins["confidence"][b] / bins["count"][b])
-                    if bins["count"][b]
-                    else None,
-                    "accuracy": _f(bins["correct"][b] / bins["count"][b])
-                    if bins["count"][b]
-                    else None,
-                }
-                for b in range(cfg.calibration_bins)
-            ],
-        }
+        out["distribution"][part] = _distribution_section(point, qd, info, asked)
+        out["calibration"][part] = _calibration_section(point, bins, cfg.calibration_bins)
         if part != "test":
             continue
         out["subgroups"][part] = _subgroups(
@@ -224,3 +184,56 @@ def evaluate(
     if "retest" not in out:
         out["retest"] = {"available": False, "reason": "no test pairs"}
     return out
+
+
+def _distribution_section(
+    point: dict[str, Any], qd: dict[str, np.ndarray], info: QuestionInfo, asked: np.ndarray
+) -> dict[str, Any]:
+    """Distribution metrics of a part: means, and per asked question the predicted and observed
+    answer distributions with their distance."""
+    return {
+        key: point[key]
+        for key in (
+            "mean_representativeness",
+            "mean_wasserstein_ordinal",
+            "mean_total_variation_nominal",
+        )
+    } | {
+        "n_ordinal_questions": int((qd["asked"] & info.ordinal).sum()),
+        "n_nominal_questions": int((qd["asked"] & ~info.ordinal).sum()),
+        "per_question": {
+            info.keys[j]: {
+                "ordinal": bool(info.ordinal[j]),
+                "distance_kind": "wasserstein1" if info.ordinal[j] else "total_variation",
+                "distance": _f(qd["distance"][j]),
+                "representativeness": _f(qd["representativeness"][j]),
+                "log_loss": _f(qd["log_loss"][j]),
+                "predicted": [_f(x) for x in qd["predicted"][j, : info.n_options[j]]],
+                "observed": [_f(x) for x in qd["observed"][j, : info.n_options[j]]],
+            }
+            for j in asked
+        },
+    }
+
+
+def _calibration_section(
+    point: dict[str, Any], bins: dict[str, np.ndarray], n_bins: int
+) -> dict[str, Any]:
+    """The reliability diagram of a part: per equal-width confidence bin, count, confidence, accuracy."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return {
+        "n_bins": n_bins,
+        "ece": point["ece"],
+        "bins": [
+            {
+                "lower": _f(edges[b]),
+                "upper": _f(edges[b + 1]),
+                "count": int(bins["count"][b]),
+                "confidence": _f(bins["confidence"][b] / bins["count"][b])
+                if bins["count"][b]
+                else None,
+                "accuracy": _f(bins["correct"][b] / bins["count"][b]) if bins["count"][b] else None,
+            }
+            for b in range(n_bins)
+        ],
+    }
