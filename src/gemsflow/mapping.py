@@ -296,22 +296,11 @@ class MappingResult:
     info: dict[str, Any]
 
 
-def fit_mapping(
-    features: ChoiceFeatures,
-    gnn: GnnEmbeddings,
-    options: pd.DataFrame,
-    split: pd.DataFrame,
-    responses: pd.DataFrame,
-    alphas: Sequence[float],
-    skip_embedding_layer: bool = True,
-    variants: str | Sequence[str] = "auto",
-) -> MappingResult:
-    """Grid-search (variant, alpha, layer) on validation questions, then predict val and test answers.
-
-    ``alphas`` is ``mapping.alphas`` of the validated config (the schema owns its default and
-    requires at least one).
-    """
-    features = keep_variants(features, variants)
+def _fit_and_eval_choices(
+    features: ChoiceFeatures, gnn: GnnEmbeddings, options: pd.DataFrame, split: pd.DataFrame
+) -> tuple[list[str], list[str]]:
+    """The training choices the ridge is fit on (with features and a GNN embedding) and the val/test
+    choices it predicts (each must have features)."""
     parts = question_parts(split)
     for part in ("train", "val"):
         if not parts[part]:
@@ -352,6 +341,28 @@ def fit_mapping(
             f"{len(missing)} choices of val/test questions have no features (first: {missing[0]!r})",
             "rebuild the features file from the current canonical dataset",
         )
+    return train_choices, eval_choices
+
+
+def fit_mapping(
+    features: ChoiceFeatures,
+    gnn: GnnEmbeddings,
+    options: pd.DataFrame,
+    split: pd.DataFrame,
+    responses: pd.DataFrame,
+    alphas: Sequence[float],
+    skip_embedding_layer: bool = True,
+    variants: str | Sequence[str] = "auto",
+) -> MappingResult:
+    """Grid-search (variant, alpha, layer) on validation questions, then predict val and test answers.
+
+    ``alphas`` is ``mapping.alphas`` of the validated config (the schema owns its default and
+    requires at least one).
+    """
+    features = keep_variants(features, variants)
+    train_choices, eval_choices = _fit_and_eval_choices(features, gnn, options, split)
+    feature_row = pd.Series(np.arange(len(features.choices)), index=pd.Index(features.choices))
+    gnn_row = pd.Series(np.arange(len(gnn.choices)), index=pd.Index(gnn.choices))
 
     pairs = build_eval_pairs(split, responses, options, gnn.individuals, eval_choices)
     val_mask = (pairs.frame["part"] == "val").to_numpy()
