@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -336,9 +337,20 @@ def test_prediction_for_a_training_pair_is_rejected():
 
 
 def test_config_section_is_read_and_checked():
-    cfg = ev.EvaluationConfig.from_config(
-        {"calibration_bins": 15, "bootstrap": {"n_boot": 10, "seed": 1, "level": 0.9}}
-    )
+    section = {
+        "calibration_bins": 15,
+        "min_subgroup_individuals": 3,
+        "bootstrap": {"n_boot": 10, "seed": 1, "level": 0.9},
+    }
+    cfg = ev.EvaluationConfig.from_config(section)
     assert (cfg.calibration_bins, cfg.n_boot, cfg.bootstrap_seed, cfg.ci_level) == (15, 10, 1, 0.9)
-    with pytest.raises(InputDataError, match="level"):
-        ev.EvaluationConfig.from_config({"bootstrap": {"level": 1.5}})
+    assert cfg.min_subgroup_individuals == 3
+    # The schema, not the code, rejects an out-of-range level before any job runs.
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).parents[1] / "config/schema.yaml").read_text())
+    evaluation = schema["properties"]["evaluation"]
+    bad = dict(section, bootstrap={"n_boot": 10, "seed": 1, "level": 1.5})
+    with pytest.raises(jsonschema.ValidationError, match="1.5"):
+        jsonschema.validate(bad, evaluation)

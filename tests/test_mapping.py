@@ -183,7 +183,7 @@ def test_individual_split_is_rejected():
     mixed = split.copy()
     mixed.loc[mixed.index[0], "part"] = "test"  # a train question now also has a test answer
     with pytest.raises(InputDataError, match="question-axis"):
-        fit_mapping(features, gnn, options, mixed, responses)
+        fit_mapping(features, gnn, options, mixed, responses, alphas=(1.0,))
 
 
 def test_missing_features_for_test_choices_is_a_clear_error():
@@ -194,7 +194,7 @@ def test_missing_features_for_test_choices_is_a_clear_error():
         [features.choices[i] for i in keep], features.layers, features.states[keep]
     )
     with pytest.raises(InputDataError, match="q29_option_1"):
-        fit_mapping(partial, gnn, options, split, responses)
+        fit_mapping(partial, gnn, options, split, responses, alphas=(1.0,))
 
 
 def test_load_choice_features_reads_bf16_file(tmp_path):
@@ -323,7 +323,7 @@ def test_configured_feature_variants_restrict_the_search():
     assert info["best_variant"] == "option+question"
     assert {cell["variant"] for cell in info["grid"]} == {"option+question"}
     with pytest.raises(InputDataError, match="feature_variants"):
-        fit_mapping(both, gnn, options, split, responses, variants=["choice_block"])
+        fit_mapping(both, gnn, options, split, responses, alphas=(1e-3,), variants=["choice_block"])
 
 
 def test_text_embedding_variants_round_trip_from_the_writer(tmp_path):

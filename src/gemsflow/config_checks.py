@@ -79,6 +79,25 @@ def _key(keys: Iterable[Any]) -> str:
     return text.lstrip(".") or "<top level>"
 
 
+# results/<setting>/<dataset> sits beside these folders, so a setting may not take their names.
+RESULT_FOLDERS = frozenset(
+    {
+        "benchmarks",
+        "cache",
+        "data",
+        "embeddings",
+        "graphs",
+        "hidden_states",
+        "leaderboards",
+        "models",
+        "prompts",
+        "reports",
+        "runs",
+        "splits",
+    }
+)
+
+
 def check_config(
     config: dict[str, Any],
     schema_path: str | Path,
@@ -197,8 +216,22 @@ def check_names(config: Mapping[str, Any], source: ConfigSource) -> None:
 
     for i, name in enumerate(config["run"]["datasets"]):
         need(name, datasets, ["run", "datasets", i], "dataset")
-    for i, name in enumerate(config["run"]["settings"]):
-        need(name, settings, ["run", "settings", i], "setting")
+    clash = sorted(RESULT_FOLDERS & settings)
+    if clash:
+        raise InputDataError(
+            source.of(["settings"]),
+            "settings",
+            f"{clash} name a results/ folder",
+            f"rename the setting (not one of {sorted(RESULT_FOLDERS)})",
+        )
+    unknown_settings = sorted(set(config["run"]["settings"]) - settings)
+    if unknown_settings:
+        raise InputDataError(
+            source.of(["run", "settings"]),
+            "run.settings",
+            f"{unknown_settings} have no block under 'settings'",
+            f"use one of {sorted(settings)} or add a block for it under 'settings'",
+        )
     dataset_maps = {
         ("gnn", "datasets"): (config.get("gnn", {}) or {}).get("datasets", {}),
         ("dataset_methods",): config.get("dataset_methods", {}),

@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 
 from gemsflow.errors import InputDataError
-from gemsflow.survey import SurveyData
+from gemsflow.survey import SurveyData, join_answers
 
 FORMAT = "gemsflow.graph/1"
 TRAIN, VAL, TEST = 0, 1, 2
@@ -87,39 +87,11 @@ def build_graph(
     split_source: str = "split.parquet",
 ) -> dict[str, Any]:
     """Build the graph bundle of one split (see the module docstring for what goes in)."""
-    missing = {"individual", "question", "part"} - set(split.columns)
-    if missing:
-        raise InputDataError(
-            split_source,
-            sorted(missing)[0],
-            "column missing",
-            "rebuild the split (gemsflow.splits)",
-        )
-    bad_parts = set(split["part"].astype(str)) - set(ROLE_OF_PART)
-    if bad_parts:
-        raise InputDataError(
-            split_source,
-            "part",
-            f"unknown part {sorted(bad_parts)[0]!r}",
-            "use only train, val and test",
-        )
+    _check_split(split, split_source)
     new_questions = bool(setting_config.get("new_questions", False))
 
-    answers = split[["individual", "question", "part"]].astype(
-        {"individual": str, "question": str, "part": str}
-    )
-    responses = data.responses[["individual", "question", "code"]].astype(
-        {"individual": str, "question": str}
-    )
-    answers = answers.merge(responses, on=["individual", "question"], how="left", validate="1:1")
-    if answers["code"].isna().any():
-        row = answers.loc[answers["code"].isna()].iloc[0]
-        raise InputDataError(
-            split_source,
-            "question",
-            f"split row ({row['individual']}, {row['question']}) has no answer in the dataset",
-            "rebuild the split from this dataset",
-        )
+    answers = split[["individual", "question", "part"]].astype({"part": str})
+    answers = join_answers(answers, data.responses, source=split_source)
 
     # Individuals keep dataset order; every person of the split gets a node (setting 2/3 targets too).
     in_split = set(answers["individual"])
@@ -168,27 +140,9 @@ def build_graph(
         fraction = float(setting_config.get("imputation_val_fraction", 0.05))
         role = np.where(_imputation_holdout(ind_idx, fraction, seed), VAL, TRAIN)
 
-    subgroups: list[str] = []
-    member_ind: list[np.ndarray] = []
-    member_sub: list[np.ndarray] = []
-    trait_codes = np.full((len(individuals), len(data.traits)), -1, dtype=np.int64)
-    for t, trait in enumerate(data.traits):
-        values = pd.Categorical(
-            people[trait.name].astype(object), categories=list(trait.categories)
-        )
-        codes = np.asarray(values.codes, dtype=np.int64)
-        trait_codes[:, t] = codes
-        if graph_config.get("subgroups", True):
-            has = codes >= 0
-            member_ind.append(np.flatnonzero(has))
-            member_sub.append(codes[has] + len(subgroups))
-            subgroups += [f"{trait.name}={category}" for category in trait.categories]
-    membership = np.stack(
-        [
-            np.concatenate(member_ind or [np.zeros(0, np.int64)]),
-            np.concatenate(member_sub or [np.zeros(0, np.int64)]),
-        ]
-    ).astype(np.int64)
+    subgroups, trait_codes, membership = _trait_tables(
+        data, people, len(individuals), graph_config.get("subgroups", True)
+    )
 
     return {
         "format": FORMAT,
@@ -222,6 +176,55 @@ def build_graph(
         "answer_choice": torch.from_numpy(choice_idx.astype(np.int64)),
         "answer_role": torch.from_numpy(role.astype(np.int64)),
     }
+
+
+def _check_split(split: pd.DataFrame, split_source: str) -> None:
+    """The split has the pair columns and only the parts train, val and test."""
+    missing = {"individual", "question", "part"} - set(split.columns)
+    if missing:
+        raise InputDataError(
+            split_source,
+            sorted(missing)[0],
+            "column missing",
+            "rebuild the split (gemsflow.splits)",
+        )
+    bad_parts = set(split["part"].astype(str)) - set(ROLE_OF_PART)
+    if bad_parts:
+        raise InputDataError(
+            split_source,
+            "part",
+            f"unknown part {sorted(bad_parts)[0]!r}",
+            "use only train, val and test",
+        )
+
+
+def _trait_tables(
+    data: SurveyData, people: pd.DataFrame, n_individuals: int, with_subgroups: bool
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Subgroup node names, each individual's category code per trait (-1: missing), and the
+    individual -> subgroup membership edges (none when subgroups are switched off)."""
+    subgroups: list[str] = []
+    member_ind: list[np.ndarray] = []
+    member_sub: list[np.ndarray] = []
+    trait_codes = np.full((n_individuals, len(data.traits)), -1, dtype=np.int64)
+    for t, trait in enumerate(data.traits):
+        values = pd.Categorical(
+            people[trait.name].astype(object), categories=list(trait.categories)
+        )
+        codes = np.asarray(values.codes, dtype=np.int64)
+        trait_codes[:, t] = codes
+        if with_subgroups:
+            has = codes >= 0
+            member_ind.append(np.flatnonzero(has))
+            member_sub.append(codes[has] + len(subgroups))
+            subgroups += [f"{trait.name}={category}" for category in trait.categories]
+    membership = np.stack(
+        [
+            np.concatenate(member_ind or [np.zeros(0, np.int64)]),
+            np.concatenate(member_sub or [np.zeros(0, np.int64)]),
+        ]
+    ).astype(np.int64)
+    return subgroups, trait_codes, membership
 
 
 def check_bundle(bundle: dict[str, Any], source: str) -> None:

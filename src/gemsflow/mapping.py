@@ -28,12 +28,10 @@ import pandas as pd
 
 from gemsflow.accuracy import accuracy
 from gemsflow.errors import InputDataError
+from gemsflow.survey import join_answers
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ALPHAS = (50.0, 100.0, 200.0, 400.0, 800.0)
-# Tensors of a features file holding other variants of the choice features (gemsflow.llm.features).
-VARIANT_PREFIX = "variant."
 EVAL_PARTS = ("val", "test")
 
 
@@ -156,16 +154,7 @@ def build_eval_pairs(
 ) -> EvalPairs:
     """Option rows of every val/test pair of the split, indexed into the given individual and choice lists."""
     held = split.loc[split["part"].isin(EVAL_PARTS), ["individual", "question", "part"]]
-    answers = responses[["individual", "question", "code"]].rename(columns={"code": "answer"})
-    held = held.merge(answers, on=["individual", "question"], how="left", validate="one_to_one")
-    if held["answer"].isna().any():
-        row = held.loc[held["answer"].isna()].iloc[0]
-        raise InputDataError(
-            "split.parquet",
-            "individual/question",
-            f"pair ({row['individual']}, {row['question']}) has no answer in responses.parquet",
-            "rebuild the split from the current canonical dataset",
-        )
+    held = join_answers(held, responses, source="split.parquet").rename(columns={"code": "answer"})
     rows = held.merge(
         options[["question", "code", "position", "choice"]], on="question", how="inner"
     ).sort_values(["part", "individual", "question", "position"], kind="stable", ignore_index=True)
@@ -248,35 +237,27 @@ def _meta_list(path: str | Path, metadata: dict[str, str], key: str) -> list:
 
 
 def load_choice_features(path: str | Path) -> ChoiceFeatures:
-    """Text embeddings or hidden states (same layout, see docs/ARCHITECTURE.md)."""
-    tensors, metadata = _read_safetensors(path)
-    if "choice_states" not in tensors:
-        raise InputDataError(path, "choice_states", "tensor missing", "rebuild the features file")
-    states = tensors["choice_states"]
-    choices = [str(c) for c in _meta_list(path, metadata, "choices")]
-    layers = [int(layer) for layer in _meta_list(path, metadata, "layers")]
-    if states.ndim != 3 or states.shape[:2] != (len(choices), len(layers)):
-        raise InputDataError(
-            path,
-            "choice_states",
-            f"shape {states.shape} does not match {len(choices)} choices x {len(layers)} layers",
-            "rebuild the features file",
-        )
-    variants = {
-        name.removeprefix(VARIANT_PREFIX): value
-        for name, value in tensors.items()
-        if name.startswith(VARIANT_PREFIX)
-    }
-    for name, value in variants.items():
-        if value.ndim != 3 or len(value) != len(choices):
-            raise InputDataError(
-                path,
-                VARIANT_PREFIX + name,
-                f"shape {value.shape} is not [{len(choices)} choices, layers, dim]",
-                "rebuild the features file",
-            )
-    variant = json.loads(metadata.get("info", "{}")).get("variant", MAIN_VARIANT)
-    return ChoiceFeatures(choices, layers, states, variants, variant)
+    """Text embeddings or hidden states (same layout, see docs/ARCHITECTURE.md) as numpy features."""
+    from gemsflow.llm.features import load_features
+
+    return from_stored(load_features(path))
+
+
+def from_stored(stored) -> ChoiceFeatures:
+    """``llm.features.ChoiceFeatures`` (torch, as written) -> :class:`ChoiceFeatures` (float64 numpy)."""
+    import torch
+
+    # bfloat16 has no numpy dtype; widen before leaving torch.
+    def as_numpy(tensor):
+        return tensor.to(torch.float64).numpy()
+
+    return ChoiceFeatures(
+        [str(c) for c in stored.choices],
+        [int(layer) for layer in stored.layers],
+        as_numpy(stored.choice_states),
+        {name: as_numpy(value) for name, value in (stored.variants or {}).items()},
+        (stored.info or {}).get("variant", MAIN_VARIANT),
+    )
 
 
 def load_gnn_embeddings(path: str | Path) -> GnnEmbeddings:
@@ -315,22 +296,11 @@ class MappingResult:
     info: dict[str, Any]
 
 
-def fit_mapping(
-    features: ChoiceFeatures,
-    gnn: GnnEmbeddings,
-    options: pd.DataFrame,
-    split: pd.DataFrame,
-    responses: pd.DataFrame,
-    alphas: Sequence[float] = DEFAULT_ALPHAS,
-    skip_embedding_layer: bool = True,
-    variants: str | Sequence[str] = "auto",
-) -> MappingResult:
-    """Grid-search (variant, alpha, layer) on validation questions, then predict val and test answers."""
-    if not alphas:
-        raise InputDataError(
-            "config.yaml", "mapping.alphas", "empty grid", "list at least one alpha"
-        )
-    features = keep_variants(features, variants)
+def _fit_and_eval_choices(
+    features: ChoiceFeatures, gnn: GnnEmbeddings, options: pd.DataFrame, split: pd.DataFrame
+) -> tuple[list[str], list[str]]:
+    """The training choices the ridge is fit on (with features and a GNN embedding) and the val/test
+    choices it predicts (each must have features)."""
     parts = question_parts(split)
     for part in ("train", "val"):
         if not parts[part]:
@@ -371,6 +341,28 @@ def fit_mapping(
             f"{len(missing)} choices of val/test questions have no features (first: {missing[0]!r})",
             "rebuild the features file from the current canonical dataset",
         )
+    return train_choices, eval_choices
+
+
+def fit_mapping(
+    features: ChoiceFeatures,
+    gnn: GnnEmbeddings,
+    options: pd.DataFrame,
+    split: pd.DataFrame,
+    responses: pd.DataFrame,
+    alphas: Sequence[float],
+    skip_embedding_layer: bool = True,
+    variants: str | Sequence[str] = "auto",
+) -> MappingResult:
+    """Grid-search (variant, alpha, layer) on validation questions, then predict val and test answers.
+
+    ``alphas`` is ``mapping.alphas`` of the validated config (the schema owns its default and
+    requires at least one).
+    """
+    features = keep_variants(features, variants)
+    train_choices, eval_choices = _fit_and_eval_choices(features, gnn, options, split)
+    feature_row = pd.Series(np.arange(len(features.choices)), index=pd.Index(features.choices))
+    gnn_row = pd.Series(np.arange(len(gnn.choices)), index=pd.Index(gnn.choices))
 
     pairs = build_eval_pairs(split, responses, options, gnn.individuals, eval_choices)
     val_mask = (pairs.frame["part"] == "val").to_numpy()

@@ -176,11 +176,10 @@ def study_features(study: Study, embedder: dict[str, Any]):
 
 
 def as_mapping_features(features) -> mapping.ChoiceFeatures:
-    """``llm.features.ChoiceFeatures`` (torch, as written) -> ``mapping.ChoiceFeatures`` (numpy)."""
+    """Features as the mapping reads them, whether loaded already or built in memory (torch)."""
     if isinstance(features, mapping.ChoiceFeatures):
         return features
-    states = features.choice_states.float().numpy().astype(np.float64)
-    return mapping.ChoiceFeatures(list(features.choices), list(features.layers), states)
+    return mapping.from_stored(features)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -213,3 +213,33 @@ def validate(data: SurveyData) -> None:
             f"answer code {row['code']} of individual {row['individual']} is not an option of the question",
             "add the code to the option map or remove the answer",
         )
+
+
+def join_answers(
+    pairs: pd.DataFrame,
+    responses: pd.DataFrame,
+    *,
+    source: str,
+    columns: tuple[str, ...] = ("code",),
+) -> pd.DataFrame:
+    """Attach each split pair's answer (``columns`` of the responses) to the pairs, one to one.
+
+    The single owner of the split-answer join: every stage that scores or trains on split pairs
+    (graph, predictions contract, mapping) reads the answers through here. ``pairs`` holds
+    ``individual`` and ``question`` (plus any columns to keep); a pair without an answer means the split
+    was built from another dataset, reported against ``source``.
+    """
+    pairs = pairs.astype({"individual": str, "question": str})
+    answers = responses[["individual", "question", *columns]].astype(
+        {"individual": str, "question": str}
+    )
+    joined = pairs.merge(answers, on=["individual", "question"], how="left", validate="one_to_one")
+    if joined[columns[0]].isna().any():
+        row = joined.loc[joined[columns[0]].isna()].iloc[0]
+        raise InputDataError(
+            source,
+            "individual/question",
+            f"split pair ({row['individual']}, {row['question']}) has no answer in the dataset's responses",
+            "rebuild the split from the same canonical dataset",
+        )
+    return joined

@@ -37,35 +37,6 @@ check_config(
 )
 validate(config, "../../config/schema.yaml", set_default=True)
 
-# results/<setting>/<dataset> sits beside these folders, so a setting may not take their names.
-RESULT_FOLDERS = {
-    "benchmarks",
-    "cache",
-    "data",
-    "embeddings",
-    "graphs",
-    "hidden_states",
-    "leaderboards",
-    "models",
-    "prompts",
-    "reports",
-    "runs",
-    "splits",
-}
-if RESULT_FOLDERS & set(config["settings"]):
-    raise ValueError(
-        f"config/config.yaml: field 'settings': {sorted(RESULT_FOLDERS & set(config['settings']))} "
-        f"name a results/ folder. Fix: rename the setting (not one of {sorted(RESULT_FOLDERS)})."
-    )
-
-
-unknown_settings = sorted(set(config["run"]["settings"]) - set(config["settings"]))
-if unknown_settings:
-    raise ValueError(
-        f"config/config.yaml: field 'run.settings': {unknown_settings} have no block under 'settings'. "
-        f"Fix: use one of {sorted(config['settings'])} or add a block for it under 'settings'."
-    )
-
 
 # A setting is any configured key; what it does comes from its block (settings.<name>.axis).
 wildcard_constraints:

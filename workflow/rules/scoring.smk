@@ -20,7 +20,7 @@ rule score_run:
         mem_mb=4000,
         runtime=10,
     params:
-        evaluation=lookup(dpath="evaluation", within=config, default={}),
+        evaluation=config["evaluation"],
         retest=lookup(dpath="evaluation/retest/{dataset}", within=config, default=None),
     script:
         "../scripts/score_run.py"

@@ -413,39 +413,48 @@ def load_gems_layout(
 
 
 def filter_min_answers(
-    individuals: pd.DataFrame, responses: pd.DataFrame, min_answers: int
+    individuals: pd.DataFrame, responses: pd.DataFrame, min_answers: int, scope: str = "wave"
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Drop individuals with fewer than ``min_answers`` answers, per wave, and say what went."""
+    """Drop individuals with too few answers and return what went, per wave.
+
+    The one min-answers filter of every adapter (GEMS layout, OpinionQA).
+
+    ``scope="wave"`` counts the answers of each (respondent, wave) individual; ``"pooled"`` counts a
+    respondent's answers over all waves, so waves with few questions keep their people.
+    """
     counts = responses.groupby("individual").size()
-    answered = individuals["individual"].map(counts).fillna(0).astype(int)
-    keep = answered >= min_answers
-    per_wave = {}
-    for wave, group in individuals.assign(_keep=keep.to_numpy()).groupby("wave"):
-        removed = int((~group["_keep"]).sum())
-        per_wave[str(wave)] = {"individuals_before": len(group), "removed": removed}
-        if removed == len(group):
+    answered = individuals["individual"].map(counts).fillna(0).astype("int64")
+    if scope == "pooled":
+        respondent = individuals["individual"].str.rpartition("_W")[0]
+        answered = answered.groupby(respondent).transform("sum")
+    keep = (answered >= min_answers).to_numpy()
+    waves: dict[str, dict[str, int]] = {}
+    for wave, kept in pd.Series(keep).groupby(individuals["wave"].to_numpy(), sort=True):
+        before, removed = len(kept), int((~kept).sum())
+        waves[str(wave)] = {"individuals_before": before, "removed": removed}
+        if before and removed == before:
             log.warning(
-                "wave %s: all %d individuals have fewer than %d answers and are removed",
+                "wave %s loses all %d individuals: each has fewer than %d answers (scope %s); "
+                "lower min_answers or use min_answers_scope: pooled to keep it",
                 wave,
-                len(group),
+                before,
                 min_answers,
+                scope,
             )
         elif removed:
             log.info(
-                "wave %s: %d of %d individuals removed (< %d answers)",
+                "wave %s: %d of %d individuals removed (< %d answers, scope %s)",
                 wave,
                 removed,
-                len(group),
+                before,
                 min_answers,
+                scope,
             )
-    kept_ids = set(individuals.loc[keep.to_numpy(), "individual"])
-    log_entry = {
+    kept_ids = set(individuals.loc[keep, "individual"])
+    filter_log = {
         "min_answers": int(min_answers),
+        "scope": scope,
         "removed_individuals": int((~keep).sum()),
-        "waves": per_wave,
+        "waves": waves,
     }
-    return (
-        individuals.loc[keep.to_numpy()],
-        responses[responses["individual"].isin(kept_ids)],
-        log_entry,
-    )
+    return individuals.loc[keep], responses[responses["individual"].isin(kept_ids)], filter_log

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from gemsflow.datasets.gems_layout import ordinal_flags
+from gemsflow.datasets.gems_layout import filter_min_answers, ordinal_flags
 from gemsflow.errors import InputDataError
 from gemsflow.survey import SurveyData, Trait, build_options_table, validate
 
@@ -395,12 +395,6 @@ def load_opinionqa(name: str, entry: Mapping[str, Any]) -> SurveyData:
     option_strings = _read_text_json(texts["option_strings"], "option strings")
     by_wave = _selected_questions(settings, keys, texts["question_keys"])
 
-    shipped_codes: dict[str, set[int]] = {}
-    for choice in option_strings:
-        question, sep, code = choice.rpartition("_option_")
-        if sep and code.lstrip("-").isdigit():
-            shipped_codes.setdefault(question, set()).add(int(code))
-
     question_options: dict[str, list[tuple[int, str]]] = {}
     question_texts: dict[str, str] = {}
     individuals_parts, responses_parts = [], []
@@ -429,136 +423,30 @@ def load_opinionqa(name: str, entry: Mapping[str, Any]) -> SurveyData:
             for r in _respondent_ids(frame[settings["id_column"]], path, settings["id_column"])
         ]
 
-        # Options and answers of the wave's questions.
-        for question in questions:
-            if question not in frame.columns:
-                raise InputDataError(
-                    path,
-                    question,
-                    "question column missing from the wave file",
-                    "use the original Pew release of the wave or remove the question from the keys",
-                )
-            value_labels = labels.get(question)
-            if not value_labels:
-                raise InputDataError(
-                    path,
-                    question,
-                    "question column has no value labels",
-                    "use the original Pew release",
-                )
-            options = []
-            for code, label in value_labels.items():
-                # Non-integer codes cannot be answer codes; string variables are not questions.
-                if not isinstance(code, int | float) or float(code) != int(code):
-                    continue
-                if (
-                    int(code) in settings["invalid_codes"]
-                    or _normalise(label) in settings["invalid_labels"]
-                ):
-                    invalid_dropped += 1
-                    continue
-                options.append((int(code), str(label).strip()))
-            if not options:
-                raise InputDataError(
-                    path,
-                    question,
-                    "no valid option left after removing invalid codes",
-                    "check invalid_codes/invalid_labels",
-                )
-            question_options[question] = options
-            text = question_strings.get(question)
-            if text is None:
-                text = meta.column_names_to_labels.get(question) or ""
-                log.warning(
-                    "%s: no shipped text for %s; using the .sav variable label", path, question
-                )
-            question_texts[question] = str(text)
+        wave_options, wave_texts, dropped = _wave_questions(
+            path, questions, frame, meta, settings, question_strings
+        )
+        question_options.update(wave_options)
+        question_texts.update(wave_texts)
+        invalid_dropped += dropped
 
-        codes = frame[questions].to_numpy(dtype="float64")
-        valid = np.zeros_like(codes, dtype=bool)
-        for j, question in enumerate(questions):
-            valid[:, j] = np.isin(codes[:, j], [c for c, _ in question_options[question]])
-        rows, cols = np.nonzero(valid)
         weights = pd.to_numeric(frame[weight_column], errors="coerce")
         if weights.isna().any():
             log.warning("%s: %d missing weights set to 0", path, int(weights.isna().sum()))
         weights = weights.fillna(0.0).to_numpy(dtype="float64")
-        responses_parts.append(
-            pd.DataFrame(
-                {
-                    "individual": np.asarray(ids, dtype=object)[rows],
-                    "question": np.asarray(questions, dtype=object)[cols],
-                    "code": codes[rows, cols].astype("int64"),
-                    "weight": weights[rows],
-                }
-            )
+        responses_parts.append(_wave_responses(frame, questions, ids, weights, question_options))
+
+        individuals_parts.append(
+            _wave_people(frame, ids, wave, weights, settings, labels, unknown_labels, absent_traits)
         )
 
-        # Demographics: first candidate column present wins.
-        people = pd.DataFrame({"individual": ids, "wave": wave, "weight": weights})
-        for trait, (_, columns) in settings["traits"].items():
-            column = next((c for c in columns if c in frame.columns), None)
-            if column is None:
-                absent_traits.setdefault(trait, []).append(wave)
-                people[trait] = pd.Series([None] * len(people), dtype="string")
-                continue
-            mapping: dict[float, str | None] = {}
-            for code, label in labels.get(column, {}).items():
-                if not isinstance(code, int | float):
-                    continue
-                category = _category(trait, label)
-                if category is None and not (
-                    int(code) in settings["invalid_codes"]
-                    or _normalise(label) in settings["invalid_labels"]
-                ):
-                    unknown_labels.setdefault((trait, column), set()).add(str(label))
-                mapping[float(code)] = category
-            values = pd.to_numeric(frame[column], errors="coerce").map(mapping)
-            people[trait] = values.astype("string").to_numpy()
-        individuals_parts.append(people)
-
-    if absent_traits:
-        log.warning(
-            "no candidate column for these traits (individuals get a missing value): %s",
-            {t: w for t, w in absent_traits.items()},
-        )
-    if unknown_labels:
-        listing = "; ".join(
-            f"{trait} ({column}): {sorted(found)}"
-            for (trait, column), found in sorted(unknown_labels.items())
-        )
-        if settings["strict_traits"]:
-            raise InputDataError(
-                settings["raw_dir"],
-                "traits",
-                f"demographic labels without a category: {listing}",
-                "add them to gemsflow.datasets.opinionqa.TRAIT_TABLES or set strict_traits: false",
-            )
-        log.warning(
-            "demographic labels without a category (those individuals get a missing trait): %s",
-            listing,
-        )
+    _report_trait_problems(settings, absent_traits, unknown_labels)
     log.info(
         "dropped %d invalid value labels (refusal codes/labels) from question options",
         invalid_dropped,
     )
 
-    # Shipped choice texts only where the option set matches; otherwise the letters would not match.
-    mismatched = [
-        q for q, opts in question_options.items() if shipped_codes.get(q) != {c for c, _ in opts}
-    ]
-    if mismatched:
-        log.warning(
-            "%d question(s) have options that differ from %s; their choice texts are regenerated: %s",
-            len(mismatched),
-            texts["option_strings"].name,
-            ", ".join(sorted(mismatched)),
-        )
-    choice_texts = {
-        key: text
-        for key, text in option_strings.items()
-        if key.rpartition("_option_")[0] not in set(mismatched)
-    }
+    choice_texts = _choice_texts(question_options, option_strings, texts["option_strings"].name)
     options = build_options_table(question_options, question_texts, choice_texts)
 
     individuals = pd.concat(individuals_parts, ignore_index=True)
@@ -596,54 +484,184 @@ def load_opinionqa(name: str, entry: Mapping[str, Any]) -> SurveyData:
     return data
 
 
+def _wave_questions(
+    path: Path,
+    questions: list[str],
+    frame: pd.DataFrame,
+    meta: Any,
+    settings: Mapping[str, Any],
+    question_strings: Mapping[str, str],
+) -> tuple[dict[str, list[tuple[int, str]]], dict[str, str], int]:
+    """Options (valid codes and labels) and texts of one wave's questions, and how many invalid
+    value labels (refusal codes/labels) were dropped."""
+    labels = meta.variable_value_labels
+    wave_options: dict[str, list[tuple[int, str]]] = {}
+    wave_texts: dict[str, str] = {}
+    dropped = 0
+    # Options and answers of the wave's questions.
+    for question in questions:
+        if question not in frame.columns:
+            raise InputDataError(
+                path,
+                question,
+                "question column missing from the wave file",
+                "use the original Pew release of the wave or remove the question from the keys",
+            )
+        value_labels = labels.get(question)
+        if not value_labels:
+            raise InputDataError(
+                path,
+                question,
+                "question column has no value labels",
+                "use the original Pew release",
+            )
+        options = []
+        for code, label in value_labels.items():
+            # Non-integer codes cannot be answer codes; string variables are not questions.
+            if not isinstance(code, int | float) or float(code) != int(code):
+                continue
+            if (
+                int(code) in settings["invalid_codes"]
+                or _normalise(label) in settings["invalid_labels"]
+            ):
+                dropped += 1
+                continue
+            options.append((int(code), str(label).strip()))
+        if not options:
+            raise InputDataError(
+                path,
+                question,
+                "no valid option left after removing invalid codes",
+                "check invalid_codes/invalid_labels",
+            )
+        wave_options[question] = options
+        text = question_strings.get(question)
+        if text is None:
+            text = meta.column_names_to_labels.get(question) or ""
+            log.warning("%s: no shipped text for %s; using the .sav variable label", path, question)
+        wave_texts[question] = str(text)
+    return wave_options, wave_texts, dropped
+
+
+def _wave_responses(
+    frame: pd.DataFrame,
+    questions: list[str],
+    ids: list[str],
+    weights: np.ndarray,
+    question_options: Mapping[str, list[tuple[int, str]]],
+) -> pd.DataFrame:
+    """One row per valid answer of the wave: individual, question, code, weight."""
+    codes = frame[questions].to_numpy(dtype="float64")
+    valid = np.zeros_like(codes, dtype=bool)
+    for j, question in enumerate(questions):
+        valid[:, j] = np.isin(codes[:, j], [c for c, _ in question_options[question]])
+    rows, cols = np.nonzero(valid)
+    return pd.DataFrame(
+        {
+            "individual": np.asarray(ids, dtype=object)[rows],
+            "question": np.asarray(questions, dtype=object)[cols],
+            "code": codes[rows, cols].astype("int64"),
+            "weight": weights[rows],
+        }
+    )
+
+
+def _wave_people(
+    frame: pd.DataFrame,
+    ids: list[str],
+    wave: int,
+    weights: np.ndarray,
+    settings: Mapping[str, Any],
+    labels: Mapping[str, Any],
+    unknown_labels: dict[tuple[str, str], set[str]],
+    absent_traits: dict[str, list[int]],
+) -> pd.DataFrame:
+    """The wave's individuals with their traits; records traits without a column and labels without
+    a category in ``absent_traits`` and ``unknown_labels``."""
+    # Demographics: first candidate column present wins.
+    people = pd.DataFrame({"individual": ids, "wave": wave, "weight": weights})
+    for trait, (_, columns) in settings["traits"].items():
+        column = next((c for c in columns if c in frame.columns), None)
+        if column is None:
+            absent_traits.setdefault(trait, []).append(wave)
+            people[trait] = pd.Series([None] * len(people), dtype="string")
+            continue
+        mapping: dict[float, str | None] = {}
+        for code, label in labels.get(column, {}).items():
+            if not isinstance(code, int | float):
+                continue
+            category = _category(trait, label)
+            if category is None and not (
+                int(code) in settings["invalid_codes"]
+                or _normalise(label) in settings["invalid_labels"]
+            ):
+                unknown_labels.setdefault((trait, column), set()).add(str(label))
+            mapping[float(code)] = category
+        values = pd.to_numeric(frame[column], errors="coerce").map(mapping)
+        people[trait] = values.astype("string").to_numpy()
+    return people
+
+
+def _report_trait_problems(
+    settings: Mapping[str, Any],
+    absent_traits: dict[str, list[int]],
+    unknown_labels: dict[tuple[str, str], set[str]],
+) -> None:
+    """Warn about traits without a column; labels without a category fail under strict_traits."""
+    if absent_traits:
+        log.warning(
+            "no candidate column for these traits (individuals get a missing value): %s",
+            {t: w for t, w in absent_traits.items()},
+        )
+    if unknown_labels:
+        listing = "; ".join(
+            f"{trait} ({column}): {sorted(found)}"
+            for (trait, column), found in sorted(unknown_labels.items())
+        )
+        if settings["strict_traits"]:
+            raise InputDataError(
+                settings["raw_dir"],
+                "traits",
+                f"demographic labels without a category: {listing}",
+                "add them to gemsflow.datasets.opinionqa.TRAIT_TABLES or set strict_traits: false",
+            )
+        log.warning(
+            "demographic labels without a category (those individuals get a missing trait): %s",
+            listing,
+        )
+
+
+def _choice_texts(
+    question_options: Mapping[str, list[tuple[int, str]]],
+    option_strings: Mapping[str, str],
+    option_file: str,
+) -> dict[str, str]:
+    """Shipped choice texts of the questions whose option set matches the shipped one."""
+    shipped_codes: dict[str, set[int]] = {}
+    for choice in option_strings:
+        question, sep, code = choice.rpartition("_option_")
+        if sep and code.lstrip("-").isdigit():
+            shipped_codes.setdefault(question, set()).add(int(code))
+    # Shipped choice texts only where the option set matches; otherwise the letters would not match.
+    mismatched = [
+        q for q, opts in question_options.items() if shipped_codes.get(q) != {c for c, _ in opts}
+    ]
+    if mismatched:
+        log.warning(
+            "%d question(s) have options that differ from %s; their choice texts are regenerated: %s",
+            len(mismatched),
+            option_file,
+            ", ".join(sorted(mismatched)),
+        )
+    return {
+        key: text
+        for key, text in option_strings.items()
+        if key.rpartition("_option_")[0] not in set(mismatched)
+    }
+
+
 def _ordinal_questions(settings: Mapping[str, Any], questions: list[str]) -> set[str]:
     path = settings["dir"] / f"{settings['prefix']}_question_meta.json"
     meta = _read_text_json(path, "question meta") if path.exists() else None
     flags = ordinal_flags(questions, meta, settings["ordinal"])
     return {q for q, is_ordinal in flags.items() if is_ordinal}
-
-
-def filter_min_answers(
-    individuals: pd.DataFrame, responses: pd.DataFrame, min_answers: int, scope: str = "wave"
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Drop individuals with too few answers and return what went, per wave.
-
-    ``scope="wave"`` counts the answers of each (respondent, wave) individual; ``"pooled"`` counts a
-    respondent's answers over all waves, so waves with few questions keep their people.
-    """
-    counts = responses.groupby("individual").size()
-    answered = individuals["individual"].map(counts).fillna(0).astype("int64")
-    if scope == "pooled":
-        respondent = individuals["individual"].str.rpartition("_W")[0]
-        answered = answered.groupby(respondent).transform("sum")
-    keep = (answered >= min_answers).to_numpy()
-    waves: dict[str, dict[str, int]] = {}
-    for wave, kept in pd.Series(keep).groupby(individuals["wave"].to_numpy(), sort=True):
-        before, removed = len(kept), int((~kept).sum())
-        waves[str(wave)] = {"individuals_before": before, "removed": removed}
-        if before and removed == before:
-            log.warning(
-                "wave %s loses all %d individuals: each has fewer than %d answers (scope %s); "
-                "lower min_answers or use min_answers_scope: pooled to keep it",
-                wave,
-                before,
-                min_answers,
-                scope,
-            )
-        elif removed:
-            log.info(
-                "wave %s: %d of %d individuals removed (< %d answers, scope %s)",
-                wave,
-                removed,
-                before,
-                min_answers,
-                scope,
-            )
-    kept_ids = set(individuals.loc[keep, "individual"])
-    filter_log = {
-        "min_answers": int(min_answers),
-        "scope": scope,
-        "removed_individuals": int((~keep).sum()),
-        "waves": waves,
-    }
-    return individuals.loc[keep], responses[responses["individual"].isin(kept_ids)], filter_log

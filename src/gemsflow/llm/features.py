@@ -53,6 +53,12 @@ def save_features(features: ChoiceFeatures, path: str | Path) -> None:
 
 
 def load_features(path: str | Path) -> ChoiceFeatures:
+    """The one reader of the feature-file layout (text embeddings and hidden states alike).
+
+    Checks the metadata and that every tensor's shape matches the choices and layers it names, so
+    that each consumer (prompts' kNN examples, the setting-3 mapping, study simulation) gets a
+    consistent file or a clear error.
+    """
     from safetensors import safe_open
 
     path = Path(path)
@@ -66,13 +72,17 @@ def load_features(path: str | Path) -> ChoiceFeatures:
                 raise InputDataError(
                     path, field, "metadata entry missing", "rebuild the feature file"
                 )
+        if "choice_states" not in names:
+            raise InputDataError(
+                path, "choice_states", "tensor missing", "rebuild the features file"
+            )
         question_states = (
             handle.get_tensor("question_states") if "question_states" in names else None
         )
-        return ChoiceFeatures(
+        features = ChoiceFeatures(
             choice_states=handle.get_tensor("choice_states"),
-            choices=json.loads(meta["choices"]),
-            layers=json.loads(meta["layers"]),
+            choices=[str(c) for c in json.loads(meta["choices"])],
+            layers=[int(layer) for layer in json.loads(meta["layers"])],
             question_states=question_states,
             questions=json.loads(meta["questions"]) if "questions" in meta else None,
             info=json.loads(meta.get("info", "{}")),
@@ -82,3 +92,25 @@ def load_features(path: str | Path) -> ChoiceFeatures:
                 if n.startswith(VARIANT_PREFIX)
             },
         )
+    _check_shapes(path, features)
+    return features
+
+
+def _check_shapes(path: Path, features: ChoiceFeatures) -> None:
+    states, n_choices = features.choice_states, len(features.choices)
+    if states.ndim != 3 or tuple(states.shape[:2]) != (n_choices, len(features.layers)):
+        raise InputDataError(
+            path,
+            "choice_states",
+            f"shape {tuple(states.shape)} does not match {n_choices} choices x "
+            f"{len(features.layers)} layers",
+            "rebuild the features file",
+        )
+    for name, value in (features.variants or {}).items():
+        if value.ndim != 3 or len(value) != n_choices:
+            raise InputDataError(
+                path,
+                VARIANT_PREFIX + name,
+                f"shape {tuple(value.shape)} is not [{n_choices} choices, layers, dim]",
+                "rebuild the features file",
+            )
