@@ -140,3 +140,138 @@ def run_files():
 
 def all_targets():
     return deliverables() + run_files() + ["results/reports/benchmarks.html"]
+
+
+# --- helpers of workflow/rules/gnn.smk (functions live here: snakemake --lint) ---
+
+
+def gnn_threads(wildcards):
+    return resolve_config(config["gnn"], wildcards.arch, wildcards.dataset)["threads"]
+
+
+# --- helpers of workflow/rules/learners.smk (functions live here: snakemake --lint) ---
+
+
+def ensemble_members(wildcards):
+    """learners.ensemble.members of the setting, or every other configured method ("auto")."""
+    members = config["learners"]["ensemble"]["members"]
+    if members == "auto":
+        chosen = methods_for(wildcards.setting, wildcards.dataset)
+    else:
+        chosen = members.get(wildcards.setting, [])
+    return [m for m in chosen if m != "ensemble"]
+
+
+# --- helpers of workflow/rules/report.smk (functions live here: snakemake --lint) ---
+
+
+def training_rules(setting, method):
+    """(rule, job folder) of each job that fits ``method`` for a seed: what the leaderboard's training
+    time and memory measure. Shared preparation (data, split, graph, text features, prompts) and scoring
+    are not counted; an ensemble counts only its own job, its members have their own rows.
+    """
+    if method in ARCHS:
+        axis = config["settings"][setting]["axis"]
+        return [
+            ("train_gnn" if axis == "individual" else "train_gnn_new_questions", method)
+        ]
+    mapping = re.fullmatch(f"mapping-({GNN_ARCH})-.+", method)
+    if mapping:
+        return [
+            ("map_llm_to_gnn", method),
+            ("train_gnn_new_questions", mapping.group(1)),
+        ]
+    llm = re.fullmatch("(zeroshot|fewshot|cot|lora)-(.+)", method)
+    if llm:
+        kind, model = llm.groups()
+        if kind in ("zeroshot", "fewshot"):
+            return [("llm_prompting", method)]
+        return [(f"llm_{kind}", model)]
+    if method in ("majority", "subgroup_majority", "uniform", "position_prior"):
+        return [("baseline", method)]
+    if method == "logreg":
+        return [("learner", method)]
+    if method == "ensemble":
+        return [("ensemble", method)]
+    return []  # no known training job: the leaderboard shows n/a
+
+
+def training_benchmarks(wildcards):
+    """[method, seed, benchmark file] of every training job behind the leaderboard's runs."""
+    setting, dataset = wildcards.setting, wildcards.dataset
+    return [
+        [
+            method,
+            seed,
+            f"{BENCHMARKS}/{rule}/{setting}/{dataset}/{folder}/seed{seed}.tsv",
+        ]
+        for method in methods_for(setting, dataset)
+        for seed in config["seeds"]
+        for rule, folder in training_rules(setting, method)
+    ]
+
+
+# --- helpers of workflow/rules/simulate.smk (functions live here: snakemake --lint) ---
+
+
+def new_question_regime():
+    """The trainer's regime for questions it never sees: that of the first question-axis setting."""
+    settings = settings_on_axis(config, "question")
+    if not settings:
+        raise ValueError(
+            "config: field 'settings': simulation trains with the GNN regime of a setting with "
+            "axis: question, and none is configured. Fix: add one, e.g. setting3: {axis: question, ...}."
+        )
+    return settings[0]
+
+
+def simulate_option(key, default):
+    return SIMULATE.get(key, default)
+
+
+def study_embedder(wildcards):
+    embedders = config["llm"]["embedders"]
+    if wildcards.features not in embedders:
+        raise ValueError(
+            f"config/config.yaml: field 'simulate.features': {wildcards.features!r} is not a key of "
+            f"llm.embedders. Fix: simulate with a text embedder ({sorted(embedders)}); study "
+            "questions are embedded with it."
+        )
+    return embedders[wildcards.features]
+
+
+def production_models(wildcards):
+    return expand(
+        f"{PRODUCTION_MODEL}/model.json",
+        dataset=wildcards.dataset,
+        arch=simulate_option("arch", "sage"),
+        seed=config["seeds"],
+        features=simulate_option("features", "minilm"),
+    )
+
+
+def simulate_targets():
+    """Every configured study of the datasets in run.datasets (rule simulate_all)."""
+    studies = simulate_option("studies", {})
+    return [
+        f"results/simulate/{dataset}/{study}"
+        for dataset in config["run"]["datasets"]
+        for study in studies.get(dataset, [])
+    ]
+
+
+def heldout_llm_entry(wildcards):
+    key = simulate_option("heldout_llm", "tiny")
+    return config["llm"]["models"][key] if key else None
+
+
+def heldout_llm_files(wildcards):
+    entry = heldout_llm_entry(wildcards)
+    return [TINY_MODEL_DIR] if entry and entry.get("build") == "tiny" else []
+
+
+def heldout_llm_location(wildcards):
+    entry = heldout_llm_entry(wildcards)
+    if not entry:
+        return None
+    return TINY_MODEL_DIR if entry.get("build") == "tiny" else entry.get("path")

@@ -7,10 +7,6 @@ GNN_ARCH = name_pattern(ARCHS)
 GNN_RUN = "results/runs/{setting}/{dataset}/{arch}/seed{seed}"
 
 
-def gnn_threads(wildcards):
-    return resolve_config(config["gnn"], wildcards.arch, wildcards.dataset)["threads"]
-
-
 rule build_graph:
     input:
         data=DATASET_FILES,

@@ -1,16 +1,6 @@
 # Non-graph learners (gemsflow.learners) and the ensemble of other runs' predictions.
 
 
-def ensemble_members(wildcards):
-    """learners.ensemble.members of the setting, or every other configured method ("auto")."""
-    members = config["learners"]["ensemble"]["members"]
-    if members == "auto":
-        chosen = methods_for(wildcards.setting, wildcards.dataset)
-    else:
-        chosen = members.get(wildcards.setting, [])
-    return [m for m in chosen if m != "ensemble"]
-
-
 rule learner:
     input:
         data=DATASET_FILES,

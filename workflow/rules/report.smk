@@ -16,52 +16,6 @@ localrules:
 BENCHMARKS = "results/benchmarks"
 
 
-def training_rules(setting, method):
-    """(rule, job folder) of each job that fits ``method`` for a seed: what the leaderboard's training
-    time and memory measure. Shared preparation (data, split, graph, text features, prompts) and scoring
-    are not counted; an ensemble counts only its own job, its members have their own rows.
-    """
-    if method in ARCHS:
-        axis = config["settings"][setting]["axis"]
-        return [
-            ("train_gnn" if axis == "individual" else "train_gnn_new_questions", method)
-        ]
-    mapping = re.fullmatch(f"mapping-({GNN_ARCH})-.+", method)
-    if mapping:
-        return [
-            ("map_llm_to_gnn", method),
-            ("train_gnn_new_questions", mapping.group(1)),
-        ]
-    llm = re.fullmatch("(zeroshot|fewshot|cot|lora)-(.+)", method)
-    if llm:
-        kind, model = llm.groups()
-        if kind in ("zeroshot", "fewshot"):
-            return [("llm_prompting", method)]
-        return [(f"llm_{kind}", model)]
-    if method in ("majority", "subgroup_majority", "uniform", "position_prior"):
-        return [("baseline", method)]
-    if method == "logreg":
-        return [("learner", method)]
-    if method == "ensemble":
-        return [("ensemble", method)]
-    return []  # no known training job: the leaderboard shows n/a
-
-
-def training_benchmarks(wildcards):
-    """[method, seed, benchmark file] of every training job behind the leaderboard's runs."""
-    setting, dataset = wildcards.setting, wildcards.dataset
-    return [
-        [
-            method,
-            seed,
-            f"{BENCHMARKS}/{rule}/{setting}/{dataset}/{folder}/seed{seed}.tsv",
-        ]
-        for method in methods_for(setting, dataset)
-        for seed in config["seeds"]
-        for rule, folder in training_rules(setting, method)
-    ]
-
-
 # The training jobs' benchmark files are inputs (Snakemake counts a benchmark file among its rule's
 # products), so the leaderboard waits for them and a deleted one is re-measured, never read as 0.
 rule leaderboard:

@@ -6,59 +6,13 @@
 
 SIMULATE = config.get("simulate", {})
 PRODUCTION = "results/models/production/{dataset}"
-PRODUCTION_GNN = PRODUCTION + "/{arch}/seed{seed}"
-PRODUCTION_MODEL = PRODUCTION_GNN + "/{features}"
+PRODUCTION_GNN = f"{PRODUCTION}/{{arch}}/seed{{seed}}"
+PRODUCTION_MODEL = f"{PRODUCTION_GNN}/{{features}}"
 STUDY_FEATURES = "results/study_features/{study}/{features}/text_embeddings.safetensors"
-
-
-def new_question_regime():
-    """The trainer's regime for questions it never sees: that of the first question-axis setting."""
-    settings = settings_on_axis(config, "question")
-    if not settings:
-        raise ValueError(
-            "config: field 'settings': simulation trains with the GNN regime of a setting with "
-            "axis: question, and none is configured. Fix: add one, e.g. setting3: {axis: question, ...}."
-        )
-    return settings[0]
 
 
 wildcard_constraints:
     study="[A-Za-z0-9_]+",
-
-
-def simulate_option(key, default):
-    return SIMULATE.get(key, default)
-
-
-def study_embedder(wildcards):
-    embedders = config["llm"]["embedders"]
-    if wildcards.features not in embedders:
-        raise ValueError(
-            f"config/config.yaml: field 'simulate.features': {wildcards.features!r} is not a key of "
-            f"llm.embedders. Fix: simulate with a text embedder ({sorted(embedders)}); study "
-            "questions are embedded with it."
-        )
-    return embedders[wildcards.features]
-
-
-def production_models(wildcards):
-    return expand(
-        f"{PRODUCTION_MODEL}/model.json",
-        dataset=wildcards.dataset,
-        arch=simulate_option("arch", "sage"),
-        seed=config["seeds"],
-        features=simulate_option("features", "minilm"),
-    )
-
-
-def simulate_targets():
-    """Every configured study of the datasets in run.datasets (rule simulate_all)."""
-    studies = simulate_option("studies", {})
-    return [
-        f"results/simulate/{dataset}/{study}"
-        for dataset in config["run"]["datasets"]
-        for study in studies.get(dataset, [])
-    ]
 
 
 rule simulate_all:
@@ -70,8 +24,8 @@ rule production_graph:
     input:
         data=DATASET_FILES,
     output:
-        split=PRODUCTION + "/graph/seed{seed}/split.parquet",
-        graph=PRODUCTION + "/graph/seed{seed}/graph.pt",
+        split=f"{PRODUCTION}/graph/seed{{seed}}/split.parquet",
+        graph=f"{PRODUCTION}/graph/seed{{seed}}/graph.pt",
     log:
         "logs/production_graph/{dataset}/seed{seed}.log",
     conda:
@@ -92,12 +46,12 @@ rule production_graph:
 
 rule production_gnn:
     input:
-        graph=PRODUCTION + "/graph/seed{seed}/graph.pt",
+        graph=f"{PRODUCTION}/graph/seed{{seed}}/graph.pt",
     output:
-        embeddings=PRODUCTION_GNN + "/embeddings.safetensors",
-        run_info=PRODUCTION_GNN + "/run_info.json",
-        curve=PRODUCTION_GNN + "/curve.tsv",
-        model=PRODUCTION_GNN + "/model.safetensors",
+        embeddings=f"{PRODUCTION_GNN}/embeddings.safetensors",
+        run_info=f"{PRODUCTION_GNN}/run_info.json",
+        curve=f"{PRODUCTION_GNN}/curve.tsv",
+        model=f"{PRODUCTION_GNN}/model.safetensors",
     log:
         "logs/production_gnn/{dataset}/{arch}/seed{seed}.log",
     wildcard_constraints:
@@ -119,16 +73,16 @@ rule production_gnn:
 rule production_model:
     input:
         data=DATASET_FILES,
-        split=PRODUCTION + "/graph/seed{seed}/split.parquet",
-        gnn=PRODUCTION_GNN + "/embeddings.safetensors",
-        gnn_info=PRODUCTION_GNN + "/run_info.json",
+        split=f"{PRODUCTION}/graph/seed{{seed}}/split.parquet",
+        gnn=f"{PRODUCTION_GNN}/embeddings.safetensors",
+        gnn_info=f"{PRODUCTION_GNN}/run_info.json",
         features=lambda wildcards: features_path(
             config, wildcards.dataset, wildcards.features
         ),
     output:
-        info=PRODUCTION_MODEL + "/model.json",
-        model=PRODUCTION_MODEL + "/production.safetensors",
-        people=PRODUCTION_MODEL + "/individuals.parquet",
+        info=f"{PRODUCTION_MODEL}/model.json",
+        model=f"{PRODUCTION_MODEL}/production.safetensors",
+        people=f"{PRODUCTION_MODEL}/individuals.parquet",
     log:
         "logs/production_model/{dataset}/{arch}/seed{seed}/{features}.log",
     wildcard_constraints:
@@ -195,23 +149,6 @@ rule simulate_study:
 HELDOUT = "results/simulate_heldout/{dataset}/{arch}-{features}/seed{seed}"
 
 
-def heldout_llm_entry(wildcards):
-    key = simulate_option("heldout_llm", "tiny")
-    return config["llm"]["models"][key] if key else None
-
-
-def heldout_llm_files(wildcards):
-    entry = heldout_llm_entry(wildcards)
-    return [TINY_MODEL_DIR] if entry and entry.get("build") == "tiny" else []
-
-
-def heldout_llm_location(wildcards):
-    entry = heldout_llm_entry(wildcards)
-    if not entry:
-        return None
-    return TINY_MODEL_DIR if entry.get("build") == "tiny" else entry.get("path")
-
-
 rule simulate_heldout:
     input:
         data=DATASET_FILES,
@@ -223,8 +160,8 @@ rule simulate_heldout:
         ),
         llm=heldout_llm_files,
     output:
-        distances=HELDOUT + "/subgroup_distances.parquet",
-        model=directory(HELDOUT + "/model"),
+        distances=f"{HELDOUT}/subgroup_distances.parquet",
+        model=directory(f"{HELDOUT}/model"),
     log:
         "logs/simulate_heldout/{dataset}/{arch}-{features}/seed{seed}.log",
     wildcard_constraints:
@@ -250,7 +187,7 @@ rule simulate_heldout:
 rule simulate_heldout_table:
     input:
         distances=lambda wildcards: expand(
-            HELDOUT + "/subgroup_distances.parquet",
+            f"{HELDOUT}/subgroup_distances.parquet",
             dataset=wildcards.dataset,
             arch=simulate_option("arch", "sage"),
             features=simulate_option("features", "minilm"),
