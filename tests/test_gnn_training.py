@@ -128,9 +128,10 @@ import sys, torch
 sys.path.insert(0, {tests!r})
 from test_gnn_graph import make_bundle
 from test_gnn_training import config, run_files
-from gemsflow.gnn_training import deep_merge, train_run
+from gemsflow.config import deep_merge
+from gemsflow.gnn_training import train_run
 from pathlib import Path
-torch.set_num_threads({outer})  # what a workflow script does with snakemake's threads (--cores)
+torch.set_num_threads({outer})  # the process's thread count before training (e.g. from --cores)
 _, _, bundle = make_bundle("setting1")
 cfg = deep_merge(config("sage"), {{"threads": {threads}, "model": {{"hidden_dim": 256, "output_dim": 256}}}})
 train_run(bundle, "sage", cfg, 7, run_files(Path({out!r}), "setting1"), progress=False)
@@ -152,8 +153,8 @@ def _thread_run(tmp_path, name: str, outer: int, threads: int) -> pd.DataFrame:
 
 
 def test_same_seed_same_predictions_whatever_the_cores(tmp_path):
-    """--cores 1 and --cores 2 (the scripts' set_num_threads) give bit-identical predictions: the thread
-    count of the computation comes from the config."""
+    """A process started with 1 or 2 threads gives bit-identical predictions: the thread count of the
+    computation comes from the config."""
     one = _thread_run(tmp_path, "cores1", outer=1, threads=2)
     two = _thread_run(tmp_path, "cores2", outer=2, threads=2)
     pd.testing.assert_frame_equal(one, two, check_exact=True)
