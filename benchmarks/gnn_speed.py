@@ -47,11 +47,12 @@ def measure(args: tuple) -> dict:
     """One (dataset, arch) measurement; runs in its own process."""
     data_dir, dataset, arch, threads, timing_epochs, train = args
     torch.set_num_threads(threads)
-    from gemsflow.gnn_training import Trainer, graph_config, resolve_config
+    from gemsflow.config import graph_config, resolve_config
+    from gemsflow.gnn_training import Trainer
     from gemsflow.graph import build_graph
 
     config, data, split = load_inputs(data_dir, dataset)
-    gc = graph_config(config["gnn"], dataset, "setting1")
+    gc = graph_config(config, dataset, "setting1")
     started = time.perf_counter()
     bundle = build_graph(
         data,
@@ -62,7 +63,8 @@ def measure(args: tuple) -> dict:
         seed=42,
     )
     build_s = time.perf_counter() - started
-    cfg = resolve_config(config["gnn"], arch, dataset)
+    # The trainer sets the computation's thread count from its config: measure at --threads.
+    cfg = {**resolve_config(config["gnn"], arch, dataset), "threads": threads}
     result = {"dataset": dataset, "arch": arch, "build_s": build_s}
 
     timing = Trainer(
