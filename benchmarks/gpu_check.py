@@ -118,13 +118,18 @@ def check_lora(data, split, size: dict, work: Path):
         p: build_prompts(data, split, p, PromptStyle(0), seed=0) for p in ("train", "val", "test")
     }
     n = size["lora_prompts"]
+    val = prompts["val"][: n // 5]
+    # Validation is scored on exactly the sliced pairs: the scorer requires every val pair it is given.
+    sliced = pd.MultiIndex.from_tuples([(r["individual"], r["question"]) for r in val])
+    pairs = pd.MultiIndex.from_frame(split[["individual", "question"]])
+    val_split = split[(split["part"] != "val") | pairs.isin(sliced)]
     start = time.perf_counter()
     _, info = train_lora(
         str(path),
         prompts["train"][:n],
-        prompts["val"][: n // 5],
+        val,
         prompts["test"][: n // 5],
-        validation_accuracy(data, split),
+        validation_accuracy(data, val_split),
         work / "adapter",
         settings={"epochs": 1, "batch_size": 8, "lr": 2e-4},
         seed=0,
@@ -140,16 +145,11 @@ def check_lora(data, split, size: dict, work: Path):
 
 
 def check_gnn_determinism(config, data, split, size: dict, work: Path):
-    from gemsflow.gnn_training import (
-        deep_merge,
-        graph_config,
-        pick_device,
-        resolve_config,
-        train_run,
-    )
+    from gemsflow.config import deep_merge, graph_config, resolve_config
+    from gemsflow.gnn_training import pick_device, train_run
     from gemsflow.graph import build_graph
 
-    gc = graph_config(config["gnn"], "synthetic", "setting1")
+    gc = graph_config(config, "synthetic", "setting1")
     bundle = build_graph(
         data,
         split,
