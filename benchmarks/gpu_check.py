@@ -146,8 +146,8 @@ def check_lora(data, split, size: dict, work: Path):
 
 def check_gnn_determinism(config, data, split, size: dict, work: Path):
     from gemsflow.config import deep_merge, graph_config, resolve_config
-    from gemsflow.gnn_training import pick_device, train_run
-    from gemsflow.graph import build_graph
+    from gemsflow.gnn.graph import build_graph
+    from gemsflow.gnn.training import pick_device, train_run
 
     gc = graph_config(config, "synthetic", "setting1")
     bundle = build_graph(

@@ -13,8 +13,8 @@ import yaml
 
 from gemsflow.config import graph_config, resolve_config
 from gemsflow.errors import InputDataError
-from gemsflow.gnn_training import SampleDrawer, Trainer
-from gemsflow.graph import TEST, TRAIN, VAL, build_graph, counts
+from gemsflow.gnn.graph import TEST, TRAIN, VAL, build_graph, counts
+from gemsflow.gnn.training import SampleDrawer, Trainer
 from gemsflow.splits import SplitSpec, make_split
 from gemsflow.survey import SurveyData, Trait, build_options_table
 

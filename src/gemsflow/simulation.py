@@ -104,7 +104,7 @@ def save_production_model(
     """Write the self-contained model directory read by :func:`load_production_model`."""
     import torch
 
-    from gemsflow.gnn_training import save_safetensors
+    from gemsflow.gnn.training import save_safetensors
 
     directory = Path(directory)
     people = data.individuals.set_index(data.individuals["individual"].astype(str))

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from gemsflow.graph import build_graph, counts
+from gemsflow.gnn.graph import build_graph, counts
 from gemsflow.io import save_torch
 from gemsflow.logs import setup_logging
 from gemsflow.survey import SurveyData

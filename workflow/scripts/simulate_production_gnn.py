@@ -2,8 +2,8 @@
 
 import torch
 
-from gemsflow.gnn_training import train_run
-from gemsflow.graph import check_bundle
+from gemsflow.gnn.graph import check_bundle
+from gemsflow.gnn.training import train_run
 from gemsflow.io import load_torch
 from gemsflow.logs import setup_logging
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from gemsflow.graph import build_graph, counts
+from gemsflow.gnn.graph import build_graph, counts
 from gemsflow.io import save_torch, write_parquet
 from gemsflow.logs import setup_logging
 from gemsflow.splits import SplitSpec, make_split

@@ -1,7 +1,7 @@
 """Train one GEMS model (setting, dataset, arch, seed) on its cached graph and write the run files."""
 
-from gemsflow.gnn_training import train_run
-from gemsflow.graph import check_bundle
+from gemsflow.gnn.graph import check_bundle
+from gemsflow.gnn.training import train_run
 from gemsflow.io import load_torch, staged_outputs
 from gemsflow.logs import setup_logging
 

@@ -14,6 +14,7 @@ import copy
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,9 @@ from tqdm import tqdm
 from gemsflow.accuracy import accuracy
 from gemsflow.config import setting_config
 from gemsflow.errors import InputDataError
-from gemsflow.graph import TEST, TRAIN, VAL
+from gemsflow.gnn.graph import TEST, TRAIN, VAL
+from gemsflow.gnn.models import GemsModel, full_edge_index
 from gemsflow.io import atomic_path, write_json, write_parquet, write_text
-from gemsflow.models import GemsModel, full_edge_index
 from gemsflow.reproducibility import DEFAULT_THREADS, configure_torch
 
 log = logging.getLogger("gemsflow.gnn")
@@ -75,6 +76,28 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@dataclass
+class BestEpoch:
+    """Early-stopping bookkeeping: the best epoch so far by validation accuracy (its weights kept)
+    and how many epochs have passed without improving on it."""
+
+    patience: int
+    val_acc: float = -1.0
+    epoch: int = 0
+    state: dict[str, torch.Tensor] | None = None
+    without_improvement: int = 0
+
+    def update(self, epoch: int, val_acc: float, model: torch.nn.Module) -> bool:
+        """Record one epoch; True when ``patience`` epochs in a row did not improve (stop)."""
+        if val_acc > self.val_acc:
+            self.val_acc, self.epoch = val_acc, epoch
+            self.state = copy.deepcopy(model.state_dict())
+            self.without_improvement = 0
+            return False
+        self.without_improvement += 1
+        return self.without_improvement >= self.patience
+
+
 class Trainer:
     def __init__(self, bundle: dict[str, Any], arch: str, cfg: dict[str, Any], seed: int):
         self.bundle = bundle
@@ -90,6 +113,7 @@ class Trainer:
             sizes["subgroup"] = len(bundle["subgroups"])
         self.model = GemsModel(arch, cfg["model"], cfg["encoders"], sizes, bundle["trait_sizes"])
         self.model.to(self.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.setting = setting_config(cfg, bundle["setting"])
         self.generator = torch.Generator().manual_seed(self.seed)
         self.drawer = SampleDrawer(
@@ -137,70 +161,78 @@ class Trainer:
         return float(loss), acc
 
     def fit(self, progress: bool = True) -> dict[str, Any]:
+        """Train epoch by epoch, keep the best epoch by validation accuracy, return the run's info."""
         t = self.cfg["training"]
         max_epochs, steps = int(t["max_epochs"]), int(t["steps_per_epoch"])
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(
-            params, lr=float(t["learning_rate"]), weight_decay=float(t["weight_decay"])
-        )
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs * steps)
+        optimizer, scheduler = self._optimizer(total_steps=max_epochs * steps)
         if len(self._answers(VAL)) == 0:
             raise InputDataError(
                 "split.parquet", "part", "no validation answers in the graph", "use val_ratio > 0"
             )
         curve = []
-        best = {"val_acc": -1.0, "epoch": 0, "state": None}
-        patience, bad = int(t["patience"]), 0
+        best = BestEpoch(patience=int(t["patience"]))
         started = time.perf_counter()
         bar = tqdm(range(1, max_epochs + 1), desc=f"{self.arch} epochs", disable=not progress)
         for epoch in bar:
-            self.model.train()
-            losses = []
-            for _ in range(steps):
-                message, supervision = self.drawer.draw()
-                z = self.model(self.trait_codes, self._edges(message))
-                loss = F.cross_entropy(*self._logits_target(z, supervision))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, float(t["max_grad_norm"]))
-                optimizer.step()
-                scheduler.step()
-                losses.append(loss.item())
+            train_loss = self.train_epoch(optimizer, scheduler, steps)
             val_loss, val_acc = self.evaluate(VAL)
-            curve.append((epoch, float(np.mean(losses)), val_loss, val_acc))
+            curve.append((epoch, train_loss, val_loss, val_acc))
             bar.set_postfix(val_acc=f"{val_acc:.4f}")
-            if val_acc > best["val_acc"]:
-                best = {
-                    "val_acc": val_acc,
-                    "epoch": epoch,
-                    "state": copy.deepcopy(self.model.state_dict()),
-                }
-                bad = 0
-            else:
-                bad += 1
-                if bad >= patience:
-                    break
+            if best.update(epoch, val_acc, self.model):
+                break
         seconds = time.perf_counter() - started
-        self.model.load_state_dict(best["state"])
+        self.model.load_state_dict(best.state)
         log.info(
             "%s: best epoch %d of %d, val accuracy %.4f, %.1f s",
             self.arch,
-            best["epoch"],
+            best.epoch,
             len(curve),
-            best["val_acc"],
+            best.val_acc,
             seconds,
         )
+        return self._run_info(best, curve, steps, seconds)
+
+    def _optimizer(self, total_steps: int) -> tuple[torch.optim.Optimizer, Any]:
+        """AdamW over the trainable parameters, cosine decay over the maximal number of steps."""
+        t = self.cfg["training"]
+        optimizer = torch.optim.AdamW(
+            self.params, lr=float(t["learning_rate"]), weight_decay=float(t["weight_decay"])
+        )
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+        return optimizer, scheduler
+
+    def train_epoch(self, optimizer: torch.optim.Optimizer, scheduler: Any, steps: int) -> float:
+        """``steps`` optimisation steps; the mean training loss."""
+        self.model.train()
+        losses = [self.train_step(optimizer, scheduler) for _ in range(steps)]
+        return float(np.mean(losses))
+
+    def train_step(self, optimizer: torch.optim.Optimizer, scheduler: Any) -> float:
+        """One step on a fresh draw of message-passing and supervision answers; its loss."""
+        message, supervision = self.drawer.draw()
+        z = self.model(self.trait_codes, self._edges(message))
+        loss = F.cross_entropy(*self._logits_target(z, supervision))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, float(self.cfg["training"]["max_grad_norm"]))
+        optimizer.step()
+        scheduler.step()
+        return loss.item()
+
+    def _run_info(
+        self, best: BestEpoch, curve: list[tuple], steps: int, seconds: float
+    ) -> dict[str, Any]:
         return {
             "arch": self.arch,
-            "best_epoch": best["epoch"],
+            "best_epoch": best.epoch,
             "epochs_run": len(curve),
             "steps_per_epoch": steps,
-            "best_val_accuracy": best["val_acc"],
+            "best_val_accuracy": best.val_acc,
             # Every choice made on validation, with the figure it was made on (test is never read).
             "selection": {
                 "epoch": {
-                    "selected": best["epoch"],
-                    "val_accuracy": best["val_acc"],
+                    "selected": best.epoch,
+                    "val_accuracy": best.val_acc,
                     "candidates": len(curve),
                 }
             },
