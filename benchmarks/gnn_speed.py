@@ -54,14 +54,7 @@ def measure(args: tuple) -> dict:
     config, data, split = load_inputs(data_dir, dataset)
     gc = graph_config(config, dataset, "setting1")
     started = time.perf_counter()
-    bundle = build_graph(
-        data,
-        split,
-        setting="setting1",
-        setting_config=gc["setting"],
-        graph_config=gc["graph"],
-        seed=42,
-    )
+    bundle = build_graph(data, split, gc, setting="setting1", seed=42)
     build_s = time.perf_counter() - started
     # The trainer sets the computation's thread count from its config: measure at --threads.
     cfg = {**resolve_config(config["gnn"], arch, dataset), "threads": threads}

@@ -150,14 +150,7 @@ def check_gnn_determinism(config, data, split, size: dict, work: Path):
     from gemsflow.gnn.training import pick_device, train_run
 
     gc = graph_config(config, "synthetic", "setting1")
-    bundle = build_graph(
-        data,
-        split,
-        setting="setting1",
-        setting_config=gc["setting"],
-        graph_config=gc["graph"],
-        seed=42,
-    )
+    bundle = build_graph(data, split, gc, setting="setting1", seed=42)
     cfg = deep_merge(
         resolve_config(config["gnn"], "sage", "synthetic"),
         {

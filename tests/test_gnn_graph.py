@@ -86,14 +86,7 @@ def make_bundle(setting: str, data: SurveyData | None = None, seed: int = 3):
     data = data or structured_survey()
     split = make_split(data, SPECS[setting], seed)
     gc = graph_config(project_config(), "structured", setting)
-    bundle = build_graph(
-        data,
-        split,
-        setting=setting,
-        setting_config=gc["setting"],
-        graph_config=gc["graph"],
-        seed=seed,
-    )
+    bundle = build_graph(data, split, gc, setting=setting, seed=seed)
     return data, split, bundle
 
 
@@ -156,14 +149,7 @@ def test_unknown_split_rows_are_rejected():
     )
     gc = graph_config(project_config(), "structured", "setting1")
     with pytest.raises(InputDataError, match="no answer in the dataset"):
-        build_graph(
-            data,
-            bad,
-            setting="setting1",
-            setting_config=gc["setting"],
-            graph_config=gc["graph"],
-            seed=0,
-        )
+        build_graph(data, bad, gc, setting="setting1", seed=0)
 
 
 @pytest.mark.parametrize("setting", ["setting1", "setting2", "setting3"])

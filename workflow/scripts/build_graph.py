@@ -14,13 +14,11 @@ log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 data = SurveyData.load(Path(snakemake.input.data[0]).parent)
 split = pd.read_parquet(snakemake.input.split)
-graph_config = snakemake.params.graph_config
 bundle = build_graph(
     data,
     split,
+    snakemake.params.graph_config,
     setting=snakemake.wildcards.setting,
-    setting_config=graph_config["setting"],
-    graph_config=graph_config["graph"],
     seed=int(snakemake.wildcards.seed),
     split_source=snakemake.input.split,
 )

@@ -16,13 +16,11 @@ seed = int(snakemake.wildcards.seed)
 data = SurveyData.load(Path(snakemake.input.data[0]).parent)
 split = make_split(data, SplitSpec("question", snakemake.params.val_ratio, 0.0), seed)
 write_parquet(split, snakemake.output.split)
-graph_config = snakemake.params.graph_config
 bundle = build_graph(
     data,
     split,
+    snakemake.params.graph_config,
     setting=snakemake.params.regime,
-    setting_config=graph_config["setting"],
-    graph_config=graph_config["graph"],
     seed=seed,
     split_source=snakemake.output.split,
 )

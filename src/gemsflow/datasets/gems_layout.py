@@ -371,27 +371,15 @@ def load_gems_layout(
         if weight_column
         else pd.Series(1.0, index=table[id_column].to_numpy())
     )
-    responses = pd.DataFrame(
-        {
-            "individual": long["individual"].astype(str).to_numpy(),
-            "question": long["question"].to_numpy(),
-            "code": long["code"].to_numpy(dtype="int64"),
-            "weight": long["individual"].map(weights).to_numpy(dtype="float64"),
-        }
-    )
+    responses = _weighted_responses(long, weights)
     individuals, trait_list, trait_notes = _individuals(
         table, responses_path, id_column, weights, traits, src
     )
     notes += trait_notes
 
-    individuals, responses, filter_log = filter_min_answers(individuals, responses, min_answers)
-    if individuals.empty:
-        raise InputDataError(
-            responses_path,
-            "min_answers",
-            f"no individual has {min_answers} or more answers, so the dataset would be empty",
-            "lower min_answers in the dataset's config entry or add responses",
-        )
+    individuals, responses, filter_log = _keep_min_answers(
+        individuals, responses, min_answers, responses_path
+    )
     unanswered = sorted(set(questions) - set(responses["question"]))
     notes += [f"question {q} has no answers (after min_answers)" for q in unanswered]
     for note in notes:
@@ -410,6 +398,33 @@ def load_gems_layout(
     )
     validate(data)
     return data
+
+
+def _weighted_responses(long: pd.DataFrame, weights: pd.Series) -> pd.DataFrame:
+    """The canonical responses table: each answer carries its individual's weight."""
+    return pd.DataFrame(
+        {
+            "individual": long["individual"].astype(str).to_numpy(),
+            "question": long["question"].to_numpy(),
+            "code": long["code"].to_numpy(dtype="int64"),
+            "weight": long["individual"].map(weights).to_numpy(dtype="float64"),
+        }
+    )
+
+
+def _keep_min_answers(
+    individuals: pd.DataFrame, responses: pd.DataFrame, min_answers: int, responses_path: Path
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """:func:`filter_min_answers`, refusing a filter that would leave nobody."""
+    individuals, responses, filter_log = filter_min_answers(individuals, responses, min_answers)
+    if individuals.empty:
+        raise InputDataError(
+            responses_path,
+            "min_answers",
+            f"no individual has {min_answers} or more answers, so the dataset would be empty",
+            "lower min_answers in the dataset's config entry or add responses",
+        )
+    return individuals, responses, filter_log
 
 
 def filter_min_answers(

@@ -155,30 +155,8 @@ def twin_layout(personas: Iterable[str | list], multi_select: str = "first") -> 
             structure = _twin_questions(person)
             if not structure:
                 raise DatasetParseError("persona 0 has no question with options")
+        answers = _twin_answers(person, structure, multi_select, multi, mismatched)
         row: dict[str, Any] = {"QKEY": TWIN_ID_OFFSET + index}
-        answers = {}
-        for block_index, block in enumerate(person):
-            for question in block.get("Questions", []):
-                key = f"BLOCK{block_index}{question.get('QuestionID')}_W1"
-                if key not in structure:
-                    continue
-                given = question.get("Answers") or {}
-                position, is_multi = _first(given.get("SelectedByPosition"))
-                text, _ = _first(given.get("SelectedText"))
-                position = _position(position)
-                if position is None:
-                    continue
-                if is_multi:
-                    multi[key] += 1
-                    if multi_select == "drop":
-                        continue
-                options = structure[key]["options"]
-                if not 1 <= position <= len(options) or (
-                    text is not None and str(text).strip() != options[position - 1]
-                ):
-                    mismatched[key] += 1
-                    continue
-                answers[key] = position
         for key in structure:
             row[key] = answers.get(key)
         row[WEIGHT_COLUMN] = 1.0
@@ -186,6 +164,61 @@ def twin_layout(personas: Iterable[str | list], multi_select: str = "first") -> 
     if structure is None:
         raise DatasetParseError("no persona records")
 
+    _warn_dropped_answers(multi, mismatched, multi_select)
+    keys = [k for k in structure if not k.startswith(DEMOGRAPHIC_BLOCK)]
+    empty = [k for k in keys if not structure[k]["text"].strip()]
+    if empty:
+        log.warning("%d question(s) have an empty text: %s", len(empty), ", ".join(empty))
+
+    options_map, option_strings = _twin_options(structure)
+    responses = pd.DataFrame(rows)
+    for key in structure:
+        responses[key] = responses[key].astype("Int64")
+    return GemsLayout(
+        question_keys=keys,
+        question_strings={k: structure[k]["text"] for k in keys},
+        options_map=options_map,
+        option_strings=option_strings,
+        responses=responses,
+    )
+
+
+def _twin_answers(
+    person: list[dict],
+    structure: dict[str, dict[str, Any]],
+    multi_select: str,
+    multi: Counter[str],
+    mismatched: Counter[str],
+) -> dict[str, int]:
+    """Question key -> the 1-based option position one person chose, for the questions of
+    ``structure``; multi-select and mismatched answers are counted (and left out or reduced)."""
+    answers = {}
+    for block_index, block in enumerate(person):
+        for question in block.get("Questions", []):
+            key = f"BLOCK{block_index}{question.get('QuestionID')}_W1"
+            if key not in structure:
+                continue
+            given = question.get("Answers") or {}
+            position, is_multi = _first(given.get("SelectedByPosition"))
+            text, _ = _first(given.get("SelectedText"))
+            position = _position(position)
+            if position is None:
+                continue
+            if is_multi:
+                multi[key] += 1
+                if multi_select == "drop":
+                    continue
+            options = structure[key]["options"]
+            if not 1 <= position <= len(options) or (
+                text is not None and str(text).strip() != options[position - 1]
+            ):
+                mismatched[key] += 1
+                continue
+            answers[key] = position
+    return answers
+
+
+def _warn_dropped_answers(multi: Counter[str], mismatched: Counter[str], multi_select: str) -> None:
     if multi:
         log.warning(
             "multi-select answers %s (multi_select=%s) on %d question(s): %s",
@@ -200,11 +233,12 @@ def twin_layout(personas: Iterable[str | list], multi_select: str = "first") -> 
             "treated as missing: %s",
             dict(sorted(mismatched.items())),
         )
-    keys = [k for k in structure if not k.startswith(DEMOGRAPHIC_BLOCK)]
-    empty = [k for k in keys if not structure[k]["text"].strip()]
-    if empty:
-        log.warning("%d question(s) have an empty text: %s", len(empty), ", ".join(empty))
 
+
+def _twin_options(
+    structure: dict[str, dict[str, Any]],
+) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """The options map (demographic labels as subgroup names) and the questions' option strings."""
     options_map: dict[str, dict[str, str]] = {}
     option_strings: dict[str, str] = {}
     for key, question in structure.items():
@@ -214,16 +248,7 @@ def twin_layout(personas: Iterable[str | list], multi_select: str = "first") -> 
         else:
             option_strings.update(_option_strings(key, question["text"], options))
         options_map[key] = {f"{i + 1}.0": o for i, o in enumerate(options)}
-    responses = pd.DataFrame(rows)
-    for key in structure:
-        responses[key] = responses[key].astype("Int64")
-    return GemsLayout(
-        question_keys=keys,
-        question_strings={k: structure[k]["text"] for k in keys},
-        options_map=options_map,
-        option_strings=option_strings,
-        responses=responses,
-    )
+    return options_map, option_strings
 
 
 # ---------------------------------------------------------------------------------- Dunning–Kruger

@@ -26,6 +26,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -395,13 +396,64 @@ def load_opinionqa(name: str, entry: Mapping[str, Any]) -> SurveyData:
     option_strings = _read_text_json(texts["option_strings"], "option strings")
     by_wave = _selected_questions(settings, keys, texts["question_keys"])
 
-    question_options: dict[str, list[tuple[int, str]]] = {}
-    question_texts: dict[str, str] = {}
-    individuals_parts, responses_parts = [], []
-    unknown_labels: dict[tuple[str, str], set[str]] = {}
-    absent_traits: dict[str, list[int]] = {}
-    invalid_dropped = 0
+    waves = _Waves()
     for wave, questions in tqdm(by_wave.items(), desc="ATP waves", unit="wave"):
+        waves.add(settings, wave, questions, question_strings)
+    _report_trait_problems(settings, waves.absent_traits, waves.unknown_labels)
+    log.info(
+        "dropped %d invalid value labels (refusal codes/labels) from question options",
+        waves.invalid_dropped,
+    )
+
+    question_options, question_texts = waves.question_options, waves.question_texts
+    choice_texts = _choice_texts(question_options, option_strings, texts["option_strings"].name)
+    options = build_options_table(question_options, question_texts, choice_texts)
+
+    individuals = pd.concat(waves.individuals, ignore_index=True)
+    individuals = individuals.astype({t: "string" for t in settings["traits"]})
+    responses = pd.concat(waves.responses, ignore_index=True)
+    individuals, responses, filter_log = filter_min_answers(
+        individuals, responses, settings["min_answers"], settings["scope"]
+    )
+    traits = tuple(
+        Trait(t, description, TRAIT_COLUMNS[t][2])
+        for t, (description, _) in settings["traits"].items()
+    )
+    data = SurveyData(
+        name=name,
+        source=f"opinionqa:{settings['raw_dir']}",
+        individuals=individuals.reset_index(drop=True),
+        questions=_question_table(settings, question_options, question_texts),
+        options=options,
+        responses=responses.reset_index(drop=True),
+        traits=traits,
+        filter_log=filter_log,
+    )
+    validate(data)
+    return data
+
+
+@dataclass
+class _Waves:
+    """What the waves contribute, gathered wave by wave: question options and texts, individuals and
+    responses, and the problems reported once at the end."""
+
+    question_options: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    question_texts: dict[str, str] = field(default_factory=dict)
+    individuals: list[pd.DataFrame] = field(default_factory=list)
+    responses: list[pd.DataFrame] = field(default_factory=list)
+    unknown_labels: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    absent_traits: dict[str, list[int]] = field(default_factory=dict)
+    invalid_dropped: int = 0
+
+    def add(
+        self,
+        settings: Mapping[str, Any],
+        wave: int,
+        questions: list[str],
+        question_strings: Mapping[str, str],
+    ) -> None:
+        """Read one wave file and add its questions, people and answers."""
         path = _wave_file(settings, wave)
         weight_column = f"WEIGHT_W{wave}"
         candidates = [c for _, columns in settings["traits"].values() for c in columns]
@@ -426,38 +478,32 @@ def load_opinionqa(name: str, entry: Mapping[str, Any]) -> SurveyData:
         wave_options, wave_texts, dropped = _wave_questions(
             path, questions, frame, meta, settings, question_strings
         )
-        question_options.update(wave_options)
-        question_texts.update(wave_texts)
-        invalid_dropped += dropped
+        self.question_options.update(wave_options)
+        self.question_texts.update(wave_texts)
+        self.invalid_dropped += dropped
 
         weights = pd.to_numeric(frame[weight_column], errors="coerce")
         if weights.isna().any():
             log.warning("%s: %d missing weights set to 0", path, int(weights.isna().sum()))
         weights = weights.fillna(0.0).to_numpy(dtype="float64")
-        responses_parts.append(_wave_responses(frame, questions, ids, weights, question_options))
-
-        individuals_parts.append(
-            _wave_people(frame, ids, wave, weights, settings, labels, unknown_labels, absent_traits)
+        self.responses.append(
+            _wave_responses(frame, questions, ids, weights, self.question_options)
+        )
+        self.individuals.append(
+            _wave_people(
+                frame, ids, wave, weights, settings, labels, self.unknown_labels, self.absent_traits
+            )
         )
 
-    _report_trait_problems(settings, absent_traits, unknown_labels)
-    log.info(
-        "dropped %d invalid value labels (refusal codes/labels) from question options",
-        invalid_dropped,
-    )
 
-    choice_texts = _choice_texts(question_options, option_strings, texts["option_strings"].name)
-    options = build_options_table(question_options, question_texts, choice_texts)
-
-    individuals = pd.concat(individuals_parts, ignore_index=True)
-    individuals = individuals.astype({t: "string" for t in settings["traits"]})
-    responses = pd.concat(responses_parts, ignore_index=True)
-    individuals, responses, filter_log = filter_min_answers(
-        individuals, responses, settings["min_answers"], settings["scope"]
-    )
+def _question_table(
+    settings: Mapping[str, Any],
+    question_options: Mapping[str, list[tuple[int, str]]],
+    question_texts: Mapping[str, str],
+) -> pd.DataFrame:
     questions = sorted(question_options)
     ordinal_set = _ordinal_questions(settings, questions)
-    question_table = pd.DataFrame(
+    return pd.DataFrame(
         {
             "question": questions,
             "wave": [_wave_of(q) for q in questions],
@@ -466,22 +512,6 @@ def load_opinionqa(name: str, entry: Mapping[str, Any]) -> SurveyData:
             "ordinal": [q in ordinal_set for q in questions],
         }
     )
-    traits = tuple(
-        Trait(t, description, TRAIT_COLUMNS[t][2])
-        for t, (description, _) in settings["traits"].items()
-    )
-    data = SurveyData(
-        name=name,
-        source=f"opinionqa:{settings['raw_dir']}",
-        individuals=individuals.reset_index(drop=True),
-        questions=question_table,
-        options=options,
-        responses=responses.reset_index(drop=True),
-        traits=traits,
-        filter_log=filter_log,
-    )
-    validate(data)
-    return data
 
 
 def _wave_questions(

@@ -406,6 +406,58 @@ def _choose_items(
     return items
 
 
+def _attitudes(
+    rng: np.random.Generator,
+    traits: np.ndarray,
+    n_factors: int,
+    demographic_strength: float,
+    individual_strength: float,
+) -> np.ndarray:
+    """Each individual's attitude on every factor: an individual part plus a shift per trait category."""
+    # Scaled so the summed demographic part has the requested standard deviation whatever the number
+    # of traits.
+    per_trait = demographic_strength / np.sqrt(len(TRAITS))
+    factors = rng.normal(0.0, individual_strength, size=(len(traits), n_factors))
+    for t, name in enumerate(TRAITS):
+        effects = rng.normal(0.0, per_trait, size=(len(TRAITS[name][1]), n_factors))
+        factors += effects[traits[:, t]]
+    return factors
+
+
+def _answer_probabilities(
+    rng: np.random.Generator,
+    factors: np.ndarray,
+    f: int,
+    k: int,
+    ordinal: bool,
+    discrimination: float,
+) -> np.ndarray:
+    """(individual, option) answer probabilities of one question loading mainly on factor ``f``."""
+    n_individuals, n_factors = factors.shape
+    loading = rng.normal(0.0, 0.3, size=n_factors)
+    loading[f] = rng.choice([-1.0, 1.0]) * rng.uniform(0.8, 1.2)
+    strength = discrimination * rng.uniform(0.75, 1.25)
+    if ordinal:
+        score = strength * (factors @ loading)
+        # Cut points at population quantiles of the score with uneven category shares, so that
+        # the modal answer differs between questions and subgroups.
+        shares = rng.dirichlet(np.full(k, 2.0))
+        cuts = np.quantile(score, np.cumsum(shares)[:-1])
+        cumulative = _sigmoid(cuts[None, :] - score[:, None])
+        cumulative = np.concatenate(
+            [np.zeros((n_individuals, 1)), cumulative, np.ones((n_individuals, 1))], axis=1
+        )
+        probs = np.diff(cumulative, axis=1)
+    else:
+        utilities = rng.normal(0.0, 0.5, size=(k, n_factors))
+        utilities[:, f] += rng.normal(0.0, 1.0, size=k)
+        intercepts = rng.normal(0.0, 0.7, size=k)
+        probs = _softmax(strength * (factors @ utilities.T) * 0.7 + intercepts)
+    probs = np.clip(probs, 0.0, None)
+    probs /= probs.sum(axis=1, keepdims=True)
+    return probs
+
+
 def generate_synthetic(
     n_individuals: int = 400,
     n_questions: int = 24,
@@ -430,41 +482,14 @@ def generate_synthetic(
         raise ValueError(f"missing_rate must lie in [0, 1), got {missing_rate}")
     rng = np.random.default_rng(seed)
     traits = _draw_traits(rng, n_individuals, party_dependence)
-
-    # Each trait category shifts every attitude; scaled so the summed demographic part has the
-    # requested standard deviation whatever the number of traits.
-    per_trait = demographic_strength / np.sqrt(len(TRAITS))
-    factors = rng.normal(0.0, individual_strength, size=(n_individuals, n_factors))
-    for t, name in enumerate(TRAITS):
-        effects = rng.normal(0.0, per_trait, size=(len(TRAITS[name][1]), n_factors))
-        factors += effects[traits[:, t]]
+    factors = _attitudes(rng, traits, n_factors, demographic_strength, individual_strength)
 
     items = _choose_items(rng, n_questions, n_factors, ordinal_share)
     answers = np.full((n_individuals, n_questions), -1, dtype=np.int64)
     probabilities = []
     for q, (f, _text, options, ordinal) in enumerate(items):
         k = len(options)
-        loading = rng.normal(0.0, 0.3, size=n_factors)
-        loading[f] = rng.choice([-1.0, 1.0]) * rng.uniform(0.8, 1.2)
-        strength = discrimination * rng.uniform(0.75, 1.25)
-        if ordinal:
-            score = strength * (factors @ loading)
-            # Cut points at population quantiles of the score with uneven category shares, so that
-            # the modal answer differs between questions and subgroups.
-            shares = rng.dirichlet(np.full(k, 2.0))
-            cuts = np.quantile(score, np.cumsum(shares)[:-1])
-            cumulative = _sigmoid(cuts[None, :] - score[:, None])
-            cumulative = np.concatenate(
-                [np.zeros((n_individuals, 1)), cumulative, np.ones((n_individuals, 1))], axis=1
-            )
-            probs = np.diff(cumulative, axis=1)
-        else:
-            utilities = rng.normal(0.0, 0.5, size=(k, n_factors))
-            utilities[:, f] += rng.normal(0.0, 1.0, size=k)
-            intercepts = rng.normal(0.0, 0.7, size=k)
-            probs = _softmax(strength * (factors @ utilities.T) * 0.7 + intercepts)
-        probs = np.clip(probs, 0.0, None)
-        probs /= probs.sum(axis=1, keepdims=True)
+        probs = _answer_probabilities(rng, factors, f, k, ordinal, discrimination)
         draws = rng.random(n_individuals)
         answers[:, q] = np.minimum((probs.cumsum(axis=1) < draws[:, None]).sum(axis=1), k - 1)
         probabilities.append(probs)

@@ -116,6 +116,30 @@ def evaluate(
     weights_vary = bool(
         len(data.responses) and np.ptp(data.responses["weight"].to_numpy(dtype=float)) > 0
     )
+    out = _sections(cfg, weights_vary)
+    for part, arr in parts.items():
+        if arr.n == 0:
+            out["parts"][part] = {
+                "accuracy": None,
+                "macro_accuracy": None,
+                "n": 0,
+                "n_abstained": 0,
+                "abstain_rate": None,
+            }
+            out["per_question"][part] = {}
+            continue
+        stats = _pair_stats(arr, cfg.calibration_bins)
+        _score_part(out, part, arr, stats, info, cfg)
+        if part == "test":
+            _score_test_only(out, arr, stats, data, info, cfg, weights_vary)
+            out["retest"] = retest_metrics(arr, stats, data, info, retest, retest_source)
+    if "retest" not in out:
+        out["retest"] = {"available": False, "reason": "no test pairs"}
+    return out
+
+
+def _sections(cfg: EvaluationConfig, weights_vary: bool) -> dict[str, Any]:
+    """The metric sections of ``metrics.json``, filled part by part."""
     out: dict[str, Any] = {
         "parts": {},
         "per_question": {},
@@ -134,56 +158,61 @@ def evaluate(
         out["weighted"]["reason"] = (
             "all survey weights are equal: weighted metrics equal unweighted"
         )
-    for part, arr in parts.items():
-        if arr.n == 0:
-            out["parts"][part] = {
-                "accuracy": None,
-                "macro_accuracy": None,
-                "n": 0,
-                "n_abstained": 0,
-                "abstain_rate": None,
-            }
-            out["per_question"][part] = {}
-            continue
-        stats = _pair_stats(arr, cfg.calibration_bins)
-        ones = np.ones(arr.n)
-        point = _point_metrics(arr, stats, ones, info, cfg.calibration_bins)
-        qd, bins = point.pop("_q"), point.pop("_bins")
-        out["parts"][part] = {
-            "accuracy": point["accuracy"],
-            "macro_accuracy": point["macro_accuracy"],
-            "n": arr.n,
-            "n_abstained": int(arr.abstained.sum()),
-            "abstain_rate": _f(arr.abstained.mean()),
-            "n_individuals": arr.n_individuals,
-            "log_loss": point["log_loss"],
-            "brier": point["brier"],
-            "ece": point["ece"],
-        }
-        asked = np.flatnonzero(qd["asked"])
-        out["per_question"][part] = {
-            info.keys[j]: {"accuracy": _f(qd["accuracy"][j]), "n": int(qd["n"][j])} for j in asked
-        }
-        out["distribution"][part] = _distribution_section(point, qd, info, asked)
-        out["calibration"][part] = _calibration_section(point, bins, cfg.calibration_bins)
-        if part != "test":
-            continue
-        out["subgroups"][part] = _subgroups(
-            arr, stats, ones, data, info, cfg.min_subgroup_individuals
-        )
-        if weights_vary:
-            wpoint = _point_metrics(arr, stats, arr.weight, info, cfg.calibration_bins)
-            wpoint.pop("_q"), wpoint.pop("_bins")
-            out["weighted"][part] = wpoint
-            out["weighted"][f"subgroups_{part}"] = _subgroups(
-                arr, stats, arr.weight, data, info, cfg.min_subgroup_individuals
-            )
-        if cfg.n_boot > 0:
-            out["bootstrap"][part] = bootstrap(arr, stats, info, cfg)
-        out["retest"] = retest_metrics(arr, stats, data, info, retest, retest_source)
-    if "retest" not in out:
-        out["retest"] = {"available": False, "reason": "no test pairs"}
     return out
+
+
+def _score_part(
+    out: dict[str, Any],
+    part: str,
+    arr: PartArrays,
+    stats: dict[str, np.ndarray],
+    info: QuestionInfo,
+    cfg: EvaluationConfig,
+) -> None:
+    """Unweighted point metrics of a part: summary, per question, distributions, calibration."""
+    point = _point_metrics(arr, stats, np.ones(arr.n), info, cfg.calibration_bins)
+    qd, bins = point.pop("_q"), point.pop("_bins")
+    out["parts"][part] = {
+        "accuracy": point["accuracy"],
+        "macro_accuracy": point["macro_accuracy"],
+        "n": arr.n,
+        "n_abstained": int(arr.abstained.sum()),
+        "abstain_rate": _f(arr.abstained.mean()),
+        "n_individuals": arr.n_individuals,
+        "log_loss": point["log_loss"],
+        "brier": point["brier"],
+        "ece": point["ece"],
+    }
+    asked = np.flatnonzero(qd["asked"])
+    out["per_question"][part] = {
+        info.keys[j]: {"accuracy": _f(qd["accuracy"][j]), "n": int(qd["n"][j])} for j in asked
+    }
+    out["distribution"][part] = _distribution_section(point, qd, info, asked)
+    out["calibration"][part] = _calibration_section(point, bins, cfg.calibration_bins)
+
+
+def _score_test_only(
+    out: dict[str, Any],
+    arr: PartArrays,
+    stats: dict[str, np.ndarray],
+    data: SurveyData,
+    info: QuestionInfo,
+    cfg: EvaluationConfig,
+    weights_vary: bool,
+) -> None:
+    """What only the test part gets: subgroups, survey-weighted metrics and the bootstrap."""
+    out["subgroups"]["test"] = _subgroups(
+        arr, stats, np.ones(arr.n), data, info, cfg.min_subgroup_individuals
+    )
+    if weights_vary:
+        wpoint = _point_metrics(arr, stats, arr.weight, info, cfg.calibration_bins)
+        wpoint.pop("_q"), wpoint.pop("_bins")
+        out["weighted"]["test"] = wpoint
+        out["weighted"]["subgroups_test"] = _subgroups(
+            arr, stats, arr.weight, data, info, cfg.min_subgroup_individuals
+        )
+    if cfg.n_boot > 0:
+        out["bootstrap"]["test"] = bootstrap(arr, stats, info, cfg)
 
 
 def _distribution_section(

@@ -79,14 +79,19 @@ def _imputation_holdout(individual: np.ndarray, fraction: float, seed: int) -> n
 def build_graph(
     data: SurveyData,
     split: pd.DataFrame,
+    graph_config: dict[str, Any],
     *,
     setting: str,
-    setting_config: dict[str, Any],
-    graph_config: dict[str, Any],
     seed: int,
     split_source: str = "split.parquet",
 ) -> dict[str, Any]:
-    """Build the graph bundle of one split (see the module docstring for what goes in)."""
+    """Build the graph bundle of one split (see the module docstring for what goes in).
+
+    ``graph_config`` is what :func:`gemsflow.config.graph_config` resolves for the (dataset, setting):
+    ``graph`` (the graph options) and ``setting`` (the setting's training regime, ``new_questions``
+    included). The workflow passes it as the rule's ``params.graph_config``.
+    """
+    setting_config, options_config = graph_config["setting"], graph_config["graph"]
     _check_split(split, split_source)
     new_questions = bool(setting_config.get("new_questions", False))
 
@@ -100,69 +105,41 @@ def build_graph(
 
     options = data.options.astype({"question": str})
     if new_questions:
-        train_questions = set(answers.loc[answers["part"] == "train", "question"])
-        eval_questions = set(answers.loc[answers["part"] != "train", "question"])
-        overlap = train_questions & eval_questions
-        if overlap:
-            raise InputDataError(
-                split_source,
-                "part",
-                f"question {sorted(overlap)[0]!r} is both a training and a held-out question",
-                "setting 3 needs a question-axis split",
-            )
-        # The held-out questions belong to the mapping stage: no node, no edge, no answer.
-        answers = answers.loc[answers["part"] == "train"].reset_index(drop=True)
-        options = options.loc[options["question"].isin(train_questions)]
+        answers, options = _training_questions_only(answers, options, split_source)
     options = options.reset_index(drop=True)
     questions = list(dict.fromkeys(options["question"]))
-    choices = options["choice"].astype(str).tolist()
-    choice_question = _index_of(options["question"], questions, "question", "options")
-    choice_position = options["position"].to_numpy(np.int64, copy=True)
-    max_options = int(choice_position.max()) + 1 if len(options) else 0
-    question_choices = np.full((len(questions), max_options), -1, dtype=np.int64)
-    question_choices[choice_question, choice_position] = np.arange(len(options))
-
-    ind_idx = _index_of(answers["individual"], individuals, "individual", split_source)
-    q_idx = _index_of(answers["question"], questions, "question", split_source)
-    code_lookup = pd.MultiIndex.from_arrays([options["question"], options["code"].astype(np.int64)])
-    choice_idx = code_lookup.get_indexer(
-        pd.MultiIndex.from_arrays([answers["question"], answers["code"].astype(np.int64)])
+    choice_question, choice_position, question_choices = _choice_tables(options, questions)
+    ind_idx, q_idx, choice_idx = _answer_indices(
+        answers, options, individuals, questions, split_source
     )
-    if (choice_idx < 0).any():
-        raise InputDataError(
-            "responses",
-            "code",
-            "an answer code is not an option of its question",
-            "rebuild the dataset",
-        )
     role = answers["part"].map(ROLE_OF_PART).to_numpy(np.int64)
     if new_questions:
         fraction = float(setting_config.get("imputation_val_fraction", 0.05))
         role = np.where(_imputation_holdout(ind_idx, fraction, seed), VAL, TRAIN)
 
     subgroups, trait_codes, membership = _trait_tables(
-        data, people, len(individuals), graph_config.get("subgroups", True)
+        data, people, len(individuals), options_config.get("subgroups", True)
     )
-
+    key = fingerprint(
+        data.individuals,
+        data.options,
+        data.responses,
+        split,
+        setting,
+        setting_config,
+        options_config,
+        seed,
+    )
     return {
         "format": FORMAT,
-        "key": fingerprint(
-            data.individuals,
-            data.options,
-            data.responses,
-            split,
-            setting,
-            setting_config,
-            graph_config,
-            seed,
-        ),
+        "key": key,
         "dataset": data.name,
         "setting": setting,
         "seed": int(seed),
         "new_questions": new_questions,
         "individuals": individuals,
         "questions": questions,
-        "choices": choices,
+        "choices": options["choice"].astype(str).tolist(),
         "subgroups": subgroups,
         "choice_question": torch.from_numpy(choice_question.astype(np.int64)),
         "choice_position": torch.from_numpy(choice_position),
@@ -176,6 +153,62 @@ def build_graph(
         "answer_choice": torch.from_numpy(choice_idx.astype(np.int64)),
         "answer_role": torch.from_numpy(role.astype(np.int64)),
     }
+
+
+def _training_questions_only(
+    answers: pd.DataFrame, options: pd.DataFrame, split_source: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Setting 3: the answers and options of the training questions; the held-out questions belong
+    to the mapping stage (no node, no edge, no answer)."""
+    train_questions = set(answers.loc[answers["part"] == "train", "question"])
+    eval_questions = set(answers.loc[answers["part"] != "train", "question"])
+    overlap = train_questions & eval_questions
+    if overlap:
+        raise InputDataError(
+            split_source,
+            "part",
+            f"question {sorted(overlap)[0]!r} is both a training and a held-out question",
+            "setting 3 needs a question-axis split",
+        )
+    answers = answers.loc[answers["part"] == "train"].reset_index(drop=True)
+    return answers, options.loc[options["question"].isin(train_questions)]
+
+
+def _choice_tables(
+    options: pd.DataFrame, questions: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each choice's question and option position, and the (question, position) -> choice table
+    (-1 where a question has fewer options)."""
+    choice_question = _index_of(options["question"], questions, "question", "options")
+    choice_position = options["position"].to_numpy(np.int64, copy=True)
+    max_options = int(choice_position.max()) + 1 if len(options) else 0
+    question_choices = np.full((len(questions), max_options), -1, dtype=np.int64)
+    question_choices[choice_question, choice_position] = np.arange(len(options))
+    return choice_question, choice_position, question_choices
+
+
+def _answer_indices(
+    answers: pd.DataFrame,
+    options: pd.DataFrame,
+    individuals: list[str],
+    questions: list[str],
+    split_source: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Node indices of every answer: its individual, its question and the choice it picked."""
+    ind_idx = _index_of(answers["individual"], individuals, "individual", split_source)
+    q_idx = _index_of(answers["question"], questions, "question", split_source)
+    code_lookup = pd.MultiIndex.from_arrays([options["question"], options["code"].astype(np.int64)])
+    choice_idx = code_lookup.get_indexer(
+        pd.MultiIndex.from_arrays([answers["question"], answers["code"].astype(np.int64)])
+    )
+    if (choice_idx < 0).any():
+        raise InputDataError(
+            "responses",
+            "code",
+            "an answer code is not an option of its question",
+            "rebuild the dataset",
+        )
+    return ind_idx, q_idx, choice_idx
 
 
 def _check_split(split: pd.DataFrame, split_source: str) -> None:

@@ -99,53 +99,11 @@ def run_cot(
 ) -> tuple[pd.DataFrame, dict]:
     """Predictions for ``records`` (zero-shot prompt records give codes, letters and the target question)."""
     expert_text = templates.EXPERTS.get(expert, expert)
-    pool = split[split["part"] == "train"].merge(
-        data.responses[["individual", "question", "code"]], on=["individual", "question"]
-    )
     people = list(dict.fromkeys(r["individual"] for r in records))
-    prior = prior_answers(data, pool, people, max_prior)
-    reflection_prompts = [
-        templates.REFLECTION_INTRO.format(persona=personas[p], prior=prior[p])
-        + "\n\n"
-        + templates.REFLECTION_TASK.format(expert=expert_text)
-        for p in people
-    ]
-    log.info("reflecting on %d individuals", len(people))
-    reflections = dict(
-        zip(
-            people,
-            (
-                strip_thinking(t)
-                for t in backend.generate(reflection_prompts, reflection_tokens, seed=seed)
-            ),
-            strict=True,
-        )
+    reflections = _reflect(
+        backend, data, split, people, personas, expert_text, reflection_tokens, max_prior, seed
     )
-    q_text = dict(zip(data.questions["question"], data.questions["text"], strict=True))
-    opt_text = {
-        (q, int(c)): str(t)
-        for q, c, t in zip(
-            data.options["question"], data.options["code"], data.options["text"], strict=True
-        )
-    }
-
-    def prediction_prompt(record: dict) -> str:
-        texts = [opt_text[(record["question"], int(c))] for c in record["codes"]]
-        question = templates.question_block(q_text[record["question"]], texts, record["letters"])
-        # The bare answer cue invites a letter; the JSON instruction replaces it.
-        question = question.removesuffix(templates.ANSWER_CUE).rstrip()
-        return (
-            templates.PREDICTION_INTRO.format(
-                persona=personas[record["individual"]],
-                expert=expert_text,
-                reflection=reflections[record["individual"]],
-            )
-            + templates.PREDICTION_TASK
-            + question
-            + templates.PREDICTION_FORMAT.format(letters=", ".join(record["letters"]))
-        )
-
-    prompts = [prediction_prompt(r) for r in records]
+    prompts = prediction_prompts(data, records, personas, expert_text, reflections)
     log.info("predicting %d answers", len(prompts))
     replies = backend.generate(prompts, answer_tokens, seed=seed)
     parsed = [parse_answer(text, r["letters"]) for text, r in zip(replies, records, strict=True)]
@@ -159,15 +117,6 @@ def run_cot(
         )
         for i, text in zip(retry, again, strict=True):
             parsed[i] = parse_answer(text, records[i]["letters"])
-    scores = []
-    for record, answer in zip(records, parsed, strict=True):
-        n = len(record["letters"])
-        if answer is None:
-            scores.append(LetterScores(np.full(n, 1.0 / n), 0.0))
-        else:
-            probs = np.zeros(n)
-            probs[record["letters"].index(answer)] = 1.0
-            scores.append(LetterScores(probs, 1.0))
     n_invalid = sum(a is None for a in parsed)
     info = {
         "n_pairs": len(records),
@@ -181,4 +130,80 @@ def run_cot(
         "example_reply": replies[0][:500] if replies else "",
     }
     log.info("agentic CoT: %d of %d answers invalid", n_invalid, len(records))
-    return predictions_frame(records, scores), info
+    return predictions_frame(records, letter_scores(records, parsed)), info
+
+
+def _reflect(
+    backend: Backend,
+    data: SurveyData,
+    split: pd.DataFrame,
+    people: list[str],
+    personas: dict[str, str],
+    expert_text: str,
+    reflection_tokens: int,
+    max_prior: int | None,
+    seed: int,
+) -> dict[str, str]:
+    """Individual -> the model's reflection on their profile and training answers (one call each)."""
+    pool = split[split["part"] == "train"].merge(
+        data.responses[["individual", "question", "code"]], on=["individual", "question"]
+    )
+    prior = prior_answers(data, pool, people, max_prior)
+    reflection_prompts = [
+        templates.REFLECTION_INTRO.format(persona=personas[p], prior=prior[p])
+        + "\n\n"
+        + templates.REFLECTION_TASK.format(expert=expert_text)
+        for p in people
+    ]
+    log.info("reflecting on %d individuals", len(people))
+    replies = backend.generate(reflection_prompts, reflection_tokens, seed=seed)
+    return dict(zip(people, (strip_thinking(t) for t in replies), strict=True))
+
+
+def prediction_prompts(
+    data: SurveyData,
+    records: list[dict],
+    personas: dict[str, str],
+    expert_text: str,
+    reflections: dict[str, str],
+) -> list[str]:
+    """One answer prompt per record: persona, expert frame, the person's reflection, the question
+    (options in the record's displayed order) and the JSON answer format."""
+    q_text = dict(zip(data.questions["question"], data.questions["text"], strict=True))
+    opt_text = {
+        (q, int(c)): str(t)
+        for q, c, t in zip(
+            data.options["question"], data.options["code"], data.options["text"], strict=True
+        )
+    }
+    prompts = []
+    for record in records:
+        texts = [opt_text[(record["question"], int(c))] for c in record["codes"]]
+        question = templates.question_block(q_text[record["question"]], texts, record["letters"])
+        # The bare answer cue invites a letter; the JSON instruction replaces it.
+        question = question.removesuffix(templates.ANSWER_CUE).rstrip()
+        prompts.append(
+            templates.PREDICTION_INTRO.format(
+                persona=personas[record["individual"]],
+                expert=expert_text,
+                reflection=reflections[record["individual"]],
+            )
+            + templates.PREDICTION_TASK
+            + question
+            + templates.PREDICTION_FORMAT.format(letters=", ".join(record["letters"]))
+        )
+    return prompts
+
+
+def letter_scores(records: list[dict], parsed: list[str | None]) -> list[LetterScores]:
+    """All mass on the parsed letter; an unparsed answer is uniform with no valid mass (abstained)."""
+    scores = []
+    for record, answer in zip(records, parsed, strict=True):
+        n = len(record["letters"])
+        if answer is None:
+            scores.append(LetterScores(np.full(n, 1.0 / n), 0.0))
+        else:
+            probs = np.zeros(n)
+            probs[record["letters"].index(answer)] = 1.0
+            scores.append(LetterScores(probs, 1.0))
+    return scores

@@ -202,7 +202,6 @@ def train_lora(
     ``on_step(step, lr)`` is called before every optimiser step with the learning rate it uses.
     """
     from accelerate import Accelerator
-    from transformers import get_cosine_schedule_with_warmup
 
     cfg = {**DEFAULTS, **(settings or {})}
     random.seed(seed)
@@ -220,60 +219,20 @@ def train_lora(
     inputs, targets = _training_data(scorer, train_records, is_chat)
 
     generator = torch.Generator().manual_seed(seed)
-    batch_size = int(cfg["batch_size"])
-    n_batches = -(-len(inputs) // batch_size)
-    steps_per_epoch = -(-n_batches // int(cfg["grad_accum"]))
-    total = steps_per_epoch * int(cfg["epochs"])
-    optimizer = torch.optim.AdamW(
-        list(trainable.values()), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"])
-    )
-    schedule = get_cosine_schedule_with_warmup(
-        optimizer, int(round(cfg["warmup_ratio"] * total)), total
-    )
-    model, optimizer = accelerator.prepare(model, optimizer)
-    ctx = {
-        "accelerator": accelerator,
-        "model": model,
-        "optimizer": optimizer,
-        "schedule": schedule,
-        "inputs": inputs,
-        "targets": targets,
-        "pad_id": scorer.pad_id,
-        "on_step": on_step or (lambda step, lr: None),
-        "grad_accum": int(cfg["grad_accum"]),
-        "step": 0,
-    }
+    ctx = _training_context(accelerator, model, trainable, cfg, inputs, targets, scorer.pad_id)
+    ctx["on_step"] = on_step or (lambda step, lr: None)
     history, best, best_state, best_val = [], None, None, None
     for epoch in range(1, int(cfg["epochs"]) + 1):
-        losses = _epoch(ctx, epoch, _batches([len(x) for x in inputs], batch_size, generator))
-        model.eval()
-        scorer.model = accelerator.unwrap_model(model)
-        scores = sharded_scores(accelerator, scorer, val_records)
-        predictions = predictions_frame(val_records, scores)
-        entry = {
-            "epoch": epoch,
-            "train_loss": float(np.nanmean(losses)) if losses else None,
-            "val_accuracy": float(val_accuracy(predictions)),
-            "mean_valid_mass": float(np.mean([s.mass for s in scores])) if scores else None,
-        }
+        batches = _batches([len(x) for x in inputs], int(cfg["batch_size"]), generator)
+        losses = _epoch(ctx, epoch, batches)
+        entry, predictions = _validate(ctx, scorer, val_records, val_accuracy, epoch, losses)
         history.append(entry)
         log.info("epoch %d: %s", epoch, entry)
         if best is None or entry["val_accuracy"] > best["val_accuracy"]:
             best, best_val = entry, predictions
             best_state = {n: p.detach().clone() for n, p in trainable.items()}
-    # The selected epoch's adapter: saved, then the one and only scoring of the test prompts.
-    with torch.no_grad():
-        for name, param in trainable.items():
-            param.copy_(best_state[name])
-    scorer.model = accelerator.unwrap_model(model)
-    scorer.model.eval()
-    if accelerator.is_main_process:
-        scorer.model.save_pretrained(adapter_dir)
-    test_scores = sharded_scores(accelerator, scorer, test_records)
-    accelerator.wait_for_everyone()
-    predictions = pd.concat(
-        [best_val, predictions_frame(test_records, test_scores)], ignore_index=True
-    )
+    test = _score_selected(ctx, scorer, trainable, best_state, adapter_dir, test_records)
+    predictions = pd.concat([best_val, test], ignore_index=True)
     info = {
         "epochs": history,
         "best_epoch": best["epoch"],
@@ -286,3 +245,79 @@ def train_lora(
         "adapter": str(adapter_dir),
     }
     return predictions, info
+
+
+def _training_context(
+    accelerator, model, trainable: dict, cfg: dict, inputs: list, targets: list, pad_id: int
+) -> dict:
+    """AdamW with cosine warm-up decay over all optimiser steps, prepared by ``accelerator``; the
+    state an epoch (:func:`_epoch`) works on."""
+    from transformers import get_cosine_schedule_with_warmup
+
+    n_batches = -(-len(inputs) // int(cfg["batch_size"]))
+    steps_per_epoch = -(-n_batches // int(cfg["grad_accum"]))
+    total = steps_per_epoch * int(cfg["epochs"])
+    optimizer = torch.optim.AdamW(
+        list(trainable.values()), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"])
+    )
+    schedule = get_cosine_schedule_with_warmup(
+        optimizer, int(round(cfg["warmup_ratio"] * total)), total
+    )
+    model, optimizer = accelerator.prepare(model, optimizer)
+    return {
+        "accelerator": accelerator,
+        "model": model,
+        "optimizer": optimizer,
+        "schedule": schedule,
+        "inputs": inputs,
+        "targets": targets,
+        "pad_id": pad_id,
+        "grad_accum": int(cfg["grad_accum"]),
+        "step": 0,
+    }
+
+
+def _validate(
+    ctx: dict,
+    scorer,
+    val_records: list[dict],
+    val_accuracy: Callable[[pd.DataFrame], float],
+    epoch: int,
+    losses: list[float],
+) -> tuple[dict, pd.DataFrame]:
+    """Score the validation prompts after an epoch: its history entry and its predictions."""
+    accelerator, model = ctx["accelerator"], ctx["model"]
+    model.eval()
+    scorer.model = accelerator.unwrap_model(model)
+    scores = sharded_scores(accelerator, scorer, val_records)
+    predictions = predictions_frame(val_records, scores)
+    entry = {
+        "epoch": epoch,
+        "train_loss": float(np.nanmean(losses)) if losses else None,
+        "val_accuracy": float(val_accuracy(predictions)),
+        "mean_valid_mass": float(np.mean([s.mass for s in scores])) if scores else None,
+    }
+    return entry, predictions
+
+
+def _score_selected(
+    ctx: dict,
+    scorer,
+    trainable: dict,
+    best_state: dict,
+    adapter_dir: Path,
+    test_records: list[dict],
+) -> pd.DataFrame:
+    """The selected epoch's adapter: restored, saved, then the one and only scoring of the test
+    prompts."""
+    accelerator = ctx["accelerator"]
+    with torch.no_grad():
+        for name, param in trainable.items():
+            param.copy_(best_state[name])
+    scorer.model = accelerator.unwrap_model(ctx["model"])
+    scorer.model.eval()
+    if accelerator.is_main_process:
+        scorer.model.save_pretrained(adapter_dir)
+    test_scores = sharded_scores(accelerator, scorer, test_records)
+    accelerator.wait_for_everyone()
+    return predictions_frame(test_records, test_scores)

@@ -164,6 +164,34 @@ def build_prompts(
     """
     if part not in PARTS:
         raise InputDataError(None, "part", f"unknown split part {part!r}", f"use one of {PARTS}")
+    targets, pool = _targets_and_pool(data, split, part, seed, max_individuals)
+    examples = _few_shot_examples(targets, pool, style, question_states, question_keys)
+    writer = _PromptWriter(data, pool, seed, shuffle_options)
+    records = [
+        writer.record(row, chosen, part)
+        for row, chosen in zip(targets.itertuples(index=False), examples, strict=True)
+    ]
+    log.info(
+        "%s prompts (%s, %s): %d records, %d individuals, mean %.2f examples",
+        part,
+        style.name,
+        "shuffled options" if shuffle_options else "source option order",
+        len(records),
+        targets["individual"].nunique(),
+        float(np.mean([len(e) for e in examples])) if examples else 0.0,
+    )
+    return records
+
+
+def _targets_and_pool(
+    data: SurveyData,
+    split: pd.DataFrame,
+    part: str,
+    seed: int,
+    max_individuals: int | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The answered pairs of ``part`` (of a seeded sample of ``max_individuals`` people) and the
+    training answers the few-shot examples come from."""
     answers = split.merge(
         data.responses[["individual", "question", "code"]], on=["individual", "question"]
     )
@@ -175,78 +203,77 @@ def build_prompts(
             keep = np.random.default_rng(seed).choice(people, max_individuals, replace=False)
             targets = targets[targets["individual"].isin(set(keep))].reset_index(drop=True)
     pool = answers[answers["part"] == "train"][["individual", "question", "code"]]
+    return targets, pool
 
-    if style.k > 0 and (question_states is None or question_keys is None):
+
+def _few_shot_examples(
+    targets: pd.DataFrame,
+    pool: pd.DataFrame,
+    style: PromptStyle,
+    question_states: torch.Tensor | None,
+    question_keys: list[str] | None,
+) -> list[list[str]]:
+    """The example questions of every target (none for zero-shot)."""
+    if style.k == 0:
+        return [[] for _ in range(len(targets))]
+    if question_states is None or question_keys is None:
         raise InputDataError(
             None,
             "question_states",
             "few-shot prompts need question embeddings",
             "pass a text embedding file",
         )
-    examples = (
-        select_examples(
-            targets, pool, {q: i for i, q in enumerate(question_keys)}, question_states, style.k
+    index = {q: i for i, q in enumerate(question_keys)}
+    return select_examples(targets, pool, index, question_states, style.k)
+
+
+class _PromptWriter:
+    """Writes one prompt record: persona, answered examples, then the target question."""
+
+    def __init__(self, data: SurveyData, pool: pd.DataFrame, seed: int, shuffle: bool):
+        self.seed, self.shuffle = seed, shuffle
+        self.q_text = dict(zip(data.questions["question"], data.questions["text"], strict=True))
+        self.opt_codes: dict[str, list[int]] = {}
+        self.opt_texts: dict[str, list[str]] = {}
+        for question, group in data.options.groupby("question", sort=False):
+            self.opt_codes[question] = group["code"].astype(int).tolist()
+            self.opt_texts[question] = group["text"].astype(str).tolist()
+        self.personas = persona_texts(data)
+        self.pool_code = dict(
+            zip(
+                zip(pool["individual"], pool["question"], strict=True),
+                pool["code"].astype(int),
+                strict=True,
+            )
         )
-        if style.k > 0
-        else [[] for _ in range(len(targets))]
-    )
 
-    q_text = dict(zip(data.questions["question"], data.questions["text"], strict=True))
-    opt_codes: dict[str, list[int]] = {}
-    opt_texts: dict[str, list[str]] = {}
-    for question, group in data.options.groupby("question", sort=False):
-        opt_codes[question] = group["code"].astype(int).tolist()
-        opt_texts[question] = group["text"].astype(str).tolist()
-    personas = persona_texts(data)
-    pool_code = dict(
-        zip(
-            zip(pool["individual"], pool["question"], strict=True),
-            pool["code"].astype(int),
-            strict=True,
-        )
-    )
+    def shown(self, individual: str, question: str) -> tuple[list[int], list[str]]:
+        """Option codes and texts of a question in the order this individual sees them."""
+        codes, texts = self.opt_codes[question], self.opt_texts[question]
+        order = display_order(len(codes), individual, question, self.seed, self.shuffle)
+        return [codes[i] for i in order], [texts[i] for i in order]
 
-    def shown(individual: str, question: str) -> tuple[list[int], list[str]]:
-        order = display_order(len(opt_codes[question]), individual, question, seed, shuffle_options)
-        return [opt_codes[question][i] for i in order], [opt_texts[question][i] for i in order]
-
-    records = []
-    for row, chosen in zip(targets.itertuples(index=False), examples, strict=True):
+    def record(self, row, chosen: list[str], part: str) -> dict:
         individual, question = str(row.individual), str(row.question)
         blocks = []
         for ex in chosen:
-            codes, texts = shown(individual, ex)
+            codes, texts = self.shown(individual, ex)
             marks = letters(len(codes))
-            blocks.append(
-                templates.answered_block(
-                    q_text[ex], texts, marks, codes.index(pool_code[(individual, ex)])
-                )
-            )
-        codes, texts = shown(individual, question)
+            answer = codes.index(self.pool_code[(individual, ex)])
+            blocks.append(templates.answered_block(self.q_text[ex], texts, marks, answer))
+        codes, texts = self.shown(individual, question)
         marks = letters(len(codes))
-        records.append(
-            {
-                "individual": individual,
-                "question": question,
-                "part": part,
-                "codes": codes,
-                "letters": marks,
-                "label": marks[codes.index(int(row.code))],
-                "examples": chosen,
-                "prompt": templates.assemble(
-                    personas[individual],
-                    blocks,
-                    templates.question_block(q_text[question], texts, marks),
-                ),
-            }
-        )
-    log.info(
-        "%s prompts (%s, %s): %d records, %d individuals, mean %.2f examples",
-        part,
-        style.name,
-        "shuffled options" if shuffle_options else "source option order",
-        len(records),
-        targets["individual"].nunique(),
-        float(np.mean([len(e) for e in examples])) if examples else 0.0,
-    )
-    return records
+        return {
+            "individual": individual,
+            "question": question,
+            "part": part,
+            "codes": codes,
+            "letters": marks,
+            "label": marks[codes.index(int(row.code))],
+            "examples": chosen,
+            "prompt": templates.assemble(
+                self.personas[individual],
+                blocks,
+                templates.question_block(self.q_text[question], texts, marks),
+            ),
+        }
