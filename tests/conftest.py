@@ -4,10 +4,12 @@ that executes the real workflow in a temporary copy of the project."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +163,40 @@ def planned_jobs(work: Path, *args: str) -> dict[str, int]:
             break
         jobs[fields[0]] = int(fields[1])
     return jobs
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    """Installs a stand-in ``vllm`` module with the LLM/SamplingParams surface the backend uses.
+
+    ``install(tokenizer, top, text)`` makes every prompt's next-token logprobs ``top`` (token id ->
+    probability) and its generated text ``text``; it returns the dict where the engine records its
+    keyword arguments (``engine``), the sampling parameters (``params``) and the prompts it was given.
+    """
+
+    def install(tokenizer, top: dict[int, float], text: str) -> dict:
+        recorded: dict = {}
+        module = types.ModuleType("vllm")
+
+        class SamplingParams:
+            def __init__(self, **kwargs):
+                self.kwargs = kwargs
+
+        class LLM:
+            def __init__(self, **kwargs):
+                recorded["engine"] = kwargs
+
+            def get_tokenizer(self):
+                return tokenizer
+
+            def generate(self, prompts, params, lora_request=None):
+                recorded["params"], recorded["prompts"] = params.kwargs, prompts
+                logprobs = {i: types.SimpleNamespace(logprob=math.log(p)) for i, p in top.items()}
+                reply = types.SimpleNamespace(logprobs=[logprobs], text=text)
+                return [types.SimpleNamespace(outputs=[reply]) for _ in prompts]
+
+        module.LLM, module.SamplingParams = LLM, SamplingParams
+        monkeypatch.setitem(sys.modules, "vllm", module)
+        return recorded
+
+    return install

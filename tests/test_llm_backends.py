@@ -18,47 +18,12 @@ from gemsflow.llm.tiny_model import build_tokenizer, corpus
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class _Logprob:
-    def __init__(self, value):
-        self.logprob = value
-
-
-def _fake_vllm(tokenizer, recorded):
-    """A module with vLLM's LLM/SamplingParams surface: the next token is " B" (0.5), "C" (0.3), " Z" (0.2)."""
-    module = types.ModuleType("vllm")
-
-    class SamplingParams:
-        def __init__(self, **kwargs):
-            self.kwargs = kwargs
-
-    class LLM:
-        def __init__(self, **kwargs):
-            recorded["engine"] = kwargs
-
-        def get_tokenizer(self):
-            return tokenizer
-
-        def generate(self, prompts, params, lora_request=None):
-            recorded["params"] = params.kwargs
-            ids = {t: tokenizer.encode(t, add_special_tokens=False)[0] for t in (" B", "C", " Z")}
-            top = {
-                ids[" B"]: _Logprob(math.log(0.5)),
-                ids["C"]: _Logprob(math.log(0.3)),
-                ids[" Z"]: _Logprob(math.log(0.2)),
-            }
-            out = types.SimpleNamespace(
-                outputs=[types.SimpleNamespace(logprobs=[top], text='{"answer": "B"}')]
-            )
-            return [out for _ in prompts]
-
-    module.LLM, module.SamplingParams = LLM, SamplingParams
-    return module
-
-
-def test_vllm_backend_scores_only_real_letters(monkeypatch):
+def test_vllm_backend_scores_only_real_letters(fake_vllm):
     tokenizer = build_tokenizer(corpus(make_survey()))
-    recorded = {}
-    monkeypatch.setitem(sys.modules, "vllm", _fake_vllm(tokenizer, recorded))
+    # The next token is " B" (0.5), "C" (0.3) or " Z" (0.2).
+    first = {t: tokenizer.encode(t, add_special_tokens=False)[0] for t in (" B", "C", " Z")}
+    top = {first[" B"]: 0.5, first["C"]: 0.3, first[" Z"]: 0.2}
+    recorded = fake_vllm(tokenizer, top, '{"answer": "B"}')
     backend = VLLMBackend("some/model", max_logprobs=20, max_model_len=2048)
     scores = backend.letter_scores(["p1", "p2"], [["A", "B", "C"], ["A", "B"]])
     np.testing.assert_allclose(scores[0].probs, [0.0, 0.5 / 0.8, 0.3 / 0.8])

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
-import types
 
 import pytest
 import torch
@@ -65,35 +63,11 @@ def test_doubled_special_token_without_bos_is_refused():
         check_prompt_tokens(tok, [[start] + ids], "qwen-x", True)
 
 
-def _fake_vllm(tok, recorded):
-    module = types.ModuleType("vllm")
-
-    class SamplingParams:
-        def __init__(self, **kwargs):
-            self.kwargs = kwargs
-
-    class LLM:
-        def __init__(self, **kwargs):
-            pass
-
-        def get_tokenizer(self):
-            return tok
-
-        def generate(self, prompts, params, lora_request=None):
-            recorded["prompts"] = prompts
-            top = {tok.convert_tokens_to_ids("▁B"): types.SimpleNamespace(logprob=math.log(0.6))}
-            out = types.SimpleNamespace(outputs=[types.SimpleNamespace(logprobs=[top], text="B")])
-            return [out for _ in prompts]
-
-    module.LLM, module.SamplingParams = LLM, SamplingParams
-    return module
-
-
 @pytest.mark.parametrize("is_chat", [False, True])
-def test_vllm_receives_checked_token_ids(monkeypatch, is_chat):
+def test_vllm_receives_checked_token_ids(fake_vllm, is_chat):
     """vLLM gets ``TokensPrompt`` inputs ({"prompt_token_ids": ids}), never text it would tokenise again."""
-    tok, recorded = STYLES["llama2"](), {}
-    monkeypatch.setitem(sys.modules, "vllm", _fake_vllm(tok, recorded))
+    tok = STYLES["llama2"]()
+    recorded = fake_vllm(tok, {tok.convert_tokens_to_ids("▁B"): 0.6}, "B")
     backend = VLLMBackend("llama2-style", is_chat=is_chat)
     (score,) = backend.letter_scores([PROMPT], [["A", "B", "C"]])
     (sent,) = recorded["prompts"]

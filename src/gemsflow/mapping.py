@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 EVAL_PARTS = ("val", "test")
 
 
+def standardise(x: np.ndarray, x_mean: np.ndarray, x_scale: np.ndarray) -> np.ndarray:
+    """Features as float64, standardised with a fitted ridge's ``x_mean`` and ``x_scale``: what the
+    ridge's coefficients act on (the setting-3 mapping and the production model alike)."""
+    return (np.asarray(x, dtype=np.float64) - x_mean) / x_scale
+
+
 @dataclass(frozen=True)
 class RidgePath:
     """Ridge regressions of ``Y`` on ``X`` for any penalty, sharing one SVD of the standardised ``X``."""
@@ -73,7 +79,7 @@ class RidgePath:
 
     def project(self, x: np.ndarray) -> np.ndarray:
         """Standardise new rows and rotate them onto the singular directions: ``[n, k]``, alpha-free."""
-        return ((np.asarray(x, dtype=np.float64) - self.x_mean) / self.x_scale) @ self.vt.T
+        return standardise(x, self.x_mean, self.x_scale) @ self.vt.T
 
     def predict_projected(self, z: np.ndarray, alpha: float) -> np.ndarray:
         return z @ (self.shrinkage(alpha)[:, None] * self.uty) + self.y_mean
@@ -217,16 +223,22 @@ class ChoiceFeatures:
         return list(self.layers) if states.shape[1] == len(self.layers) else [0]
 
 
-def _read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def as_float64(tensor) -> np.ndarray:
+    """A torch tensor as float64 numpy: bfloat16 has no numpy dtype, so widen before leaving torch."""
     import torch
+
+    return tensor.to(torch.float64).numpy()
+
+
+def read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Every tensor of a safetensors file as float64 numpy, and the file's metadata."""
     from safetensors import safe_open
 
     tensors = {}
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata() or {}
         for name in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
-            # bfloat16 has no numpy dtype; widen before leaving torch.
-            tensors[name] = handle.get_tensor(name).to(torch.float64).numpy()
+            tensors[name] = as_float64(handle.get_tensor(name))
     return tensors, metadata
 
 
@@ -245,24 +257,18 @@ def load_choice_features(path: str | Path) -> ChoiceFeatures:
 
 def from_stored(stored) -> ChoiceFeatures:
     """``llm.features.ChoiceFeatures`` (torch, as written) -> :class:`ChoiceFeatures` (float64 numpy)."""
-    import torch
-
-    # bfloat16 has no numpy dtype; widen before leaving torch.
-    def as_numpy(tensor):
-        return tensor.to(torch.float64).numpy()
-
     return ChoiceFeatures(
         [str(c) for c in stored.choices],
         [int(layer) for layer in stored.layers],
-        as_numpy(stored.choice_states),
-        {name: as_numpy(value) for name, value in (stored.variants or {}).items()},
+        as_float64(stored.choice_states),
+        {name: as_float64(value) for name, value in (stored.variants or {}).items()},
         (stored.info or {}).get("variant", MAIN_VARIANT),
     )
 
 
 def load_gnn_embeddings(path: str | Path) -> GnnEmbeddings:
     """The GNN's setting-3 export (``gemsflow.gnn_embeddings/1``, docs/ARCHITECTURE.md)."""
-    tensors, metadata = _read_safetensors(path)
+    tensors, metadata = read_safetensors(path)
     for name in ("individual_embeddings", "choice_embeddings", "temperature"):
         if name not in tensors:
             raise InputDataError(path, name, "tensor missing", "retrain the setting-3 GNN")

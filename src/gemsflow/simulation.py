@@ -55,7 +55,7 @@ class ProductionModel:
 
     def choice_embeddings(self, states: np.ndarray) -> np.ndarray:
         """GNN choice embeddings predicted from features ``[n, dim]`` of the chosen layer."""
-        z = (np.asarray(states, dtype=np.float64) - self.ridge["x_mean"]) / self.ridge["x_scale"]
+        z = mapping.standardise(states, self.ridge["x_mean"], self.ridge["x_scale"])
         return z @ self.ridge["coef"] + self.ridge["y_mean"]
 
 
@@ -132,7 +132,7 @@ def load_production_model(directory: str | Path) -> ProductionModel:
                 "production model file missing",
                 "build the model dir with the workflow (results/models/production/...)",
             )
-    tensors, _ = mapping._read_safetensors(directory / MODEL_FILE)
+    tensors, _ = mapping.read_safetensors(directory / MODEL_FILE)
     info = json.loads((directory / INFO_FILE).read_text())
     people = pd.read_parquet(directory / PEOPLE_FILE)
     return ProductionModel(
