@@ -99,6 +99,11 @@ class BestEpoch:
 
 
 class Trainer:
+    """One GEMS run on a graph bundle. :meth:`fit` repeats :meth:`train_epoch` (``steps_per_epoch``
+    calls of :meth:`train_step`) and :meth:`evaluate` on the validation answers, :class:`BestEpoch`
+    keeping the best epoch and deciding when to stop; :meth:`predictions` and :meth:`embeddings` then
+    read the selected model."""
+
     def __init__(self, bundle: dict[str, Any], arch: str, cfg: dict[str, Any], seed: int):
         self.bundle = bundle
         self.arch = arch
@@ -131,17 +136,20 @@ class Trainer:
         graph = full_edge_index(self.bundle, answer_ids, self.model.relations)
         return {rel: e.to(self.device) for rel, e in graph.items()}
 
-    def _logits_target(
-        self, z: dict[str, torch.Tensor], answer_ids: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _logits(self, z: dict[str, torch.Tensor], answer_ids: torch.Tensor) -> torch.Tensor:
+        """Decoder scores of the answers' options, padded to the widest question with -inf."""
         b = self.bundle
-        logits = self.model.logits(
+        return self.model.logits(
             z,
             b["answer_individual"][answer_ids].to(self.device),
             b["answer_question"][answer_ids].to(self.device),
             self.question_choices,
         )
-        return logits, self.target_slot[answer_ids].to(self.device)
+
+    def _logits_target(
+        self, z: dict[str, torch.Tensor], answer_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._logits(z, answer_ids), self.target_slot[answer_ids].to(self.device)
 
     def _answers(self, role: int) -> torch.Tensor:
         return torch.nonzero(self.bundle["answer_role"] == role).flatten()
@@ -248,13 +256,7 @@ class Trainer:
         """Per-option probabilities of every val and test answer (the predictions.parquet format)."""
         b = self.bundle
         ids = torch.nonzero(b["answer_role"] != TRAIN).flatten()
-        z = self.embed()
-        logits = self.model.logits(
-            z,
-            b["answer_individual"][ids].to(self.device),
-            b["answer_question"][ids].to(self.device),
-            self.question_choices,
-        )
+        logits = self._logits(self.embed(), ids)
         probs = torch.softmax(logits.double(), dim=1).cpu()
         slots = b["question_choices"][b["answer_question"][ids]]
         row, col = torch.nonzero(slots >= 0, as_tuple=True)
