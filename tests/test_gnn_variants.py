@@ -135,6 +135,7 @@ def test_variant_methods_and_the_example_config_pass_the_checks():
     merged = load_config()
     merged["gnn"]["variants"] = example["gnn"]["variants"]
     merged["dataset_methods"].update(example["dataset_methods"])
+    merged["learners"]["logreg"].update(example["learners"]["logreg"])
     check_config(merged, SCHEMA, [str(ROOT / "config/config.yaml")])
 
 

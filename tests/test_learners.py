@@ -285,3 +285,28 @@ def test_neighbours_find_the_hidden_group(tmp_path):
     _, info = logreg(data, split, seed=4, cs=CS, features=["traits", "traits+answers+neighbours"])
     grid = info["val_accuracy"]
     assert max(grid["traits+answers+neighbours"].values()) > max(grid["traits"].values()) + 0.1
+
+
+def test_extra_masks_rethin_training_people_only_and_are_seeded(tmp_path):
+    from gemsflow.learners import answer_features, build_problem
+
+    data = tiny(tmp_path, n_people=120)
+    split = make_split(data, SETTING1, 8)
+    problem = build_problem(data, split)
+    first, shown0 = answer_features(problem, 8)
+    second, shown1 = answer_features(problem, 8, mask=1)
+    evaluation = problem.evaluation_people
+    # Evaluation people show their real reveal in every mask; training people get another thinning.
+    assert np.array_equal(first[evaluation], second[evaluation])
+    assert not np.array_equal(shown0[~evaluation], shown1[~evaluation])
+    assert shown1[~evaluation].mean() == pytest.approx(shown0[~evaluation].mean(), abs=0.05)
+    assert np.array_equal(answer_features(problem, 8, mask=1)[0], second)
+    features = ["traits+answers+summary"]
+    one, info1 = logreg(data, split, seed=8, cs=CS, features=features, masks=1)
+    two, info2 = logreg(data, split, seed=8, cs=CS, features=features, masks=2)
+    again, _ = logreg(data, split, seed=8, cs=CS, features=features, masks=2)
+    pd.testing.assert_frame_equal(two, again, check_exact=True)
+    assert (info1["masks"], info2["masks"]) == (1, 2)
+    assert not one["prob"].equals(two["prob"])  # the extra rows change the fit
+    parts = align(two, data, split)  # the scorer's contract: every held-out pair, once
+    assert parts["val"].n + parts["test"].n == int(split["part"].isin(["val", "test"]).sum())

@@ -157,12 +157,12 @@ def reveal_rate(problem: Problem) -> float:
     return float((problem.part[evaluation] == 1).sum() / answered) if answered else 0.0
 
 
-def answer_features(problem: Problem, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def answer_features(problem: Problem, seed: int, mask: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """[N, C] one-hot revealed answers (training people's thinned to the evaluation reveal rate) and the
-    [N, Q] mask of the answers shown."""
+    [N, Q] mask of the answers shown; ``mask`` > 0 draws another seeded thinning of training people."""
     revealed = problem.part == 1
     rate = reveal_rate(problem)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed if mask == 0 else [seed, mask])
     # One draw per (person, question), used only for people with nothing held out.
     keep = rng.random(revealed.shape) < rate
     keep[problem.evaluation_people] = True
@@ -286,20 +286,24 @@ class Design:
     module docstring.
     """
 
-    def __init__(self, problem: Problem, seed: int, name: str):
+    def __init__(
+        self, problem: Problem, seed: int, name: str, mask: int = 0, basis: Design | None = None
+    ):
         self.blocks = parse_feature_set(name)
         self.problem, self.name = problem, name
         self.answers = None
         if "answers" in self.blocks:
-            self.answers, self.shown = answer_features(problem, seed)
+            self.answers, self.shown = answer_features(problem, seed, mask)
         if "summary" in self.blocks:
-            self._prepare_summary()
+            self._prepare_summary(basis)
         if "ordinal" in self.blocks:
             self._prepare_ordinal()
         if "neighbours" in self.blocks:
             self._prepare_neighbours()
 
-    def _prepare_summary(self) -> None:
+    def _prepare_summary(self, basis: Design | None) -> None:
+        """``basis``: the design whose singular vectors to project on (the first mask's), so that every
+        mask's summary columns mean the same."""
         p, shown = self.problem, self.shown
         train = p.part == 1
         freq = np.zeros((len(p.questions), p.n_options.max()))
@@ -312,6 +316,9 @@ class Design:
         q_grid = np.broadcast_to(np.arange(len(p.questions)), shown.shape)
         self.match = (shown & (safe == freq.argmax(axis=1)[None, :])).astype(np.float64)
         self.logf = np.where(shown, np.log(freq[q_grid, safe]), 0.0)
+        if basis is not None:
+            self.components = basis.components
+            return
         counts = np.maximum(shown.sum(axis=1, keepdims=True), 1)
         _, _, vt = np.linalg.svd(self.answers / np.sqrt(counts), full_matrices=False)
         self.components = vt[:SVD_COMPONENTS].T  # [C, k]
@@ -402,8 +409,14 @@ def logreg(
     seed: int,
     cs: list[float],
     features: list[str],
+    masks: int = 1,
 ) -> tuple[pd.DataFrame, dict]:
-    """Per-question multinomial logistic regression; feature set and C chosen on validation accuracy."""
+    """Per-question multinomial logistic regression; feature set and C chosen on validation accuracy.
+
+    ``masks`` > 1: training people enter the fit that many times, each with another seeded thinning of
+    their answers (answer sets only), so the model sees the many ways a sparse reveal can look;
+    evaluation people's rows (their real reveal) enter once and are predicted from the first mask.
+    """
     start = time.perf_counter()
     problem = build_problem(data, split)
     untrained = ((problem.part >= 2).any(axis=0) & ~(problem.part == 1).any(axis=0)).nonzero()[0]
@@ -424,11 +437,20 @@ def logreg(
     fitted_by_set = {}
     for name in usable_feature_sets(problem, features):
         design = Design(problem, seed, name)
+        extra = [
+            Design(problem, seed, name, mask=m, basis=design)
+            for m in range(1, masks if name != "traits" else 1)
+        ]
         fits, val_probs = [], [[] for _ in cs]
         for q in range(len(problem.questions)):
             x = design(q)
             train = problem.part[:, q] == 1
-            fits.append(_fit_question(x[train], problem.answer[train, q], cs))
+            again = train & ~problem.evaluation_people
+            x_fit = np.vstack([x[train], *(d(q)[again] for d in extra)])
+            y_fit = np.concatenate(
+                [problem.answer[train, q]] + [problem.answer[again, q]] * len(extra)
+            )
+            fits.append(_fit_question(x_fit, y_fit, cs))
             val_rows = problem.part[:, q] == 2
             for k in range(len(cs)):
                 val_probs[k].append(_softmax_predict(fits[q][k], x[val_rows], n_options[q]))
@@ -453,6 +475,7 @@ def logreg(
         "best_val_accuracy": acc,
         "val_accuracy": val_accuracy,
         "reveal_rate": reveal_rate(problem),
+        "masks": masks,
         "seed": seed,
         "train_seconds": time.perf_counter() - start,
     }
