@@ -221,3 +221,92 @@ def test_logreg_refuses_a_new_question_split(tmp_path):
     split = make_split(data, SplitSpec("question", 0.2, 0.2, 0.0), 2)
     with pytest.raises(InputDataError, match="individual axis"):
         logreg(data, split, seed=2, cs=CS, features=["traits"])
+
+
+def test_feature_set_names_are_checked():
+    from gemsflow.learners import parse_feature_set
+
+    assert parse_feature_set("traits+answers+summary+ordinal+neighbours") == {
+        "traits",
+        "answers",
+        "summary",
+        "ordinal",
+        "neighbours",
+    }
+    for bad in (
+        "traits+ordinal",
+        "traits+answers+ordinal+summary",
+        "answers",
+        "traits+answers+knn",
+    ):
+        with pytest.raises(InputDataError, match="learners.logreg.features"):
+            parse_feature_set(bad)
+
+
+def test_ordinal_and_neighbour_blocks_never_see_the_target_answer(tmp_path):
+    """The +ordinal and +neighbours columns for question q are the same whatever the person's own answer
+    to q is: the target never leaks into its own features."""
+    from gemsflow.learners import Design, build_problem
+
+    data = tiny(tmp_path, n_people=120)
+    data = dataclasses.replace(data, questions=data.questions.assign(ordinal=True))
+    problem = build_problem(data, make_split(data, SETTING1, 7))
+    name = "traits+answers+ordinal+neighbours"
+    base = Design(problem, 7, name)
+    # The ordinal columns: one per other question, 0 where the answer is not shown, centred otherwise.
+    assert base._ordinal(0).shape[1] == len(problem.questions) - 1
+    assert np.all(base.ordinal_values[~base.shown] == 0.0)
+    assert np.allclose(base.ordinal_values.sum(axis=0), 0.0)
+    # One training person's own answer to question 0 changes.
+    person = np.flatnonzero(base.shown[:, 0] & (problem.part[:, 0] == 1))[0]
+    changed = dataclasses.replace(problem, answer=problem.answer.copy())
+    changed.answer[person, 0] = (changed.answer[person, 0] + 1) % problem.n_options[0]
+    other = Design(changed, 7, name)
+    # That person's features for question 0 ignore it ...
+    assert np.array_equal(base(0)[person], other(0)[person])
+    # ... while other people's (whose neighbour they may be) and their own for question 1 read it.
+    assert not np.array_equal(base(0), other(0))
+    assert not np.array_equal(base(1)[person], other(1)[person])
+
+
+def test_neighbours_find_the_hidden_group(tmp_path):
+    # Party is hidden from the traits: people who answer alike are of the same party, so the answers of
+    # the nearest people predict the target question.
+    from gemsflow.learners import Design, build_problem
+
+    data = tiny(tmp_path, traits=False)
+    split = make_split(data, SETTING1, 4)
+    problem = build_problem(data, split)
+    shares = Design(problem, 4, "traits+answers+neighbours")._neighbours(0)
+    assert shares.shape == (len(problem.people), problem.n_options[0])
+    held = problem.part[:, 0] >= 2
+    top_share = shares[held].argmax(axis=1) == problem.answer[held, 0]
+    assert top_share.mean() > 0.6  # the tiny survey's answers follow party 70 % of the time
+    _, info = logreg(data, split, seed=4, cs=CS, features=["traits", "traits+answers+neighbours"])
+    grid = info["val_accuracy"]
+    assert max(grid["traits+answers+neighbours"].values()) > max(grid["traits"].values()) + 0.1
+
+
+def test_extra_masks_rethin_training_people_only_and_are_seeded(tmp_path):
+    from gemsflow.learners import answer_features, build_problem
+
+    data = tiny(tmp_path, n_people=120)
+    split = make_split(data, SETTING1, 8)
+    problem = build_problem(data, split)
+    first, shown0 = answer_features(problem, 8)
+    second, shown1 = answer_features(problem, 8, mask=1)
+    evaluation = problem.evaluation_people
+    # Evaluation people show their real reveal in every mask; training people get another thinning.
+    assert np.array_equal(first[evaluation], second[evaluation])
+    assert not np.array_equal(shown0[~evaluation], shown1[~evaluation])
+    assert shown1[~evaluation].mean() == pytest.approx(shown0[~evaluation].mean(), abs=0.05)
+    assert np.array_equal(answer_features(problem, 8, mask=1)[0], second)
+    features = ["traits+answers+summary"]
+    one, info1 = logreg(data, split, seed=8, cs=CS, features=features, masks=1)
+    two, info2 = logreg(data, split, seed=8, cs=CS, features=features, masks=2)
+    again, _ = logreg(data, split, seed=8, cs=CS, features=features, masks=2)
+    pd.testing.assert_frame_equal(two, again, check_exact=True)
+    assert (info1["masks"], info2["masks"]) == (1, 2)
+    assert not one["prob"].equals(two["prob"])  # the extra rows change the fit
+    parts = align(two, data, split)  # the scorer's contract: every held-out pair, once
+    assert parts["val"].n + parts["test"].n == int(split["part"].isin(["val", "test"]).sum())

@@ -66,32 +66,77 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any] | None) -> dict[st
     return out
 
 
-def resolve_config(gnn: dict[str, Any], arch: str, dataset: str) -> dict[str, Any]:
-    """``gnn.defaults``, then ``gnn.archs.<arch>``, then ``gnn.datasets.<dataset>`` (later wins).
+def gnn_variants(gnn: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``gnn.variants``: named hyperparameter points, each a method of its own (e.g. ``sage-long``)."""
+    return gnn.get("variants") or {}
 
-    A dataset entry may hold its own ``archs.<arch>`` block, applied last.
-    """
-    if arch not in ARCHS:
+
+def gnn_methods(gnn: dict[str, Any]) -> tuple[str, ...]:
+    """Every GEMS method name: the archs, then the configured variants."""
+    return (*ARCHS, *gnn_variants(gnn))
+
+
+def base_arch(gnn: dict[str, Any], method: str) -> str:
+    """The architecture behind a GEMS method: the arch itself, or a variant's ``arch``."""
+    if method in ARCHS:
+        return method
+    variant = gnn_variants(gnn).get(method)
+    if variant is None:
         raise InputDataError(
-            CONFIG_FILE, "gnn.archs", f"unknown arch {arch!r}", f"use one of {ARCHS}"
+            CONFIG_FILE,
+            "gnn.variants",
+            f"{method!r} is neither a GNN arch nor a configured variant",
+            f"use one of {list(gnn_methods(gnn))} or add a block for it under gnn.variants",
         )
-    arch_block = (gnn.get("archs") or {}).get(arch)
+    if variant.get("arch") not in ARCHS:
+        raise InputDataError(
+            CONFIG_FILE,
+            f"gnn.variants.{method}.arch",
+            f"unknown arch {variant.get('arch')!r}",
+            f"use one of {ARCHS}",
+        )
+    return variant["arch"]
+
+
+def resolve_config(gnn: dict[str, Any], method: str, dataset: str) -> dict[str, Any]:
+    """The GNN configuration of one GEMS method (an arch or a variant) on one dataset; later wins:
+
+    1. ``gnn.defaults``
+    2. ``gnn.archs.<arch>``
+    3. ``gnn.datasets.<dataset>`` (without its ``archs``/``variants`` blocks)
+    4. ``gnn.datasets.<dataset>.archs.<arch>``
+    5. ``gnn.variants.<variant>`` (without ``arch``)
+    6. ``gnn.datasets.<dataset>.variants.<variant>``
+
+    A variant comes after the dataset blocks because it is the point the user named: a dataset's
+    general values (synthetic's short schedule) must not silently undo ``sage-long``'s
+    ``max_epochs``; a variant that needs a per-dataset value gets it from step 6.
+    """
+    arch = base_arch(gnn, method)
+    variant = copy.deepcopy(gnn_variants(gnn).get(method) or {}) if method != arch else {}
+    variant.pop("arch", None)
     per_dataset = copy.deepcopy((gnn.get("datasets") or {}).get(dataset) or {})
     dataset_arch = (per_dataset.pop("archs", None) or {}).get(arch)
-    for where, block in (
-        (f"gnn.archs.{arch}", arch_block),
+    dataset_variant = (per_dataset.pop("variants", None) or {}).get(method) if variant else None
+    blocks = (
+        (f"gnn.archs.{arch}", (gnn.get("archs") or {}).get(arch)),
+        (f"gnn.datasets.{dataset}", per_dataset),
         (f"gnn.datasets.{dataset}.archs.{arch}", dataset_arch),
-    ):
-        # One cached graph serves every arch, so what it depends on cannot vary by arch.
-        if block and "graph" in block:
+        (f"gnn.variants.{method}", variant),
+        (f"gnn.datasets.{dataset}.variants.{method}", dataset_variant),
+    )
+    cfg = copy.deepcopy(gnn["defaults"])
+    for where, block in blocks:
+        # One cached graph serves every arch and variant, so what it depends on cannot vary by them.
+        if block and "graph" in block and where != f"gnn.datasets.{dataset}":
             raise InputDataError(
                 CONFIG_FILE,
                 f"{where}.graph",
-                "the graph is shared by all archs",
+                "the graph is shared by all archs and variants",
                 "set graph options in gnn.defaults or gnn.datasets.<dataset>",
             )
-    cfg = deep_merge(gnn["defaults"], arch_block)
-    return deep_merge(deep_merge(cfg, per_dataset), dataset_arch)
+        cfg = deep_merge(cfg, block)
+    return cfg
 
 
 def setting_config(cfg: dict[str, Any], setting: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import jsonschema
 import yaml
 
 from gemsflow.config import ARCHS as GNN_ARCHS
+from gemsflow.config import gnn_methods, gnn_variants
 from gemsflow.errors import InputDataError
 
 # THE list of method kinds (the GNN archs live beside the other torch-free config facts in gemsflow.config).
@@ -179,9 +180,10 @@ def known_method_patterns(config: Mapping[str, Any]) -> list[str]:
     llm = config.get("llm", {}) or {}
     models = sorted(llm.get("models", {}) or {})
     features = sorted({*models, *(llm.get("embedders", {}) or {})})
-    names = [*BASELINE_METHODS, *GNN_ARCHS, *LEARNER_METHODS]
+    gems = gnn_methods(config.get("gnn") or {})
+    names = [*BASELINE_METHODS, *gems, *LEARNER_METHODS]
     names += [f"<{'|'.join(LLM_KINDS)}>-<{'|'.join(models)}>"]
-    names += [f"{MAPPING_KIND}-<{'|'.join(GNN_ARCHS)}>-<{'|'.join(features)}>"]
+    names += [f"{MAPPING_KIND}-<{'|'.join(gems)}>-<{'|'.join(features)}>"]
     return names
 
 
@@ -189,15 +191,76 @@ def is_known_method(name: str, config: Mapping[str, Any]) -> bool:
     llm = config.get("llm", {}) or {}
     models = set(llm.get("models", {}) or {})
     features = models | set(llm.get("embedders", {}) or {})
-    if name in BASELINE_METHODS or name in GNN_ARCHS or name in LEARNER_METHODS:
+    gems = gnn_methods(config.get("gnn") or {})
+    if name in BASELINE_METHODS or name in gems or name in LEARNER_METHODS:
         return True
     kind, _, rest = name.partition("-")
     if kind in LLM_KINDS:
         return rest in models
     if kind == MAPPING_KIND:
-        arch, _, feature = rest.partition("-")
-        return arch in GNN_ARCHS and feature in features
+        # A variant name may hold dashes (sage-long), so try each GEMS method as the prefix.
+        return any(rest.startswith(f"{gem}-") and rest[len(gem) + 1 :] in features for gem in gems)
     return False
+
+
+def _builtin_method(name: str) -> bool:
+    """A name the workflow already gives a meaning: a baseline, arch, learner or a kind prefix."""
+    kind = name.partition("-")[0]
+    return (
+        name in (*BASELINE_METHODS, *GNN_ARCHS, *LEARNER_METHODS)
+        or kind in LLM_KINDS
+        or kind == MAPPING_KIND
+    )
+
+
+def check_variants(config: Mapping[str, Any], source: ConfigSource) -> None:
+    """``gnn.variants``: a known arch, a name no built-in method has, no graph options (the cached
+    graph is shared by every arch and variant); per-dataset variant blocks name configured variants."""
+    gnn = config.get("gnn") or {}
+    variants = gnn_variants(gnn)
+    for name, block in variants.items():
+        keys = ["gnn", "variants", name]
+        if _builtin_method(name):
+            raise InputDataError(
+                source.of(keys),
+                _key(keys),
+                f"variant name {name!r} clashes with a built-in method name or kind",
+                "rename the variant, e.g. "
+                f"'{block.get('arch', 'sage')}-{name}' (not one of {', '.join(known_method_patterns(config))})",
+            )
+        if block.get("arch") not in GNN_ARCHS:
+            close = difflib.get_close_matches(str(block.get("arch")), GNN_ARCHS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise InputDataError(
+                source.of([*keys, "arch"]),
+                _key([*keys, "arch"]),
+                f"unknown arch {block.get('arch')!r}",
+                f"{hint}use one of {', '.join(GNN_ARCHS)}",
+            )
+        if "graph" in block:
+            raise InputDataError(
+                source.of([*keys, "graph"]),
+                _key([*keys, "graph"]),
+                "the graph is shared by all archs and variants, so a variant cannot change it",
+                "remove the graph block here; set graph options in gnn.defaults or gnn.datasets.<dataset>",
+            )
+    for dataset, block in (gnn.get("datasets") or {}).items():
+        for name, override in ((block or {}).get("variants") or {}).items():
+            keys = ["gnn", "datasets", dataset, "variants", name]
+            if name not in variants:
+                raise InputDataError(
+                    source.of(keys),
+                    _key(keys),
+                    f"{name!r} is not a variant under gnn.variants",
+                    f"use one of {sorted(variants)} or declare it (with its arch) under gnn.variants",
+                )
+            if "graph" in (override or {}):
+                raise InputDataError(
+                    source.of([*keys, "graph"]),
+                    _key([*keys, "graph"]),
+                    "the graph is shared by all archs and variants, so a variant cannot change it",
+                    f"move the graph block to gnn.datasets.{dataset}",
+                )
 
 
 def check_names(config: Mapping[str, Any], source: ConfigSource) -> None:
@@ -240,6 +303,7 @@ def check_names(config: Mapping[str, Any], source: ConfigSource) -> None:
     for keys, mapping in dataset_maps.items():
         for name in mapping or {}:
             need(name, datasets, [*keys, name], "dataset")
+    check_variants(config, source)
     method_lists = [(["methods", s], m) for s, m in config["methods"].items()]
     for dataset, per_setting in (config.get("dataset_methods") or {}).items():
         method_lists += [(["dataset_methods", dataset, s], m) for s, m in per_setting.items()]

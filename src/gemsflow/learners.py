@@ -6,7 +6,12 @@
   two categories);
 * ``traits+answers``: also the person's revealed answers, one-hot per (question, option), missing = zeros,
   the target question's own block always left out;
-* ``traits+answers+summary``: also a few summaries of those answers (see :class:`Design`).
+* ``traits+answers+summary``: also a few summaries of those answers (see :class:`Design`);
+* ``+ordinal`` (after ``answers`` or ``summary``): also one number per ordinal question (the config's
+  ``ordinal`` flags), the answer's position scaled to [0, 1] and centred on the shown answers' mean, so
+  an unshown answer is 0 = the mean; the one-hot block already says whether it was shown;
+* ``+neighbours`` (last): also the answer shares of the target question among the person's nearest
+  people by agreement on the other shown answers (see :meth:`Design._neighbours`).
 
 Answer sets are tried only where the split reveals part of the evaluation people's answers (setting 1).
 Training people reveal every answer while evaluation people reveal only a fraction, so training people's
@@ -51,6 +56,7 @@ class Problem:
     answer: np.ndarray  # [N, Q] option position of the answer, -1 = unanswered
     part: np.ndarray  # [N, Q] 0 = not in the split, 1 train, 2 val, 3 test
     traits: np.ndarray  # [N, T] one-hot traits (missing value = all zeros)
+    ordinal: np.ndarray | None = None  # [Q] bool: options on an ordered scale (None = none)
 
     @property
     def n_options(self) -> np.ndarray:
@@ -140,6 +146,7 @@ def build_problem(data: SurveyData, split: pd.DataFrame) -> Problem:
         answer=answer,
         part=part,
         traits=trait_one_hot(data, people),
+        ordinal=data.questions["ordinal"].to_numpy(bool),
     )
 
 
@@ -150,12 +157,12 @@ def reveal_rate(problem: Problem) -> float:
     return float((problem.part[evaluation] == 1).sum() / answered) if answered else 0.0
 
 
-def answer_features(problem: Problem, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def answer_features(problem: Problem, seed: int, mask: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """[N, C] one-hot revealed answers (training people's thinned to the evaluation reveal rate) and the
-    [N, Q] mask of the answers shown."""
+    [N, Q] mask of the answers shown; ``mask`` > 0 draws another seeded thinning of training people."""
     revealed = problem.part == 1
     rate = reveal_rate(problem)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed if mask == 0 else [seed, mask])
     # One draw per (person, question), used only for people with nothing held out.
     keep = rng.random(revealed.shape) < rate
     keep[problem.evaluation_people] = True
@@ -244,8 +251,29 @@ def _fit_question(x: np.ndarray, y: np.ndarray, cs: list[float]) -> list[tuple]:
     return fits
 
 
-FEATURE_SETS = ("traits", "traits+answers", "traits+answers+summary")
 SVD_COMPONENTS = 8
+NEIGHBOURS = 40  # people whose answers vote in the +neighbours block
+# traits, then optionally answers with extra blocks in this order (config/schema.yaml lists the same).
+EXTRAS = ("summary", "ordinal", "neighbours")
+
+
+def parse_feature_set(name: str) -> set[str]:
+    """The blocks of a feature set name (``traits``, ``traits+answers[+summary][+ordinal][+neighbours]``)."""
+    parts = name.split("+")
+    extras = parts[2:]
+    if (
+        parts[0] != "traits"
+        or parts[1:2] not in ([], ["answers"])
+        or extras != [e for e in EXTRAS if e in extras]
+    ):
+        raise InputDataError(
+            "config/config.yaml",
+            "learners.logreg.features",
+            f"unknown feature set {name!r}",
+            "use traits or traits+answers followed by any of +summary, +ordinal, +neighbours in "
+            "that order",
+        )
+    return set(parts)
 
 
 class Design:
@@ -254,25 +282,28 @@ class Design:
     ``summary`` adds, per person, how typical their other shown answers are (share matching each
     question's training mode, mean log training frequency) and their projection on the top singular
     vectors of the shown-answer matrix: a few strong, low-noise columns that L2 shrinks less than the
-    hundreds of one-hot columns carrying the same signal.
+    hundreds of one-hot columns carrying the same signal. ``ordinal`` and ``neighbours``: see the
+    module docstring.
     """
 
-    def __init__(self, problem: Problem, seed: int, name: str):
-        if name not in FEATURE_SETS:
-            raise InputDataError(
-                "config/config.yaml",
-                "learners.logreg.features",
-                f"unknown feature set {name!r}",
-                f"use some of {list(FEATURE_SETS)}",
-            )
+    def __init__(
+        self, problem: Problem, seed: int, name: str, mask: int = 0, basis: Design | None = None
+    ):
+        self.blocks = parse_feature_set(name)
         self.problem, self.name = problem, name
         self.answers = None
-        if name != "traits":
-            self.answers, self.shown = answer_features(problem, seed)
-        if name.endswith("+summary"):
-            self._prepare_summary()
+        if "answers" in self.blocks:
+            self.answers, self.shown = answer_features(problem, seed, mask)
+        if "summary" in self.blocks:
+            self._prepare_summary(basis)
+        if "ordinal" in self.blocks:
+            self._prepare_ordinal()
+        if "neighbours" in self.blocks:
+            self._prepare_neighbours()
 
-    def _prepare_summary(self) -> None:
+    def _prepare_summary(self, basis: Design | None) -> None:
+        """``basis``: the design whose singular vectors to project on (the first mask's), so that every
+        mask's summary columns mean the same."""
         p, shown = self.problem, self.shown
         train = p.part == 1
         freq = np.zeros((len(p.questions), p.n_options.max()))
@@ -285,9 +316,58 @@ class Design:
         q_grid = np.broadcast_to(np.arange(len(p.questions)), shown.shape)
         self.match = (shown & (safe == freq.argmax(axis=1)[None, :])).astype(np.float64)
         self.logf = np.where(shown, np.log(freq[q_grid, safe]), 0.0)
+        if basis is not None:
+            self.components = basis.components
+            return
         counts = np.maximum(shown.sum(axis=1, keepdims=True), 1)
         _, _, vt = np.linalg.svd(self.answers / np.sqrt(counts), full_matrices=False)
         self.components = vt[:SVD_COMPONENTS].T  # [C, k]
+
+    def _prepare_ordinal(self) -> None:
+        p = self.problem
+        flags = p.ordinal if p.ordinal is not None else np.zeros(len(p.questions), bool)
+        self.ordinal_questions = np.flatnonzero(flags)
+        cols = self.ordinal_questions
+        shown = self.shown[:, cols]
+        position = p.answer[:, cols] / (p.n_options[cols] - 1)[None, :]
+        count = np.maximum(shown.sum(axis=0), 1)
+        mean = np.where(shown, position, 0.0).sum(axis=0) / count
+        self.ordinal_values = np.where(shown, position - mean[None, :], 0.0)  # [N, Q_ordinal]
+
+    def _ordinal(self, q: int) -> np.ndarray:
+        return self.ordinal_values[:, self.ordinal_questions != q]
+
+    def _prepare_neighbours(self) -> None:
+        shown = self.shown.astype(np.float64)
+        self.agree = (
+            self.answers @ self.answers.T
+        )  # [N, N] questions both show with the same answer
+        self.co_shown = shown @ shown.T  # [N, N] questions both show
+
+    def _neighbours(self, q: int) -> np.ndarray:
+        """[N, K_q] answer shares of question ``q`` among the person's NEIGHBOURS nearest people.
+
+        Nearness is the shrunk agreement rate (agree + 1) / (both shown + 2) on the shown answers of the
+        OTHER questions, so a person's own answer to ``q`` never makes anyone near. Voters are people
+        whose answer to ``q`` is a training answer, never the person themselves; shares get one
+        pseudo-vote spread evenly over the options.
+        """
+        p = self.problem
+        block = self.answers[:, p.offsets[q] : p.offsets[q + 1]]
+        own = self.shown[:, q].astype(np.float64)
+        near = (self.agree - block @ block.T + 1.0) / (self.co_shown - np.outer(own, own) + 2.0)
+        voters = p.part[:, q] == 1
+        near[:, ~voters] = -np.inf
+        np.fill_diagonal(near, -np.inf)
+        k = min(NEIGHBOURS, int(voters.sum()) - 1)
+        top = (
+            np.argpartition(-near, k - 1, axis=1)[:, :k] if k > 0 else np.zeros((len(near), 0), int)
+        )
+        n_opt = p.n_options[q]
+        votes = np.zeros((len(near), n_opt))
+        rows = np.repeat(np.arange(len(near)), top.shape[1])
+        np.add.at(votes, (rows, p.answer[top.ravel(), q]), 1.0)
+        return (votes + 1.0 / n_opt) / (top.shape[1] + 1.0)
 
     def _summary(self, q: int) -> np.ndarray:
         p, shown = self.problem, self.shown
@@ -307,8 +387,12 @@ class Design:
         keep = np.ones(self.answers.shape[1], bool)
         keep[p.offsets[q] : p.offsets[q + 1]] = False
         parts = [p.traits, self.answers[:, keep]]
-        if self.name.endswith("+summary"):
+        if "summary" in self.blocks:
             parts.append(self._summary(q))
+        if "ordinal" in self.blocks:
+            parts.append(self._ordinal(q))
+        if "neighbours" in self.blocks:
+            parts.append(self._neighbours(q))
         return np.hstack(parts)
 
 
@@ -325,8 +409,14 @@ def logreg(
     seed: int,
     cs: list[float],
     features: list[str],
+    masks: int = 1,
 ) -> tuple[pd.DataFrame, dict]:
-    """Per-question multinomial logistic regression; feature set and C chosen on validation accuracy."""
+    """Per-question multinomial logistic regression; feature set and C chosen on validation accuracy.
+
+    ``masks`` > 1: training people enter the fit that many times, each with another seeded thinning of
+    their answers (answer sets only), so the model sees the many ways a sparse reveal can look;
+    evaluation people's rows (their real reveal) enter once and are predicted from the first mask.
+    """
     start = time.perf_counter()
     problem = build_problem(data, split)
     untrained = ((problem.part >= 2).any(axis=0) & ~(problem.part == 1).any(axis=0)).nonzero()[0]
@@ -347,11 +437,20 @@ def logreg(
     fitted_by_set = {}
     for name in usable_feature_sets(problem, features):
         design = Design(problem, seed, name)
+        extra = [
+            Design(problem, seed, name, mask=m, basis=design)
+            for m in range(1, masks if name != "traits" else 1)
+        ]
         fits, val_probs = [], [[] for _ in cs]
         for q in range(len(problem.questions)):
             x = design(q)
             train = problem.part[:, q] == 1
-            fits.append(_fit_question(x[train], problem.answer[train, q], cs))
+            again = train & ~problem.evaluation_people
+            x_fit = np.vstack([x[train], *(d(q)[again] for d in extra)])
+            y_fit = np.concatenate(
+                [problem.answer[train, q]] + [problem.answer[again, q]] * len(extra)
+            )
+            fits.append(_fit_question(x_fit, y_fit, cs))
             val_rows = problem.part[:, q] == 2
             for k in range(len(cs)):
                 val_probs[k].append(_softmax_predict(fits[q][k], x[val_rows], n_options[q]))
@@ -376,6 +475,7 @@ def logreg(
         "best_val_accuracy": acc,
         "val_accuracy": val_accuracy,
         "reveal_rate": reveal_rate(problem),
+        "masks": masks,
         "seed": seed,
         "train_seconds": time.perf_counter() - start,
     }

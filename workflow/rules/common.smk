@@ -170,12 +170,12 @@ def training_rules(setting, method):
     time and memory measure. Shared preparation (data, split, graph, text features, prompts) and scoring
     are not counted; an ensemble counts only its own job, its members have their own rows.
     """
-    if method in ARCHS:
+    if method in gnn_methods(config["gnn"]):
         axis = config["settings"][setting]["axis"]
         return [
             ("train_gnn" if axis == "individual" else "train_gnn_new_questions", method)
         ]
-    mapping = re.fullmatch(f"mapping-({GNN_ARCH})-.+", method)
+    mapping = re.fullmatch(f"mapping-({GNN_METHOD})-({MAPPING_FEATURES})", method)
     if mapping:
         return [
             ("map_llm_to_gnn", method),

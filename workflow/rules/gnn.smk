@@ -1,9 +1,12 @@
 # GEMS graph networks: a cached graph per (setting, dataset, seed), then one training job per arch.
 # What a setting does comes from its config blocks, never from its name: settings.<name>.axis picks the
 # training rule (axis question: new questions, the run exports embeddings for the mapping stage) and
-# gnn.*.settings.<name> the training regime.
+# gnn.*.settings.<name> the training regime. A run's {arch} is a GEMS method: an arch or a named variant
+# (gnn.variants), which trains its base arch with its own config in its own run directory.
+from gemsflow.config import base_arch, gnn_methods
 
 GNN_ARCH = name_pattern(ARCHS)
+GNN_METHOD = name_pattern(gnn_methods(config["gnn"]))
 GNN_RUN = "results/runs/{setting}/{dataset}/{arch}/seed{seed}"
 
 
@@ -45,7 +48,7 @@ rule train_gnn:
     benchmark:
         "results/benchmarks/train_gnn/{setting}/{dataset}/{arch}/seed{seed}.tsv"
     wildcard_constraints:
-        arch=GNN_ARCH,
+        arch=GNN_METHOD,
         setting=name_pattern(settings_on_axis(config, "individual")),
     conda:
         "../../envs/gnn.yaml"
@@ -56,6 +59,7 @@ rule train_gnn:
         mem_mb=8000,
         runtime=60,
     params:
+        arch=lambda wildcards: base_arch(config["gnn"], wildcards.arch),
         gnn_config=lambda wildcards: resolve_config(
             config["gnn"], wildcards.arch, wildcards.dataset
         ),
@@ -77,7 +81,7 @@ rule train_gnn_new_questions:
     benchmark:
         "results/benchmarks/train_gnn_new_questions/{setting}/{dataset}/{arch}/seed{seed}.tsv"
     wildcard_constraints:
-        arch=GNN_ARCH,
+        arch=GNN_METHOD,
         setting=name_pattern(settings_on_axis(config, "question")),
     conda:
         "../../envs/gnn.yaml"
@@ -88,6 +92,7 @@ rule train_gnn_new_questions:
         mem_mb=8000,
         runtime=60,
     params:
+        arch=lambda wildcards: base_arch(config["gnn"], wildcards.arch),
         gnn_config=lambda wildcards: resolve_config(
             config["gnn"], wildcards.arch, wildcards.dataset
         ),

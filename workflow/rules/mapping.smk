@@ -3,6 +3,10 @@
 # (hidden states at mapping.hidden_state_position). Conda env gnn: torch reads the safetensors inputs.
 from gemsflow.config import features_path
 
+# The configured feature keys only: with variant names holding dashes (sage-long), an open pattern
+# would split mapping-sage-long-minilm as arch sage, features long-minilm.
+MAPPING_FEATURES = name_pattern([*config["llm"]["embedders"], *config["llm"]["models"]])
+
 
 rule map_llm_to_gnn:
     input:
@@ -20,8 +24,8 @@ rule map_llm_to_gnn:
     benchmark:
         "results/benchmarks/map_llm_to_gnn/{setting}/{dataset}/mapping-{arch}-{features}/seed{seed}.tsv"
     wildcard_constraints:
-        arch=GNN_ARCH,
-        features="[A-Za-z0-9_.]+(-[A-Za-z0-9_.]+)*",
+        arch=GNN_METHOD,
+        features=MAPPING_FEATURES,
     conda:
         "../../envs/gnn.yaml"
     threads: 1

@@ -21,6 +21,7 @@ with threadpool_limits(snakemake.threads):
         seed=int(snakemake.wildcards.seed),
         cs=options["cs"],
         features=options["features"],
+        masks=options["masks"],
     )
 write_parquet(predictions, snakemake.output.predictions)
 write_json(info, snakemake.output.info)

@@ -12,7 +12,7 @@ check_bundle(bundle, snakemake.input.graph)
 with staged_outputs(dict(snakemake.output.items())) as staged:
     info = train_run(
         bundle,
-        snakemake.wildcards.arch,
+        snakemake.params.arch,  # the wildcard may name a variant (gnn.variants) of this arch
         snakemake.params.gnn_config,
         int(snakemake.wildcards.seed),
         staged,
