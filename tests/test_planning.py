@@ -79,6 +79,7 @@ def test_dunning_kruger_setting3_plans_without_the_gpu_stack(workdir, blocked_en
         "llm_text_embeddings": 1,
         "map_llm_to_gnn": 1,
         "score_run": 3,
+        "leaderboard": 1,
         "deliver": 1,
     }
 

@@ -24,6 +24,7 @@ from gemsflow import plots
 from gemsflow.errors import InputDataError
 from gemsflow.io import write_json
 from gemsflow.provenance import git_state, write_provenance
+from gemsflow.summary import write_deliverable
 
 
 def fake_run(tmp_path, method, seed, accuracy, dataset="twin"):
@@ -141,6 +142,40 @@ def test_training_cost_of_a_two_job_method_sums_time_and_takes_peak_memory(tmp_p
     costs = lb.training_costs(jobs, root)
     assert costs.loc[method, "train_wall_s_mean"] == pytest.approx((10.0 + 14.0) / 2)
     assert costs.loc[method, "train_max_rss_mb_mean"] == pytest.approx((900.0 + 700.0) / 2)
+
+
+def test_deliverable_is_the_built_leaderboard_with_its_costs(run_paths, tmp_path):
+    """summary.{tsv,md} are the leaderboard rule's files (training costs included), not a rebuild."""
+    root = tmp_path / "benchmarks"
+    jobs = [
+        ("gnn", seed, fake_benchmark(root, "train_gnn", "gnn", seed, 10.0, 300.0))
+        for seed in (1, 2)
+    ]
+    board = lb.build_leaderboard(run_paths, lb.training_costs(jobs, root))
+    built = tmp_path / "leaderboards"
+    lb.write_leaderboard(board, built / "lb.tsv", built / "lb.md", built / "lb.html")
+    out = tmp_path / "results" / "setting1" / "twin"
+    methods = ["majority", "gnn", "zeroshot-tiny"]
+
+    delivered = write_deliverable(built / "lb.tsv", built / "lb.md", run_paths, out, methods)
+
+    assert (out / "summary.md").read_text() == (built / "lb.md").read_text()
+    assert (out / "summary.tsv").read_text() == (built / "lb.tsv").read_text()
+    assert "| gnn | 2 | 0.7100 ± 0.0141 |" in (out / "summary.md").read_text()
+    assert delivered.set_index("method").loc["gnn", "train_wall_s_mean"] == pytest.approx(10.0)
+    copies = sorted(str(p.relative_to(out)) for p in out.rglob("*.json"))
+    assert copies == sorted(
+        ["metrics/gnn/seed1.json", "metrics/gnn/seed2.json", "metrics/majority/seed1.json"]
+        + ["metrics/majority/seed2.json", "metrics/zeroshot-tiny/seed1.json"]
+    )
+    # A configured method without a row is refused, naming the leaderboard file; the previous
+    # deliverable stays as it was.
+    with pytest.raises(InputDataError, match="'lora-tiny' has no row") as err:
+        write_deliverable(
+            built / "lb.tsv", built / "lb.md", run_paths, out, [*methods, "lora-tiny"]
+        )
+    assert err.value.path == str(built / "lb.tsv")
+    assert (out / "summary.md").read_text() == (built / "lb.md").read_text()
 
 
 def test_leaderboard_refuses_mixed_datasets_and_duplicates(tmp_path, run_paths):

@@ -123,6 +123,12 @@ def test_finished_build_has_nothing_to_do(workdir):
         assert summary["method"].iloc[0] == "majority"
         assert sorted(summary["method"]) == sorted(methods)
         assert (summary["n_seeds"] == len(SEEDS)).all()
+        # The deliverable is the leaderboard rule's table, training times from the benchmarks included.
+        board = workdir / "results/leaderboards" / setting / "synthetic"
+        for name in ("md", "tsv"):
+            copy = (workdir / target / f"summary.{name}").read_text()
+            assert copy == (board / f"leaderboard.{name}").read_text()
+        assert summary["train_wall_s_mean"].gt(0).all()
         copies = sorted(p.relative_to(workdir / target) for p in (workdir / target).rglob("*.json"))
         assert copies == sorted(Path("metrics", m, f"seed{s}.json") for m in methods for s in SEEDS)
 
@@ -140,6 +146,7 @@ def test_test_ratio_change_reruns_only_that_split_and_descendants(workdir):
             "train_gnn": n,
             "score_run": 3 * n,
             "deliver": 1,
+            "leaderboard": 1,
         }
     assert planned(workdir) == {}
 
@@ -156,6 +163,7 @@ def test_gnn_hyperparameter_reruns_training_and_dependants_only(workdir):
             "map_llm_to_gnn": n,
             "score_run": 2 * n,
             "deliver": 2,
+            "leaderboard": 2,
         }
 
 
@@ -170,6 +178,7 @@ def test_feature_model_change_reruns_features_mapping_and_summary(workdir):
             "map_llm_to_gnn": n,
             "score_run": n,
             "deliver": 1,
+            "leaderboard": 1,
         }
 
 
@@ -179,7 +188,12 @@ def test_mapping_alpha_grid_change_reruns_mapping_only(workdir):
 
     n = len(SEEDS)
     with edited_config(workdir, edit):
-        assert planned(workdir) == {"map_llm_to_gnn": n, "score_run": n, "deliver": 1}
+        assert planned(workdir) == {
+            "map_llm_to_gnn": n,
+            "score_run": n,
+            "leaderboard": 1,
+            "deliver": 1,
+        }
 
 
 def test_adding_a_seed_runs_only_the_new_seed(workdir):
@@ -196,16 +210,27 @@ def test_adding_a_seed_runs_only_the_new_seed(workdir):
             "map_llm_to_gnn": 1,
             "score_run": 5,
             "deliver": 2,
+            "leaderboard": 2,
         }
 
 
 def test_editing_a_script_reruns_its_rule_and_what_depends_on_it(workdir):
     n_baseline = len(SEEDS) * 3  # two setting1 baselines + setting3 majority
     with edited_file(workdir / "workflow" / "scripts" / "run_baseline.py"):
-        assert planned(workdir) == {"baseline": n_baseline, "score_run": n_baseline, "deliver": 2}
+        assert planned(workdir) == {
+            "baseline": n_baseline,
+            "score_run": n_baseline,
+            "leaderboard": 2,
+            "deliver": 2,
+        }
     with edited_file(workdir / "workflow" / "scripts" / "map_llm_to_gnn.py"):
         n = len(SEEDS)
-        assert planned(workdir) == {"map_llm_to_gnn": n, "score_run": n, "deliver": 1}
+        assert planned(workdir) == {
+            "map_llm_to_gnn": n,
+            "score_run": n,
+            "leaderboard": 1,
+            "deliver": 1,
+        }
     with edited_file(workdir / "workflow" / "scripts" / "deliver.py"):
         assert planned(workdir) == {"deliver": 2}
     assert planned(workdir) == {}

@@ -52,7 +52,8 @@ def test_setting_target_builds_through_slurm(cluster, tmp_path):
         re.search(r"--comment rule_([a-z_]+?)(?:_wildcards_\S*)?\s", c).group(1) for c in calls
     }
     assert rules == CPU_RULES
-    # synthesize, prepare, one split, two baselines, two scores; deliver ran on the head node
+    # synthesize, prepare, one split, two baselines, two scores; leaderboard and deliver ran on the head
+    # node
     assert len(calls) == 7
     for call in calls:
         assert " -p ci " in call

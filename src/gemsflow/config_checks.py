@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -33,6 +34,17 @@ MAPPING_KIND = "mapping"
 CHEAP_FILE_BYTES = 20_000_000
 
 
+# libyaml's parser where PyYAML was built with it: the schema is read on every parse of the workflow,
+# and the pure-Python parser takes ten times longer over it.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.cache
+def load_schema(schema_path: str | Path) -> dict[str, Any]:
+    """The parsed schema, read once per process (callers must not mutate it)."""
+    return yaml.load(Path(schema_path).read_text(), Loader=YAML_LOADER)
+
+
 class ConfigSource:
     """Which config file (or ``--config`` override) a key path came from."""
 
@@ -46,7 +58,7 @@ class ConfigSource:
     def _load(self, path: Path) -> Any:
         if path not in self._loaded:
             try:
-                self._loaded[path] = yaml.safe_load(path.read_text()) or {}
+                self._loaded[path] = yaml.load(path.read_text(), Loader=YAML_LOADER) or {}
             except (OSError, yaml.YAMLError):
                 self._loaded[path] = {}
         return self._loaded[path]
@@ -108,24 +120,42 @@ def check_config(
 ) -> None:
     """Schema, names and cross-field rules; raises :class:`InputDataError` on the first problem.
 
-    ``configfiles`` are all files read (Snakemake's ``workflow.configfiles``), ``cli_configfiles`` those
-    given with ``--configfile`` (they override the Snakefile's ``configfile:``), ``cli_config`` the
-    ``--config`` overrides; together they say which file a wrong value came from.
+    Fills in the schema's defaults in place on the way (the one place defaults are applied; the schema
+    is their only owner). ``configfiles`` are all files read (Snakemake's ``workflow.configfiles``),
+    ``cli_configfiles`` those given with ``--configfile`` (they override the Snakefile's
+    ``configfile:``), ``cli_config`` the ``--config`` overrides; together they say which file a wrong
+    value came from.
     """
     cli = [str(f) for f in cli_configfiles]
     ordered = [f for f in map(str, configfiles) if f not in cli] + cli
     source = ConfigSource(ordered, cli_config)
     check_schema(config, schema_path, source)
-    resolved = with_defaults(config, schema_path)
-    check_names(resolved, source)
-    check_rules(resolved, source)
+    check_names(config, source)
+    check_rules(config, source)
 
 
-def check_schema(config: Mapping[str, Any], schema_path: str | Path, source: ConfigSource) -> None:
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = jsonschema.validators.validator_for(schema)(schema)
+@functools.cache
+def default_filling_validator(schema_path: str | Path):
+    """A validator of the schema that also sets each missing property that has a ``default`` (what
+    Snakemake's ``validate(..., set_default=True)`` does, with each default copied, not shared)."""
+    schema = load_schema(schema_path)
+    base = jsonschema.validators.validator_for(schema)
+
+    def set_defaults(validator, properties, instance, schema):
+        for name, sub in properties.items():
+            if isinstance(instance, dict) and "default" in sub:
+                instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(base, {"properties": set_defaults})(schema)
+
+
+def check_schema(config: dict[str, Any], schema_path: str | Path, source: ConfigSource) -> None:
+    """Validate ``config`` against the schema, filling in its defaults in place, in one pass."""
+    schema = load_schema(schema_path)
     errors = sorted(
-        validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path)))
+        default_filling_validator(schema_path).iter_errors(config),
+        key=lambda e: (len(e.path), list(map(str, e.path))),
     )
     if not errors:
         return
@@ -155,24 +185,6 @@ def _allowed_keys(node: Mapping[str, Any], root: Mapping[str, Any]) -> set[str]:
             target = target[part]
         keys |= _allowed_keys(target, root)
     return keys
-
-
-def with_defaults(config: Mapping[str, Any], schema_path: str | Path) -> dict[str, Any]:
-    """A copy of ``config`` with the schema's defaults filled in (as Snakemake's validate does)."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    base = jsonschema.validators.validator_for(schema)
-
-    def set_defaults(validator, properties, instance, schema):
-        for name, sub in properties.items():
-            if isinstance(instance, dict) and "default" in sub:
-                instance.setdefault(name, copy.deepcopy(sub["default"]))
-        yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
-
-    filler = jsonschema.validators.extend(base, {"properties": set_defaults})(schema)
-    resolved = copy.deepcopy(dict(config))
-    for _ in filler.iter_errors(resolved):
-        pass
-    return resolved
 
 
 def known_method_patterns(config: Mapping[str, Any]) -> list[str]:

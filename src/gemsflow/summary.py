@@ -3,9 +3,11 @@
 ``results/<setting>/<dataset>/`` holds
 
 ``summary.tsv`` / ``summary.md``
-    the leaderboard of :mod:`gemsflow.leaderboard`: one row per configured method (the model-free floors
-    first), each metric as mean and sample std over the seeds, with the abstain rate and the method
-    picked on validation.
+    copies of the leaderboard that rule ``leaderboard`` built once with :mod:`gemsflow.leaderboard`
+    (``results/leaderboards/<setting>/<dataset>/leaderboard.{tsv,md}``): one row per configured method
+    (the model-free floors first), each metric as mean and sample std over the seeds, the abstain rate,
+    the training time and memory from the jobs' benchmark files, and the method picked on validation.
+    Copied, not rebuilt, so the deliverable and the report show the same table.
 ``metrics/<method>/seed<k>.json``
     a copy of each run's ``metrics.json``.
 
@@ -24,32 +26,36 @@ import pandas as pd
 
 from gemsflow.errors import InputDataError
 from gemsflow.io import read_json
-from gemsflow.leaderboard import build_leaderboard, to_markdown
 
 
 def write_deliverable(
-    metrics_paths: Sequence[str | Path], out_dir: str | Path, methods: Sequence[str]
+    leaderboard_tsv: str | Path,
+    leaderboard_md: str | Path,
+    metrics_paths: Sequence[str | Path],
+    out_dir: str | Path,
+    methods: Sequence[str],
 ) -> pd.DataFrame:
-    """Build ``out_dir`` from the runs' metrics.json files; every method in ``methods`` must have runs."""
+    """Assemble ``out_dir`` from the built leaderboard and the runs' metrics.json files.
+
+    Every method in ``methods`` must have a row in the leaderboard; returns the leaderboard table.
+    """
     out_dir = Path(out_dir)
-    board = build_leaderboard(metrics_paths)
+    board = pd.read_csv(leaderboard_tsv, sep="\t")
     missing = sorted(set(methods) - set(board["method"]))
     if missing:
         raise InputDataError(
-            "config.yaml",
-            "methods",
-            f"method {missing[0]!r} has no run among the metrics given",
-            "build its runs (score_run) before the deliverable",
+            str(leaderboard_tsv),
+            "method",
+            f"configured method {missing[0]!r} has no row",
+            "rebuild the leaderboard (rule leaderboard) from the runs of every configured method",
         )
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
     try:
         staging.chmod(0o755)  # mkdtemp makes it owner-only; the deliverable is for everyone
-        board.to_csv(
-            staging / "summary.tsv", sep="\t", index=False, float_format="%.6g", na_rep="NA"
-        )
-        (staging / "summary.md").write_text(to_markdown(board))
+        shutil.copyfile(leaderboard_tsv, staging / "summary.tsv")
+        shutil.copyfile(leaderboard_md, staging / "summary.md")
         for path in metrics_paths:
             metrics = read_json(path)
             target = staging / "metrics" / metrics["method"] / f"seed{metrics['seed']}.json"

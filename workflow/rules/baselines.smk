@@ -18,6 +18,6 @@ rule baseline:
         mem_mb=4000,
         runtime=10,
     params:
-        options=lookup(dpath="baselines", within=config),
+        options=config["baselines"],
     script:
         "../scripts/run_baseline.py"

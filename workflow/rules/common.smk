@@ -2,7 +2,7 @@ import os
 import sys
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -27,7 +27,9 @@ from gemsflow.config import (  # noqa: E402
 from gemsflow.config_checks import check_config  # noqa: E402
 from gemsflow.datasets import resolve_paths, source_files  # noqa: E402
 
-# Schema, names and cross-field rules, each error naming the config file; then the schema's defaults.
+# Schema, names and cross-field rules, each error naming the config file. The schema check fills in the
+# schema's defaults in place as Snakemake's validate(..., set_default=True) would, in the same pass:
+# calling validate too would parse and check the schema a second time on every plan.
 check_config(
     config,
     Path(workflow.basedir) / "config/schema.yaml",
@@ -35,7 +37,6 @@ check_config(
     workflow.overwrite_configfiles,
     workflow.config_settings.config,
 )
-validate(config, "../../config/schema.yaml", set_default=True)
 
 
 # A setting is any configured key; what it does comes from its block (settings.<name>.axis).

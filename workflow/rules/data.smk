@@ -36,6 +36,6 @@ rule split:
         mem_mb=4000,
         runtime=10,
     params:
-        spec=lookup(dpath="settings/{setting}", within=config),
+        spec=lookup(dpath="{setting}", within=config["settings"]),
     script:
         "../scripts/make_split.py"

@@ -1,4 +1,5 @@
-# The deliverable of a (setting, dataset): summary over methods and seeds plus each run's metrics.
+# The deliverable of a (setting, dataset): its leaderboard (built once, by rule leaderboard, with the
+# training-cost columns) copied as summary.{tsv,md}, plus each run's metrics.
 
 
 localrules:
@@ -7,7 +8,9 @@ localrules:
 
 rule deliver:
     input:
-        lambda wildcards: run_metrics(wildcards.setting, wildcards.dataset),
+        leaderboard_tsv=f"{LEADERBOARD}.tsv",
+        leaderboard_md=f"{LEADERBOARD}.md",
+        metrics=lambda wildcards: run_metrics(wildcards.setting, wildcards.dataset),
     output:
         directory("results/{setting}/{dataset}"),
     log:

@@ -34,7 +34,7 @@ rule map_llm_to_gnn:
         runtime=30,
     params:
         alphas=lambda wildcards: [float(a) for a in config["mapping"]["alphas"]],
-        skip_embedding_layer=lookup(dpath="mapping/skip_embedding_layer", within=config),
-        feature_variants=lookup(dpath="mapping/feature_variants", within=config),
+        skip_embedding_layer=config["mapping"]["skip_embedding_layer"],
+        feature_variants=config["mapping"]["feature_variants"],
     script:
         "../scripts/map_llm_to_gnn.py"

@@ -5,7 +5,7 @@ rule score_run:
         predictions=f"{RUN}/predictions.parquet",
         info=f"{RUN}/run_info.json",
         # A configured test-retest table (evaluation.retest.<dataset>) is an input, so editing it rescores.
-        retest=lookup(dpath="evaluation/retest/{dataset}", within=config, default=[]),
+        retest=lookup(dpath="retest/{dataset}", within=config["evaluation"], default=[]),
     output:
         # update(): an interrupted or failed rescoring keeps the previous metrics (written atomically).
         update(f"{RUN}/metrics.json"),
@@ -21,6 +21,8 @@ rule score_run:
         runtime=10,
     params:
         evaluation=config["evaluation"],
-        retest=lookup(dpath="evaluation/retest/{dataset}", within=config, default=None),
+        retest=lookup(
+            dpath="retest/{dataset}", within=config["evaluation"], default=None
+        ),
     script:
         "../scripts/score_run.py"

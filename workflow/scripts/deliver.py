@@ -1,10 +1,17 @@
-"""Summarise a (setting, dataset) over its configured methods and seeds into results/<setting>/<dataset>/."""
+"""The deliverable results/<setting>/<dataset>/: the (setting, dataset)'s leaderboard, as rule leaderboard
+built it, and every run's metrics."""
 
 from gemsflow.logs import setup_logging
 from gemsflow.summary import write_deliverable
 
 log = setup_logging(snakemake.log[0])
-board = write_deliverable(list(snakemake.input), snakemake.output[0], snakemake.params.methods)
+board = write_deliverable(
+    snakemake.input.leaderboard_tsv,
+    snakemake.input.leaderboard_md,
+    list(snakemake.input.metrics),
+    snakemake.output[0],
+    snakemake.params.methods,
+)
 log.info(
     "%d methods over seeds %s: %s",
     len(board),
