@@ -223,3 +223,27 @@ def test_missing_model_dir_is_a_clear_error(tmp_path):
 
     with pytest.raises(InputDataError, match="production model file missing"):
         gemsflow.simulate(tmp_path / "nowhere", [question()])
+
+
+def test_torch_free_reader_matches_torch(tmp_path):
+    # A study's simulation reads model and features with numpy (no torch import); bfloat16 hidden
+    # states must widen to exactly what torch's reader gives.
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from gemsflow.io import read_safetensors
+
+    gen = torch.Generator().manual_seed(0)
+    tensors = {
+        "f32": torch.randn(3, 4, generator=gen),
+        "bf16": torch.randn(5, 2, 3, generator=gen).to(torch.bfloat16),
+        "f64": torch.randn(2, generator=gen, dtype=torch.float64),
+        "i64": torch.arange(6).reshape(2, 3),
+    }
+    path = tmp_path / "t.safetensors"
+    save_file(tensors, str(path), metadata={"choices": "[]"})
+    ours, meta = read_safetensors(path)
+    assert meta == {"choices": "[]"}
+    for name, value in load_file(str(path)).items():
+        expected = value.float().numpy() if name == "bf16" else value.numpy()
+        assert ours[name].dtype == expected.dtype and np.array_equal(ours[name], expected)

@@ -28,6 +28,7 @@ import pandas as pd
 
 from gemsflow.accuracy import accuracy
 from gemsflow.errors import InputDataError
+from gemsflow.io import read_safetensors
 from gemsflow.survey import join_answers
 
 log = logging.getLogger(__name__)
@@ -218,16 +219,8 @@ class ChoiceFeatures:
 
 
 def _read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    import torch
-    from safetensors import safe_open
-
-    tensors = {}
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
-        for name in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
-            # bfloat16 has no numpy dtype; widen before leaving torch.
-            tensors[name] = handle.get_tensor(name).to(torch.float64).numpy()
-    return tensors, metadata
+    tensors, metadata = read_safetensors(path)  # torch-free, bfloat16 widened exactly
+    return {name: value.astype(np.float64) for name, value in tensors.items()}, metadata
 
 
 def _meta_list(path: str | Path, metadata: dict[str, str], key: str) -> list:
@@ -240,16 +233,14 @@ def load_choice_features(path: str | Path) -> ChoiceFeatures:
     """Text embeddings or hidden states (same layout, see docs/ARCHITECTURE.md) as numpy features."""
     from gemsflow.llm.features import load_features
 
-    return from_stored(load_features(path))
+    return from_stored(load_features(path, framework="np"))
 
 
 def from_stored(stored) -> ChoiceFeatures:
-    """``llm.features.ChoiceFeatures`` (torch, as written) -> :class:`ChoiceFeatures` (float64 numpy)."""
-    import torch
+    """``llm.features.ChoiceFeatures`` (torch float32 as built, or numpy as read) -> float64 numpy."""
 
-    # bfloat16 has no numpy dtype; widen before leaving torch.
     def as_numpy(tensor):
-        return tensor.to(torch.float64).numpy()
+        return np.asarray(tensor, dtype=np.float64)
 
     return ChoiceFeatures(
         [str(c) for c in stored.choices],

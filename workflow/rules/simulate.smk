@@ -109,6 +109,8 @@ rule study_features:
         features=STUDY_FEATURES,
     log:
         "logs/study_features/{study}/{features}.log",
+    benchmark:
+        "results/benchmarks/study_features/{study}/{features}.tsv"
     wildcard_constraints:
         features="[A-Za-z0-9_.-]+",
     conda:
@@ -134,6 +136,8 @@ rule simulate_study:
         directory("results/simulate/{dataset}/{study}"),
     log:
         "logs/simulate_study/{dataset}/{study}.log",
+    benchmark:
+        "results/benchmarks/simulate_study/{dataset}/{study}.tsv"
     conda:
         "../../envs/simulate.yaml"
     threads: 1
