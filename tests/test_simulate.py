@@ -247,3 +247,35 @@ def test_torch_free_reader_matches_torch(tmp_path):
     for name, value in load_file(str(path)).items():
         expected = value.float().numpy() if name == "bf16" else value.numpy()
         assert ours[name].dtype == expected.dtype and np.array_equal(ours[name], expected)
+
+
+def test_production_model_scores_with_the_variant_it_was_fitted_on():
+    # The mapping picks a feature variant on validation; a study must be scored with that variant's
+    # features, not with the main one.
+    from gemsflow import mapping
+    from gemsflow.simulation import ProductionModel, predict_individuals
+
+    study = parse_study({"questions": [question("q1", ["A", "B", "C"])]}, "study.yaml")
+    rng = np.random.default_rng(0)
+    people = pd.DataFrame({"individual": ["p1", "p2"], "weight": 1.0})
+    emb = rng.normal(size=(2, 4))
+    alt = rng.normal(size=(3, 1, 4))
+    features = mapping.ChoiceFeatures(
+        ["q1_option_1", "q1_option_2", "q1_option_3"], [0], np.zeros((3, 1, 4)), {"option": alt}
+    )
+    identity = {
+        "x_mean": np.zeros(4),
+        "x_scale": np.ones(4),
+        "coef": np.eye(4),
+        "y_mean": np.zeros(4),
+    }
+    info = {"seed": 1, "layer": 0, "features": "minilm", "variant": "option"}
+    model = ProductionModel("m", info, people, emb, 0.5, identity)
+    prob = predict_individuals([model], study, features)["prob"].to_numpy().reshape(2, 3)
+    logits = emb @ alt[:, 0].T / 0.5
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(prob, expected, rtol=1e-12)
+    # A model written before the variant was recorded maps the main variant (here: all zeros).
+    old_info = {key: value for key, value in info.items() if key != "variant"}
+    old = ProductionModel("m", old_info, people, emb, 0.5, identity)
+    np.testing.assert_allclose(predict_individuals([old], study, features)["prob"], 1 / 3)

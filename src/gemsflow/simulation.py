@@ -66,23 +66,26 @@ def fit_production_mapping(
     split: pd.DataFrame,
     alphas: Sequence[float],
     skip_embedding_layer: bool = True,
+    variants: str | Sequence[str] = "auto",
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Choose alpha and layer on the split's validation questions, then fit the ridge at that choice.
+    """Choose feature variant, alpha and layer on the split's validation questions, then fit the ridge
+    at that choice.
 
     The selection is :func:`gemsflow.mapping.fit_mapping` itself (same grid, same tie rule), so a
     production model and a setting-3 run of the same split choose alike.
     """
     selected = mapping.fit_mapping(
-        features, gnn, data.options, split, data.responses, alphas, skip_embedding_layer
+        features, gnn, data.options, split, data.responses, alphas, skip_embedding_layer, variants
     ).info
     train_questions = mapping.question_parts(split)["train"]
     choices = data.options.loc[data.options["question"].isin(train_questions), "choice"]
     choices = choices[choices.isin(features.choices) & choices.isin(gnn.choices)].tolist()
     feature_row = pd.Series(np.arange(len(features.choices)), index=pd.Index(features.choices))
     gnn_row = pd.Series(np.arange(len(gnn.choices)), index=pd.Index(gnn.choices))
-    layer = features.layers.index(selected["best_layer"])
+    states = features.candidates()[selected["best_variant"]]
+    layer = features.layers_of(states).index(selected["best_layer"])
     path = mapping.RidgePath.fit(
-        features.states[feature_row.loc[choices].to_numpy(), layer],
+        states[feature_row.loc[choices].to_numpy(), layer],
         gnn.choice_emb[gnn_row.loc[choices].to_numpy()],
     )
     ridge = {
@@ -200,15 +203,19 @@ def predict_individuals(
     row_of = pd.Series(np.arange(len(features.choices)), index=pd.Index(features.choices))
     frames = []
     for model in models:
+        # Models written before the variant was recorded mapped the main variant.
+        variant = model.info.get("variant", features.variant)
+        candidates = features.candidates()
         layer = int(model.info["layer"])
-        if layer not in features.layers:
+        if variant not in candidates or layer not in features.layers_of(candidates[variant]):
             raise InputDataError(
                 "study features",
-                "layers",
-                f"the production model maps layer {layer}, the features hold {features.layers}",
+                "variants",
+                f"the production model maps variant {variant!r} layer {layer}; the features hold "
+                f"variants {list(candidates)}, layers {features.layers}",
                 f"embed the study with the model's features ({model.info['features']})",
             )
-        states = features.states[:, features.layers.index(layer)]
+        states = candidates[variant][:, features.layers_of(candidates[variant]).index(layer)]
         for q in study.questions:
             keys = [f"{q.key}_option_{code}" for code in range(1, len(q.options) + 1)]
             missing = [k for k in keys if k not in row_of.index]

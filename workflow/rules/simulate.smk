@@ -97,6 +97,7 @@ rule production_model:
     params:
         alphas=lambda wildcards: [float(a) for a in config["mapping"]["alphas"]],
         skip_embedding_layer=lambda wildcards: config["mapping"]["skip_embedding_layer"],
+        feature_variants=lookup(dpath="mapping/feature_variants", within=config),
         embedder=study_embedder,
     script:
         "../scripts/simulate_production_model.py"
@@ -180,6 +181,7 @@ rule simulate_heldout:
     params:
         alphas=lambda wildcards: [float(a) for a in config["mapping"]["alphas"]],
         skip_embedding_layer=lambda wildcards: config["mapping"]["skip_embedding_layer"],
+        feature_variants=lookup(dpath="mapping/feature_variants", within=config),
         embedder=study_embedder,
         llm=lambda wildcards: simulate_option("heldout_llm", "tiny"),
         llm_entry=heldout_llm_entry,
