@@ -416,13 +416,17 @@ def plot_question(dist: pd.DataFrame, question, path: str | Path) -> None:
     k = shares.shape[1]
     cmap = colormaps["RdYlBu" if question.ordinal else "tab10"]
     colors = [cmap(i / max(k - 1, 1)) if question.ordinal else cmap(i % 10) for i in range(k)]
-    labels = ["Everyone" if t == "all" else f"{t}: {g}" for t, g in groups]
+    labels = [_literal("Everyone" if t == "all" else f"{t}: {g}") for t, g in groups]
     fig = Figure(figsize=(9, 1.2 + 0.32 * len(groups)))
     ax = fig.subplots()
     left = np.zeros(len(groups))
     for j in range(k):
         ax.barh(
-            range(len(groups)), shares[:, j], left=left, color=colors[j], label=question.options[j]
+            range(len(groups)),
+            shares[:, j],
+            left=left,
+            color=colors[j],
+            label=_literal(question.options[j]),
         )
         for i, value in enumerate(shares[:, j]):
             if value >= 0.07:
@@ -434,12 +438,18 @@ def plot_question(dist: pd.DataFrame, question, path: str | Path) -> None:
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("predicted share of answers")
-    ax.set_title(_wrap(question.text, 90), fontsize=9)
+    ax.set_title(_literal(_wrap(question.text, 90)), fontsize=9)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18 - 0.6 / len(groups)), ncol=min(k, 4),
               fontsize=7, frameon=False)  # fmt: skip
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")
+
+
+def _literal(text: str) -> str:
+    """Survey text as matplotlib should print it: two dollar signs ("$30,000-$50,000") would otherwise
+    start mathtext and print the amount in italics without its dollar signs."""
+    return text.replace("$", r"\$")
 
 
 def _wrap(text: str, width: int) -> str:
