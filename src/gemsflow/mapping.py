@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gemsflow import io
 from gemsflow.accuracy import accuracy
 from gemsflow.errors import InputDataError
 from gemsflow.survey import join_answers
@@ -223,23 +224,16 @@ class ChoiceFeatures:
         return list(self.layers) if states.shape[1] == len(self.layers) else [0]
 
 
-def as_float64(tensor) -> np.ndarray:
-    """A torch tensor as float64 numpy: bfloat16 has no numpy dtype, so widen before leaving torch."""
-    import torch
-
-    return tensor.to(torch.float64).numpy()
+def as_float64(values) -> np.ndarray:
+    """Features as float64 numpy: torch float32 tensors as built, or numpy arrays as read (bfloat16 is
+    already widened exactly by :func:`gemsflow.io.read_safetensors`)."""
+    return np.asarray(values, dtype=np.float64)
 
 
 def read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Every tensor of a safetensors file as float64 numpy, and the file's metadata."""
-    from safetensors import safe_open
-
-    tensors = {}
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
-        for name in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
-            tensors[name] = as_float64(handle.get_tensor(name))
-    return tensors, metadata
+    """Every tensor of a safetensors file as float64 numpy, and the file's metadata (torch-free)."""
+    tensors, metadata = io.read_safetensors(path)
+    return {name: as_float64(value) for name, value in tensors.items()}, metadata
 
 
 def _meta_list(path: str | Path, metadata: dict[str, str], key: str) -> list:
@@ -252,11 +246,11 @@ def load_choice_features(path: str | Path) -> ChoiceFeatures:
     """Text embeddings or hidden states (same layout, see docs/ARCHITECTURE.md) as numpy features."""
     from gemsflow.llm.features import load_features
 
-    return from_stored(load_features(path))
+    return from_stored(load_features(path, framework="np"))
 
 
 def from_stored(stored) -> ChoiceFeatures:
-    """``llm.features.ChoiceFeatures`` (torch, as written) -> :class:`ChoiceFeatures` (float64 numpy)."""
+    """``llm.features.ChoiceFeatures`` (torch float32 as built, or numpy as read) -> float64 numpy."""
     return ChoiceFeatures(
         [str(c) for c in stored.choices],
         [int(layer) for layer in stored.layers],

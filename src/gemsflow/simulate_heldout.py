@@ -61,8 +61,13 @@ def study_features_from_dataset(
     opts = data.options.loc[data.options["question"].isin(questions)]
     rows = pd.Series(np.arange(len(features.choices)), index=pd.Index(features.choices))
     keys = [f"{q}_option_{p + 1}" for q, p in zip(opts["question"], opts["position"], strict=True)]
+    take = rows.loc[opts["choice"]].to_numpy()
     return mapping.ChoiceFeatures(
-        keys, list(features.layers), features.states[rows.loc[opts["choice"]].to_numpy()]
+        keys,
+        list(features.layers),
+        features.states[take],
+        {name: values[take] for name, values in features.variants.items()},
+        features.variant,
     )
 
 

@@ -66,23 +66,26 @@ def fit_production_mapping(
     split: pd.DataFrame,
     alphas: Sequence[float],
     skip_embedding_layer: bool = True,
+    variants: str | Sequence[str] = "auto",
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Choose alpha and layer on the split's validation questions, then fit the ridge at that choice.
+    """Choose feature variant, alpha and layer on the split's validation questions, then fit the ridge
+    at that choice.
 
     The selection is :func:`gemsflow.mapping.fit_mapping` itself (same grid, same tie rule), so a
     production model and a setting-3 run of the same split choose alike.
     """
     selected = mapping.fit_mapping(
-        features, gnn, data.options, split, data.responses, alphas, skip_embedding_layer
+        features, gnn, data.options, split, data.responses, alphas, skip_embedding_layer, variants
     ).info
     train_questions = mapping.question_parts(split)["train"]
     choices = data.options.loc[data.options["question"].isin(train_questions), "choice"]
     choices = choices[choices.isin(features.choices) & choices.isin(gnn.choices)].tolist()
     feature_row = pd.Series(np.arange(len(features.choices)), index=pd.Index(features.choices))
     gnn_row = pd.Series(np.arange(len(gnn.choices)), index=pd.Index(gnn.choices))
-    layer = features.layers.index(selected["best_layer"])
+    states = features.candidates()[selected["best_variant"]]
+    layer = features.layers_of(states).index(selected["best_layer"])
     path = mapping.RidgePath.fit(
-        features.states[feature_row.loc[choices].to_numpy(), layer],
+        states[feature_row.loc[choices].to_numpy(), layer],
         gnn.choice_emb[gnn_row.loc[choices].to_numpy()],
     )
     ridge = {
@@ -200,15 +203,19 @@ def predict_individuals(
     row_of = pd.Series(np.arange(len(features.choices)), index=pd.Index(features.choices))
     frames = []
     for model in models:
+        # Models written before the variant was recorded mapped the main variant.
+        variant = model.info.get("variant", features.variant)
+        candidates = features.candidates()
         layer = int(model.info["layer"])
-        if layer not in features.layers:
+        if variant not in candidates or layer not in features.layers_of(candidates[variant]):
             raise InputDataError(
                 "study features",
-                "layers",
-                f"the production model maps layer {layer}, the features hold {features.layers}",
+                "variants",
+                f"the production model maps variant {variant!r} layer {layer}; the features hold "
+                f"variants {list(candidates)}, layers {features.layers}",
                 f"embed the study with the model's features ({model.info['features']})",
             )
-        states = features.states[:, features.layers.index(layer)]
+        states = candidates[variant][:, features.layers_of(candidates[variant]).index(layer)]
         for q in study.questions:
             keys = [f"{q.key}_option_{code}" for code in range(1, len(q.options) + 1)]
             missing = [k for k in keys if k not in row_of.index]
@@ -393,10 +400,10 @@ def simulate(
 
 def plot_question(dist: pd.DataFrame, question, path: str | Path) -> None:
     """Stacked horizontal bars: one per group (population first), one segment per option."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # The Figure API renders with Agg without pyplot: no backend switch, no global figure registry to
+    # close, and a cheaper import for a job that draws one figure per question.
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
     from gemsflow.io import atomic_path
 
@@ -407,14 +414,19 @@ def plot_question(dist: pd.DataFrame, question, path: str | Path) -> None:
     )
     shares = shares.loc[groups].to_numpy()
     k = shares.shape[1]
-    cmap = plt.get_cmap("RdYlBu" if question.ordinal else "tab10")
+    cmap = colormaps["RdYlBu" if question.ordinal else "tab10"]
     colors = [cmap(i / max(k - 1, 1)) if question.ordinal else cmap(i % 10) for i in range(k)]
-    labels = ["Everyone" if t == "all" else f"{t}: {g}" for t, g in groups]
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.32 * len(groups)))
+    labels = [_literal("Everyone" if t == "all" else f"{t}: {g}") for t, g in groups]
+    fig = Figure(figsize=(9, 1.2 + 0.32 * len(groups)))
+    ax = fig.subplots()
     left = np.zeros(len(groups))
     for j in range(k):
         ax.barh(
-            range(len(groups)), shares[:, j], left=left, color=colors[j], label=question.options[j]
+            range(len(groups)),
+            shares[:, j],
+            left=left,
+            color=colors[j],
+            label=_literal(question.options[j]),
         )
         for i, value in enumerate(shares[:, j]):
             if value >= 0.07:
@@ -426,13 +438,18 @@ def plot_question(dist: pd.DataFrame, question, path: str | Path) -> None:
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("predicted share of answers")
-    ax.set_title(_wrap(question.text, 90), fontsize=9)
+    ax.set_title(_literal(_wrap(question.text, 90)), fontsize=9)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18 - 0.6 / len(groups)), ncol=min(k, 4),
               fontsize=7, frameon=False)  # fmt: skip
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+
+
+def _literal(text: str) -> str:
+    """Survey text as matplotlib should print it: two dollar signs ("$30,000-$50,000") would otherwise
+    start mathtext and print the amount in italics without its dollar signs."""
+    return text.replace("$", r"\$")
 
 
 def _wrap(text: str, width: int) -> str:

@@ -97,6 +97,7 @@ rule production_model:
     params:
         alphas=lambda wildcards: [float(a) for a in config["mapping"]["alphas"]],
         skip_embedding_layer=lambda wildcards: config["mapping"]["skip_embedding_layer"],
+        feature_variants=lookup(dpath="mapping/feature_variants", within=config),
         embedder=study_embedder,
     script:
         "../scripts/simulate_production_model.py"
@@ -109,6 +110,8 @@ rule study_features:
         features=STUDY_FEATURES,
     log:
         "logs/study_features/{study}/{features}.log",
+    benchmark:
+        "results/benchmarks/study_features/{study}/{features}.tsv"
     wildcard_constraints:
         features="[A-Za-z0-9_.-]+",
     conda:
@@ -134,6 +137,8 @@ rule simulate_study:
         directory("results/simulate/{dataset}/{study}"),
     log:
         "logs/simulate_study/{dataset}/{study}.log",
+    benchmark:
+        "results/benchmarks/simulate_study/{dataset}/{study}.tsv"
     conda:
         "../../envs/simulate.yaml"
     threads: 1
@@ -176,6 +181,7 @@ rule simulate_heldout:
     params:
         alphas=lambda wildcards: [float(a) for a in config["mapping"]["alphas"]],
         skip_embedding_layer=lambda wildcards: config["mapping"]["skip_embedding_layer"],
+        feature_variants=lookup(dpath="mapping/feature_variants", within=config),
         embedder=study_embedder,
         llm=lambda wildcards: simulate_option("heldout_llm", "tiny"),
         llm_entry=heldout_llm_entry,

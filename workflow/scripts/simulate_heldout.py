@@ -26,12 +26,19 @@ split = pd.read_parquet(snakemake.input.split)
 features = load_choice_features(snakemake.input.features)
 gnn = load_gnn_embeddings(snakemake.input.gnn)
 ridge, selected = fit_production_mapping(
-    features, gnn, data, split, snakemake.params.alphas, snakemake.params.skip_embedding_layer
+    features,
+    gnn,
+    data,
+    split,
+    snakemake.params.alphas,
+    snakemake.params.skip_embedding_layer,
+    snakemake.params.feature_variants,
 )
 model_dir = Path(snakemake.output.distances).parent / "model"
 validation = {
     "gnn_val_accuracy": read_json(snakemake.input.gnn_info)["best_val_accuracy"],
     "mapping_val_accuracy": selected["val_accuracy_at_best"],
+    "variant": selected["best_variant"],
     "alpha": selected["best_alpha"],
     "layer": selected["best_layer"],
 }
@@ -45,6 +52,7 @@ save_production_model(
         "features": snakemake.wildcards.features,
         "embedder": snakemake.params.embedder,
         "seed": seed,
+        "variant": selected["best_variant"],
         "alpha": selected["best_alpha"],
         "layer": selected["best_layer"],
         "validation": validation,

@@ -25,12 +25,14 @@ ridge, selected = fit_production_mapping(
     split,
     snakemake.params.alphas,
     snakemake.params.skip_embedding_layer,
+    snakemake.params.feature_variants,
 )
 info = {
     "arch": snakemake.wildcards.arch,
     "features": snakemake.wildcards.features,
     "embedder": snakemake.params.embedder,
     "seed": int(snakemake.wildcards.seed),
+    "variant": selected["best_variant"],
     "alpha": selected["best_alpha"],
     "layer": selected["best_layer"],
     "split": snakemake.input.split,
@@ -39,6 +41,7 @@ info = {
         "gnn_val_accuracy": gnn_info["best_val_accuracy"],
         "gnn_best_epoch": gnn_info["best_epoch"],
         "mapping_val_accuracy": selected["val_accuracy_at_best"],
+        "variant": selected["best_variant"],
         "alpha": selected["best_alpha"],
         "layer": selected["best_layer"],
         "n_val_questions": int(split.loc[split["part"] == "val", "question"].nunique()),

@@ -2,15 +2,13 @@
 
 from pathlib import Path
 
-import torch
-
 from gemsflow.logs import setup_logging
 from gemsflow.mapping import load_choice_features
 from gemsflow.simulation import simulate, write_simulation
 from gemsflow.studies import load_study
 
+# No torch here: the job reads the model and features with numpy, so it does not pay torch's import.
 log = setup_logging(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
 boot = snakemake.params.bootstrap
 sim = simulate(
     [Path(path).parent for path in snakemake.input.models],

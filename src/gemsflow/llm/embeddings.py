@@ -8,6 +8,7 @@ with exponential backoff, cached on disk so an interrupted run never pays twice 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import time
@@ -59,14 +60,16 @@ def embed_sentence_transformers(
     texts: list[str], model: str, batch_size: int = 32, device: str | None = None
 ) -> np.ndarray:
     path = resolve_model_path(model)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if Path(path).exists():
         # A local model must never trigger a hub lookup (no network on compute nodes).
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        max_length = mean_pooling_encoder(Path(path))
+        if max_length is not None:
+            return embed_mean_pooled(texts, path, batch_size, max_length, device)
     from sentence_transformers import SentenceTransformer
 
-    encoder = SentenceTransformer(
-        path, device=device or ("cuda" if torch.cuda.is_available() else "cpu")
-    )
+    encoder = SentenceTransformer(path, device=device)
     vectors = encoder.encode(
         texts,
         batch_size=batch_size,
@@ -74,6 +77,62 @@ def embed_sentence_transformers(
         convert_to_numpy=True,
     )
     return np.asarray(vectors, dtype=np.float32)
+
+
+def mean_pooling_encoder(path: Path) -> int | None:
+    """Max sequence length if ``path`` is a plain sentence-transformers encoder (a transformer, mean
+    pooling over tokens, L2 normalisation: all-MiniLM-L6-v2), else None.
+
+    Such a model runs on transformers alone (:func:`embed_mean_pooled`), which saves the import of
+    sentence-transformers and the scikit-learn/SciPy stack it pulls in: most of the run time of a
+    study's features job, which embeds a few dozen texts.
+    """
+    try:
+        modules = json.loads((path / "modules.json").read_text())
+        pooling = json.loads((path / modules[1]["path"] / "config.json").read_text())
+        settings = json.loads((path / "sentence_bert_config.json").read_text())
+        prompts = json.loads((path / "config_sentence_transformers.json").read_text())
+    except (OSError, ValueError, IndexError, KeyError):
+        return None
+    kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
+    modes = {key for key, on in pooling.items() if key.startswith("pooling_mode") and on}
+    plain = (
+        kinds == ["Transformer", "Pooling", "Normalize"]
+        and modules[0].get("path") == ""
+        and modes == {"pooling_mode_mean_tokens"}
+        and not settings.get("do_lower_case")
+        and not prompts.get("prompts")
+    )
+    return int(settings["max_seq_length"]) if plain and "max_seq_length" in settings else None
+
+
+def embed_mean_pooled(
+    texts: list[str], path: str, batch_size: int, max_length: int, device: str
+) -> np.ndarray:
+    """What ``SentenceTransformer.encode`` computes for a mean-pooling encoder, bit for bit on CPU
+    (tested): the same length-sorted batches (so the same padding), mean over unmasked tokens, L2
+    normalisation."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    encoder = AutoModel.from_pretrained(path).to(device).eval()
+    order = np.argsort([-len(text) for text in texts])  # sentence-transformers' batching order
+    out = torch.empty((len(texts), encoder.config.hidden_size), dtype=torch.float32)
+    for start in tqdm(range(0, len(texts), batch_size), disable=len(texts) <= batch_size):
+        rows = order[start : start + batch_size]
+        batch = tokenizer(
+            [texts[i] for i in rows],
+            padding=True,
+            truncation="longest_first",
+            max_length=max_length,
+            return_tensors="pt",
+        ).to(device)
+        with torch.no_grad():
+            tokens = encoder(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).expand(tokens.size()).to(tokens.dtype)
+        mean = torch.sum(tokens * mask, 1) / torch.clamp(mask.sum(1), min=1e-9)
+        out[torch.from_numpy(rows)] = torch.nn.functional.normalize(mean, p=2, dim=1).float().cpu()
+    return out.numpy()
 
 
 class OpenAIEmbedder:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from gemsflow.errors import InputDataError
-from gemsflow.io import atomic_path
+from gemsflow.io import atomic_path, read_safetensors
+
+if TYPE_CHECKING:  # torch is imported by the writers only: a study's simulation reads without it
+    import torch
 
 
 @dataclass
@@ -52,48 +54,51 @@ def save_features(features: ChoiceFeatures, path: str | Path) -> None:
         save_file(tensors, str(tmp), metadata=metadata)
 
 
-def load_features(path: str | Path) -> ChoiceFeatures:
+def load_features(path: str | Path, framework: str = "pt") -> ChoiceFeatures:
     """The one reader of the feature-file layout (text embeddings and hidden states alike).
 
     Checks the metadata and that every tensor's shape matches the choices and layers it names, so
     that each consumer (prompts' kNN examples, the setting-3 mapping, study simulation) gets a
-    consistent file or a clear error.
+    consistent file or a clear error. ``framework``: ``pt`` gives torch tensors as stored, ``np``
+    numpy arrays without importing torch (bfloat16 widened exactly to float32).
     """
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.exists():
         raise InputDataError(path, None, "feature file is missing", "build it with the workflow")
-    with safe_open(str(path), framework="pt") as handle:
-        meta = handle.metadata() or {}
-        names = set(handle.keys())
-        for field in ("choices", "layers"):
-            if field not in meta:
-                raise InputDataError(
-                    path, field, "metadata entry missing", "rebuild the feature file"
-                )
-        if "choice_states" not in names:
-            raise InputDataError(
-                path, "choice_states", "tensor missing", "rebuild the features file"
-            )
-        question_states = (
-            handle.get_tensor("question_states") if "question_states" in names else None
-        )
-        features = ChoiceFeatures(
-            choice_states=handle.get_tensor("choice_states"),
-            choices=[str(c) for c in json.loads(meta["choices"])],
-            layers=[int(layer) for layer in json.loads(meta["layers"])],
-            question_states=question_states,
-            questions=json.loads(meta["questions"]) if "questions" in meta else None,
-            info=json.loads(meta.get("info", "{}")),
-            variants={
-                n.removeprefix(VARIANT_PREFIX): handle.get_tensor(n)
-                for n in sorted(names)
-                if n.startswith(VARIANT_PREFIX)
-            },
-        )
+    if framework == "np":
+        tensors, meta = read_safetensors(path)
+    else:
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(path))
+        meta = _metadata(path)
+    for field in ("choices", "layers"):
+        if field not in meta:
+            raise InputDataError(path, field, "metadata entry missing", "rebuild the feature file")
+    if "choice_states" not in tensors:
+        raise InputDataError(path, "choice_states", "tensor missing", "rebuild the features file")
+    features = ChoiceFeatures(
+        choice_states=tensors["choice_states"],
+        choices=[str(c) for c in json.loads(meta["choices"])],
+        layers=[int(layer) for layer in json.loads(meta["layers"])],
+        question_states=tensors.get("question_states"),
+        questions=json.loads(meta["questions"]) if "questions" in meta else None,
+        info=json.loads(meta.get("info", "{}")),
+        variants={
+            n.removeprefix(VARIANT_PREFIX): tensors[n]
+            for n in sorted(tensors)
+            if n.startswith(VARIANT_PREFIX)
+        },
+    )
     _check_shapes(path, features)
     return features
+
+
+def _metadata(path: Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        return handle.metadata() or {}
 
 
 def _check_shapes(path: Path, features: ChoiceFeatures) -> None:
