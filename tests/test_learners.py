@@ -191,6 +191,40 @@ def test_ensemble_fold_predictions_ignore_that_folds_answers(tmp_path):
     assert info_after["weights"] != info["weights"]
 
 
+def test_ensemble_on_new_questions_cross_fits_over_questions(tmp_path):
+    """On a question-axis split the folds are validation questions, so a fold's predictions never
+    depend on that fold's answers: the out-of-fold figure measures generalisation to new questions."""
+    data = tiny(tmp_path, n_people=120)
+    split = make_split(data, SplitSpec("question", 0.34, 0.33), 5)
+    members = noise_members(data, split, 4, 5)
+    before, info = ensemble(data, split, members, seed=5, max_steps=4, axis="question")
+    assert info["selected_on"].endswith("folds of questions")
+    val_questions = split.loc[split["part"] == "val", "question"].astype(str)
+    fold = pd.Series(
+        validation_folds(val_questions, 2, 5, kind="questions"), index=val_questions.to_numpy()
+    )
+    fold0 = set(fold[fold == 0].index)
+    assert fold0 and set(fold.index) - fold0
+    # Rewrite every answer to fold 0's questions to the next option.
+    responses = data.responses.astype({"individual": str, "question": str})
+    hit = responses["question"].isin(fold0).to_numpy()
+    options = data.options.astype({"question": str}).sort_values(["question", "position"])
+    options["next"] = options.groupby("question")["code"].transform(lambda c: np.roll(c, -1))
+    moved = responses[hit].merge(options, on=["question", "code"], how="left")
+    responses.loc[hit, "code"] = moved["next"].to_numpy()
+    perturbed = dataclasses.replace(data, responses=responses)
+    after, info_after = ensemble(perturbed, split, members, seed=5, max_steps=4, axis="question")
+    key = ["individual", "question", "part", "code"]
+
+    def fold0_val(frame):
+        rows = frame["part"].eq("val") & frame["question"].isin(fold0)
+        return frame[rows].sort_values(key).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(fold0_val(before), fold0_val(after), check_exact=True)
+    assert info_after["folds"][0] == info["folds"][0]
+    assert info_after["folds"][1]["weights"] != info["folds"][1]["weights"]
+
+
 def test_ensemble_without_members_is_a_config_error(tmp_path):
     data = tiny(tmp_path, n_people=60)
     split = make_split(data, SETTING2, 1)

@@ -38,7 +38,7 @@ import pandas as pd
 
 from gemsflow.accuracy import accuracy
 from gemsflow.errors import InputDataError
-from gemsflow.evaluation import PartArrays, align
+from gemsflow.evaluation import PartArrays, align, question_info
 from gemsflow.survey import SurveyData
 
 log = logging.getLogger(__name__)
@@ -482,22 +482,24 @@ def logreg(
     return preds, info
 
 
-def validation_folds(individuals: pd.Series, n_folds: int, seed: int) -> np.ndarray:
-    """[pairs] fold of each validation pair: its person's, by a seeded shuffle of the sorted people.
+def validation_folds(units: pd.Series, n_folds: int, seed: int, kind: str = "people") -> np.ndarray:
+    """[pairs] fold of each validation pair: its unit's, by a seeded shuffle of the sorted units.
 
-    Folds split people, not pairs: a person's answers are correlated, so a fold must not share anyone
-    with the folds its weights are chosen on. The folds depend on who is in validation, never on answers.
+    A unit is what the split holds out: a person (settings on the individual axis) or a question (the
+    question axis). Folds split units, not pairs: pairs of one unit are correlated, so a fold must not
+    share a unit with the folds its weights are chosen on. The folds depend on which units are in
+    validation, never on answers.
     """
-    people = np.sort(individuals.unique())
-    if len(people) < n_folds:
+    ids = np.sort(units.unique())
+    if len(ids) < n_folds:
         raise InputDataError(
             "split.parquet",
             "part",
-            f"{len(people)} validation people cannot fill {n_folds} cross-fitting folds",
+            f"{len(ids)} validation {kind} cannot fill {n_folds} cross-fitting folds",
             "lower learners.ensemble.folds or use a larger validation share",
         )
-    fold = np.random.default_rng(seed).permutation(len(people)) % n_folds
-    return pd.Series(fold, index=people).loc[individuals].to_numpy()
+    fold = np.random.default_rng(seed).permutation(len(ids)) % n_folds
+    return pd.Series(fold, index=ids).loc[units].to_numpy()
 
 
 def _average(probs: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
@@ -572,8 +574,9 @@ def ensemble(
     seed: int,
     folds: int = 2,
     max_steps: int = 10,
+    axis: str = "individual",
 ) -> tuple[pd.DataFrame, dict]:
-    """Weighted average of member runs' distributions, cross-fitted on validation people.
+    """Weighted average of member runs' distributions, cross-fitted on validation people or questions.
 
     Members and weights are chosen by :func:`_forward_select`. Selecting them on the very validation
     pairs the leaderboard then reads would bias the ensemble's validation figure upward (and let it win
@@ -604,17 +607,28 @@ def ensemble(
     arr = next(iter(val.values()))
     valid = np.arange(arr.probs.shape[1]) < arr.n_options[:, None]
     probs = {name: part.probs for name, part in val.items()}
-    fold = validation_folds(arr.individuals, folds, seed)
+    # Cross-fit over the unit the split holds out: new people (individual axis) or new questions
+    # (question axis), so the out-of-fold figure measures what the setting asks.
+    if axis == "question":
+        units = pd.Series(np.asarray(question_info(data).keys)[arr.q])
+        fold = validation_folds(units, folds, seed, kind="questions")
+        unit_column = "question"
+    else:
+        units = arr.individuals
+        fold = validation_folds(units, folds, seed)
+        unit_column = "individual"
     final = _forward_select(probs, arr.answer, valid, max_steps)
     per_fold, out_of_fold = _cross_fit(probs, arr, valid, fold, max_steps)
     oof_accuracy = accuracy(out_of_fold, arr.answer, valid=valid)
     # Row j of the table weighs validation fold j; the last row weighs the test pairs.
     table = [[s["weights"].get(n, 0.0) for n in members] for s in [*per_fold, final]]
-    preds = _weighted_predictions(members, np.array(table), arr.individuals, fold)
+    preds = _weighted_predictions(members, np.array(table), units, fold, unit_column)
     info = {
         "members": list(members),
         "weights": final["weights"],
-        "selected_on": f"validation accuracy; validation predictions cross-fitted over {folds} folds",
+        "selected_on": (
+            f"validation accuracy; validation predictions cross-fitted over {folds} folds of {unit_column}s"
+        ),
         "member_val_accuracy": final["member_val_accuracy"],
         "in_sample_val_accuracy": final["val_accuracy"],
         "selection_trace": final["trace"],
@@ -634,21 +648,23 @@ def ensemble(
 def _weighted_predictions(
     members: dict[str, pd.DataFrame],
     table: np.ndarray,
-    val_individuals: pd.Series,
+    val_units: pd.Series,
     fold: np.ndarray,
+    unit_column: str = "individual",
 ) -> pd.DataFrame:
     """Members' rows summed with the weights of their group, renormalised per pair.
 
-    ``table`` is [groups, members]: group j < last = validation people of fold j, last group = test.
+    ``table`` is [groups, members]: group j < last = validation units (people or questions, named by
+    ``unit_column``) of fold j, last group = test.
     """
     keys = ["individual", "question", "part", "code"]
-    fold_of = pd.Series(fold, index=val_individuals.to_numpy()).groupby(level=0).first()
+    fold_of = pd.Series(fold, index=val_units.to_numpy()).groupby(level=0).first()
     frames = []
     for m, frame in enumerate(members.values()):
         frame = frame[[*keys, "prob"]].astype({"individual": str, "question": str, "part": str})
         group = np.full(len(frame), len(table) - 1)
         is_val = frame["part"].to_numpy() == "val"
-        group[is_val] = fold_of.loc[frame["individual"].to_numpy()[is_val]].to_numpy()
+        group[is_val] = fold_of.loc[frame[unit_column].to_numpy()[is_val]].to_numpy()
         frames.append(frame.assign(prob=frame["prob"].to_numpy() * table[group, m]))
     preds = pd.concat(frames).groupby(keys, sort=False, as_index=False)["prob"].sum()
     preds["prob"] /= preds.groupby(["individual", "question", "part"])["prob"].transform("sum")

@@ -54,5 +54,6 @@ rule ensemble:
         members=ensemble_members,
         max_steps=lambda wildcards: config["learners"]["ensemble"]["max_steps"],
         folds=lambda wildcards: config["learners"]["ensemble"]["folds"],
+        axis=lambda wildcards: config["settings"][wildcards.setting]["axis"],
     script:
         "../scripts/run_ensemble.py"

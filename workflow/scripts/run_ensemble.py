@@ -23,6 +23,7 @@ predictions, info = ensemble(
     seed=int(snakemake.wildcards.seed),
     folds=snakemake.params.folds,
     max_steps=snakemake.params.max_steps,
+    axis=snakemake.params.axis,
 )
 write_parquet(predictions, snakemake.output.predictions)
 write_json(info, snakemake.output.info)
