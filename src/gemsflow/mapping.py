@@ -333,15 +333,25 @@ def _fit_and_eval_choices(
             "check that features and GNN embeddings come from the same dataset",
         )
     eval_choices = options.loc[option_part.isin(EVAL_PARTS), "choice"].tolist()
-    missing = [c for c in eval_choices if c not in feature_row.index]
+    require_features(
+        feature_row.index,
+        eval_choices,
+        "choice features",
+        "rebuild the features file from the current canonical dataset",
+    )
+    return train_choices, eval_choices
+
+
+def require_features(available: pd.Index, choices: list[str], source: str, fix: str) -> None:
+    """Raise unless every choice key has a features row (the mapping can only place what it can read)."""
+    missing = [c for c in choices if c not in available]
     if missing:
         raise InputDataError(
-            "choice features",
+            source,
             "choices",
-            f"{len(missing)} choices of val/test questions have no features (first: {missing[0]!r})",
-            "rebuild the features file from the current canonical dataset",
+            f"{len(missing)} of {len(choices)} choices have no features (first: {missing[0]!r})",
+            fix,
         )
-    return train_choices, eval_choices
 
 
 def fit_mapping(

@@ -218,14 +218,12 @@ def predict_individuals(
         states = candidates[variant][:, features.layers_of(candidates[variant]).index(layer)]
         for q in study.questions:
             keys = [f"{q.key}_option_{code}" for code in range(1, len(q.options) + 1)]
-            missing = [k for k in keys if k not in row_of.index]
-            if missing:
-                raise InputDataError(
-                    "study features",
-                    "choices",
-                    f"no features for {missing[0]!r}",
-                    "rebuild the study features from the current study file",
-                )
+            mapping.require_features(
+                row_of.index,
+                keys,
+                "study features",
+                "rebuild the study features from the current study file",
+            )
             mask = population_mask(model.individuals, q.population)
             choice_emb = model.choice_embeddings(states[row_of.loc[keys].to_numpy()])
             logits = model.individual_emb[mask] @ choice_emb.T / model.temperature
