@@ -232,6 +232,16 @@ def simulate_option(key, default):
     return SIMULATE.get(key, default)
 
 
+def production_mapping_grid(wildcards):
+    """The mapping's search grid (mapping.alphas, skip_embedding_layer, feature_variants), as keyword
+    arguments of gemsflow.simulation.fit_production_mapping."""
+    return {
+        "alphas": [float(a) for a in config["mapping"]["alphas"]],
+        "skip_embedding_layer": config["mapping"]["skip_embedding_layer"],
+        "variants": config["mapping"]["feature_variants"],
+    }
+
+
 def study_embedder(wildcards):
     embedders = config["llm"]["embedders"]
     if wildcards.features not in embedders:

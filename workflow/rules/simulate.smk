@@ -95,9 +95,7 @@ rule production_model:
         mem_mb=8000,
         runtime=30,
     params:
-        alphas=lambda wildcards: [float(a) for a in config["mapping"]["alphas"]],
-        skip_embedding_layer=lambda wildcards: config["mapping"]["skip_embedding_layer"],
-        feature_variants=lookup(dpath="mapping/feature_variants", within=config),
+        mapping_grid=production_mapping_grid,
         embedder=study_embedder,
     script:
         "../scripts/simulate_production_model.py"
@@ -179,9 +177,7 @@ rule simulate_heldout:
         mem_mb=8000,
         runtime=60,
     params:
-        alphas=lambda wildcards: [float(a) for a in config["mapping"]["alphas"]],
-        skip_embedding_layer=lambda wildcards: config["mapping"]["skip_embedding_layer"],
-        feature_variants=lookup(dpath="mapping/feature_variants", within=config),
+        mapping_grid=production_mapping_grid,
         embedder=study_embedder,
         llm=lambda wildcards: simulate_option("heldout_llm", "tiny"),
         llm_entry=heldout_llm_entry,

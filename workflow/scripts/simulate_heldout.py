@@ -30,9 +30,7 @@ ridge, selected = fit_production_mapping(
     gnn,
     data,
     split,
-    snakemake.params.alphas,
-    snakemake.params.skip_embedding_layer,
-    snakemake.params.feature_variants,
+    **snakemake.params.mapping_grid,
 )
 model_dir = Path(snakemake.output.distances).parent / "model"
 validation = {

@@ -23,9 +23,7 @@ ridge, selected = fit_production_mapping(
     gnn,
     data,
     split,
-    snakemake.params.alphas,
-    snakemake.params.skip_embedding_layer,
-    snakemake.params.feature_variants,
+    **snakemake.params.mapping_grid,
 )
 info = {
     "arch": snakemake.wildcards.arch,
