@@ -28,6 +28,7 @@ BASELINE_METHODS = ("majority", "subgroup_majority", "uniform", "position_prior"
 LEARNER_METHODS = ("logreg", "ensemble")
 LLM_KINDS = ("zeroshot", "fewshot", "cot", "lora")
 MAPPING_KIND = "mapping"
+SIMILAR_KIND = "similar"  # similar-<features>: gemsflow.similar_questions
 
 # Datasets whose files are larger than this are not read when the config is checked (the reader
 # itself checks them in the prepare_dataset job).
@@ -196,6 +197,7 @@ def known_method_patterns(config: Mapping[str, Any]) -> list[str]:
     names = [*BASELINE_METHODS, *gems, *LEARNER_METHODS]
     names += [f"<{'|'.join(LLM_KINDS)}>-<{'|'.join(models)}>"]
     names += [f"{MAPPING_KIND}-<{'|'.join(gems)}>-<{'|'.join(features)}>"]
+    names += [f"{SIMILAR_KIND}-<{'|'.join(features)}>"]
     return names
 
 
@@ -209,6 +211,8 @@ def is_known_method(name: str, config: Mapping[str, Any]) -> bool:
     kind, _, rest = name.partition("-")
     if kind in LLM_KINDS:
         return rest in models
+    if kind == SIMILAR_KIND:
+        return rest in features
     if kind == MAPPING_KIND:
         # A variant name may hold dashes (sage-long), so try each GEMS method as the prefix.
         return any(rest.startswith(f"{gem}-") and rest[len(gem) + 1 :] in features for gem in gems)
@@ -221,7 +225,7 @@ def _builtin_method(name: str) -> bool:
     return (
         name in (*BASELINE_METHODS, *GNN_ARCHS, *LEARNER_METHODS)
         or kind in LLM_KINDS
-        or kind == MAPPING_KIND
+        or kind in (MAPPING_KIND, SIMILAR_KIND)
     )
 
 

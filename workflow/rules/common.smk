@@ -19,6 +19,7 @@ os.environ.update(
 # node without the GPU stack; each job's conda env holds what its script needs.
 from gemsflow.config import (  # noqa: E402
     ARCHS,
+    features_path,
     graph_config,
     name_pattern,
     resolve_config,
@@ -58,6 +59,9 @@ DATASET_FILES = multiext(
 )
 SPLIT = "results/splits/{setting}/{dataset}/seed{seed}/split.parquet"
 RUN = "results/runs/{setting}/{dataset}/{method}/seed{seed}"
+# Choice-text feature keys (methods mapping-<arch>-<features> and similar-<features>): the configured
+# keys only, since a variant name may hold dashes (mapping-sage-long-minilm is arch sage-long).
+MAPPING_FEATURES = name_pattern([*config["llm"]["embedders"], *config["llm"]["models"]])
 
 
 def dataset_entry(name):
@@ -194,6 +198,8 @@ def training_rules(setting, method):
         return [("baseline", method)]
     if method == "logreg":
         return [("learner", method)]
+    if re.fullmatch(f"similar-({MAPPING_FEATURES})", method):
+        return [("similar_questions", method)]
     if method == "ensemble":
         return [("ensemble", method)]
     return []  # no known training job: the leaderboard shows n/a

@@ -1,4 +1,5 @@
-# Non-graph learners (gemsflow.learners) and the ensemble of other runs' predictions.
+# Non-graph learners (gemsflow.learners, gemsflow.similar_questions) and the ensemble of other runs'
+# predictions.
 
 
 rule learner:
@@ -57,3 +58,34 @@ rule ensemble:
         axis=lambda wildcards: config["settings"][wildcards.setting]["axis"],
     script:
         "../scripts/run_ensemble.py"
+
+
+# similar-<features>: a person's answers to training questions whose options read like the new one's
+# (<features>: a key of llm.embedders or llm.models, as in mapping-<arch>-<features>).
+rule similar_questions:
+    input:
+        data=DATASET_FILES,
+        split=SPLIT,
+        features=lambda wildcards: features_path(
+            config, wildcards.dataset, wildcards.features
+        ),
+    output:
+        predictions="results/runs/{setting}/{dataset}/similar-{features}/seed{seed}/predictions.parquet",
+        info="results/runs/{setting}/{dataset}/similar-{features}/seed{seed}/run_info.json",
+    log:
+        "logs/similar_questions/{setting}/{dataset}/similar-{features}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/similar_questions/{setting}/{dataset}/similar-{features}/seed{seed}.tsv"
+    wildcard_constraints:
+        features=MAPPING_FEATURES,
+    conda:
+        "../../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    params:
+        options=config["learners"]["similar"],
+        smoothing=config["baselines"]["smoothing"],
+    script:
+        "../scripts/run_similar_questions.py"

@@ -1,12 +1,6 @@
 # Setting 3: ridge map from choice-text features to the GNN's choice embeddings (methods
 # mapping-<arch>-<features>); <features> is a key of llm.embedders (text embeddings) or of llm.models
 # (hidden states at mapping.hidden_state_position). Conda env gnn: torch reads the safetensors inputs.
-from gemsflow.config import features_path
-
-# The configured feature keys only: with variant names holding dashes (sage-long), an open pattern
-# would split mapping-sage-long-minilm as arch sage, features long-minilm.
-MAPPING_FEATURES = name_pattern([*config["llm"]["embedders"], *config["llm"]["models"]])
-
 
 rule map_llm_to_gnn:
     input:

@@ -2,7 +2,7 @@
 # trained once on all people and all questions but a validation slice and reused by every study, then
 # results/simulate/<dataset>/<study>/ for each config/studies/<study>.yaml. Editing a study reruns only
 # its text features and its simulation. Planning stays torch-free: graph_config/resolve_config and
-# features_path come from the gnn and mapping rule files.
+# features_path come from common.smk.
 
 SIMULATE = config.get("simulate", {})
 PRODUCTION = "results/models/production/{dataset}"

@@ -1,0 +1,276 @@
+"""New-question learner ``similar-<features>``: answers to the training questions whose options read alike.
+
+A question nobody has answered yet still has option texts. For person ``i`` and option ``o`` (position
+``p`` of a question with ``K`` options) the model scores
+
+    logit = c * log prior_K(p) + a * popular(o) + b * personal(i, o) + d * lean(i, K, p)
+
+and takes the softmax over the question's options:
+
+* ``prior_K(p)``: the position prior (:func:`gemsflow.baselines.position_shares`), the floor itself;
+* ``popular(o)``: the answer share of the training options most similar to ``o`` (cosine similarity of
+  the choice features, the ``neighbours`` nearest options of *other* questions, weights
+  ``softmax(similarity / temperature)``): people pick "Yes, I would buy it" about as often as they
+  picked the options that read like it;
+* ``personal(i, o)``: the same weighted average over person ``i``'s own answers, as the excess over
+  those options' shares: this person buys more readily than others. 0 where ``i`` answered none of them;
+* ``lean(i, K, p)``: how much more often than ``prior_K(p)`` person ``i`` picked position ``p`` of
+  ``K``-option training questions (shrunk towards the prior by ``shrinkage`` pseudo-answers):
+  acquiescence, extreme or first-option responding.
+
+The four weights are fitted by maximum likelihood on the training pairs, with each training question's
+features computed as if it were new (its own options are never neighbours, its own answer never counts in
+``lean``), so the fit sees features the way a held-out question has them. The feature variant, the
+temperature and the neighbour count are chosen on validation accuracy; test pairs are predicted once, by
+the selected candidate. Only training pairs (part ``train``) are ever read as answers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+
+from gemsflow.accuracy import accuracy
+from gemsflow.errors import InputDataError
+from gemsflow.learners import EvalPairs, Problem, build_problem, padded, predictions_frame
+
+log = logging.getLogger(__name__)
+
+COEFFICIENTS = ("popular", "personal", "prior", "lean")
+
+
+@dataclass(frozen=True)
+class Answers:
+    """Training answers over the flat option index (question blocks in problem order)."""
+
+    chosen: np.ndarray  # [N, C] 1 where the person's training answer is this option
+    asked: np.ndarray  # [N, C] 1 on every option of a question the person answered in training
+    share: np.ndarray  # [C] training answer share of each option (0 where nobody answered)
+    train_option: np.ndarray  # [C] bool: the option's question has training answers
+    question_of: np.ndarray  # [C] question index of each option
+    position: np.ndarray  # [C] position of each option within its question
+    n_options: np.ndarray  # [C] option count of its question
+
+
+def training_answers(problem: Problem) -> Answers:
+    offsets, n_options = problem.offsets, problem.n_options
+    question_of = np.repeat(np.arange(len(n_options)), n_options)
+    position = np.arange(offsets[-1]) - offsets[question_of]
+    person, question = np.nonzero(problem.part == 1)
+    chosen = np.zeros((len(problem.people), offsets[-1]))
+    chosen[person, offsets[question] + problem.answer[person, question]] = 1.0
+    asked = (problem.part == 1).astype(np.float64)[:, question_of]
+    n_asked = asked.sum(axis=0)
+    share = np.divide(chosen.sum(axis=0), n_asked, out=np.zeros(offsets[-1]), where=n_asked > 0)
+    return Answers(chosen, asked, share, n_asked > 0, question_of, position, n_options[question_of])
+
+
+def neighbour_weights(
+    features: np.ndarray, answers: Answers, temperature: float, neighbours: int
+) -> np.ndarray:
+    """[C, C] row-normalised weights over each option's nearest training options of other questions."""
+    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    similarity = unit @ unit.T
+    usable = answers.train_option[None, :] & (
+        answers.question_of[:, None] != answers.question_of[None, :]
+    )
+    similarity = np.where(usable, similarity, -np.inf)
+    k = min(neighbours, similarity.shape[1])
+    # The k-th largest similarity per row; ties with it are kept, so the result does not depend on sort order.
+    kth = -np.partition(-similarity, k - 1, axis=1)[:, k - 1 : k]
+    keep = usable & (similarity >= kth)
+    top = np.where(keep, similarity, -np.inf).max(axis=1, keepdims=True)
+    weights = np.where(keep, np.exp((similarity - np.where(np.isfinite(top), top, 0)) / temperature), 0)
+    mass = weights.sum(axis=1, keepdims=True)
+    return np.divide(weights, mass, out=np.zeros_like(weights), where=mass > 0)
+
+
+def slot_rates(
+    picked: np.ndarray, asked: np.ndarray, answers: Answers, prior: np.ndarray, strength: float
+) -> np.ndarray:
+    """Rate of picking each option's (K, position) slot over the *other* training questions with K
+    options, pulled towards ``prior`` by ``strength`` pseudo-answers (``prior`` where nothing is left).
+
+    ``picked``/``asked`` [..., C]: answers on each option / answerers of its question (a question has
+    one option per slot of its K, so summing ``asked`` over a slot counts its questions' answerers).
+    """
+    slot = answers.n_options * (answers.n_options.max() + 1) + answers.position
+    _, slot_id = np.unique(slot, return_inverse=True)
+    same_slot = np.zeros((len(slot), slot_id.max() + 1))
+    same_slot[np.arange(len(slot)), slot_id] = 1.0
+    # Leave the option's own question out: a training question is then scored as a new one would be.
+    picked_elsewhere = (picked @ same_slot) @ same_slot.T - picked
+    asked_elsewhere = (asked @ same_slot) @ same_slot.T - asked
+    total = asked_elsewhere + strength
+    return np.divide(
+        picked_elsewhere + strength * prior, total, out=np.broadcast_to(prior, total.shape).copy(),
+        where=total > 0,
+    )
+
+
+def position_prior(answers: Answers, smoothing: float) -> np.ndarray:
+    """[C] the ``position_prior`` baseline's probabilities (Laplace ``smoothing`` per option), with a
+    training question's own answers left out of its own options' prior."""
+    uniform = 1.0 / answers.n_options
+    picked, asked = answers.chosen.sum(axis=0), answers.asked.sum(axis=0)
+    # Laplace smoothing is ``smoothing * K`` pseudo-answers spread uniformly over the K slots.
+    return slot_rates(picked, asked, answers, uniform, smoothing * answers.n_options)
+
+
+@dataclass(frozen=True)
+class Design:
+    """Per-option features of one candidate (variant, temperature, neighbours)."""
+
+    popular: np.ndarray  # [C]
+    personal: np.ndarray  # [N, C]
+    log_prior: np.ndarray  # [C]
+    lean: np.ndarray  # [N, C]
+
+    def stack(self, person: np.ndarray, option_index: np.ndarray) -> np.ndarray:
+        """[n, K, 4] features of pairs (``option_index`` [n, K], -1 = padding, zero features)."""
+        safe = np.maximum(option_index, 0)
+        rows = person[:, None]
+        out = np.stack(
+            [
+                self.popular[safe],
+                self.personal[rows, safe],
+                self.log_prior[safe],
+                self.lean[rows, safe],
+            ],
+            axis=-1,
+        )
+        return np.where((option_index >= 0)[..., None], out, 0.0)
+
+
+def design(answers: Answers, weights: np.ndarray, prior: np.ndarray, lean: np.ndarray) -> Design:
+    popular = weights @ answers.share
+    excess = (answers.chosen - answers.share[None, :]) * answers.asked
+    mass = answers.asked @ weights.T
+    personal = np.divide(excess @ weights.T, mass, out=np.zeros_like(mass), where=mass > 1e-9)
+    return Design(popular, personal, np.log(prior), lean)
+
+
+def pair_options(problem: Problem, person: np.ndarray, question: np.ndarray) -> np.ndarray:
+    """[n, K_max] flat option index of each pair's options in position order, -1 beyond its K."""
+    n_options = problem.n_options[question]
+    slots = np.arange(problem.n_options.max())[None, :]
+    index = problem.offsets[question][:, None] + slots
+    return np.where(slots < n_options[:, None], index, -1)
+
+
+def _nll(theta: np.ndarray, features: np.ndarray, valid: np.ndarray, answer: np.ndarray):
+    logits = np.where(valid, features @ theta, -np.inf)
+    logits -= logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits)
+    total = probs.sum(axis=1, keepdims=True)
+    probs /= total
+    rows = np.arange(len(answer))
+    value = -(logits[rows, answer] - np.log(total[:, 0])).mean()
+    gradient = -(features[rows, answer] - (probs[..., None] * features).sum(axis=1)).mean(axis=0)
+    return value, gradient
+
+
+def fit(features: np.ndarray, valid: np.ndarray, answer: np.ndarray) -> tuple[np.ndarray, float]:
+    """Maximum-likelihood weights (start: the position prior alone) and the mean training NLL."""
+    start = np.array([0.0, 0.0, 1.0, 0.0])
+    result = minimize(_nll, start, args=(features, valid, answer), jac=True, method="L-BFGS-B")
+    return result.x, float(result.fun)
+
+
+def predict(theta: np.ndarray, features: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    logits = np.where(valid, features @ theta, -np.inf)
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def _fit_pairs(problem: Problem, max_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    person, question = np.nonzero(problem.part == 1)
+    if len(person) > max_pairs:  # a seeded subsample keeps the fit's memory bounded on large surveys
+        keep = np.sort(np.random.default_rng(seed).choice(len(person), max_pairs, replace=False))
+        person, question = person[keep], question[keep]
+    return person, question
+
+
+def option_features(
+    problem: Problem, choices: list[str], variants: dict[str, np.ndarray], options: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    """Each variant's [C, d] rows in the problem's flat option order (the last layer of layered ones)."""
+    ordered = options.astype({"question": str}).sort_values(["question", "position"])
+    ordered = ordered.set_index("question").loc[problem.questions, "choice"]
+    lookup = pd.Series(np.arange(len(choices)), index=pd.Index(choices))
+    missing = ~ordered.isin(lookup.index)
+    if missing.any():
+        raise InputDataError(
+            "features",
+            "choices",
+            f"option {ordered[missing].iloc[0]!r} has no features row",
+            "rebuild the text embeddings or hidden states for this dataset",
+        )
+    rows = lookup.loc[ordered].to_numpy()
+    return {
+        name: states.reshape(len(choices), -1, states.shape[-1])[rows, -1]
+        for name, states in variants.items()
+    }
+
+
+def similar_questions(
+    data,
+    split: pd.DataFrame,
+    choices: list[str],
+    variants: dict[str, np.ndarray],
+    *,
+    temperatures: list[float],
+    neighbours: list[int],
+    shrinkage: float,
+    smoothing: float = 1.0,
+    max_fit_pairs: int = 300_000,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict]:
+    """Fit every (variant, temperature, neighbours) candidate on training pairs, keep the best on
+    validation, predict val and test pairs with it. Returns (predictions, run info)."""
+    problem = build_problem(data, split)
+    answers = training_answers(problem)
+    prior = position_prior(answers, smoothing)
+    lean = slot_rates(answers.chosen, answers.asked, answers, prior, shrinkage) - prior
+    features = option_features(problem, choices, variants, data.options)
+
+    fit_person, fit_question = _fit_pairs(problem, max_fit_pairs, seed)
+    fit_options = pair_options(problem, fit_person, fit_question)
+    fit_answer = problem.answer[fit_person, fit_question]
+    pairs = EvalPairs.of(problem)
+    eval_options = pair_options(problem, pairs.person, pairs.question)
+    is_val = pairs.part == 2
+    if not is_val.any():
+        raise InputDataError(
+            "split.parquet", "part", "no validation pair", "give the setting a val_ratio above 0"
+        )
+
+    candidates, best = [], None
+    for name, temperature, k in itertools.product(features, temperatures, neighbours):
+        weights = neighbour_weights(features[name], answers, temperature, k)
+        table = design(answers, weights, prior, lean)
+        theta, nll = fit(table.stack(fit_person, fit_options), fit_options >= 0, fit_answer)
+        probs = predict(theta, table.stack(pairs.person, eval_options), eval_options >= 0)
+        val = accuracy(probs[is_val], pairs.answer[is_val], valid=eval_options[is_val] >= 0)
+        row = {"variant": name, "temperature": temperature, "neighbours": k}
+        candidates.append({**row, "val_accuracy": val, "train_nll": nll})
+        log.info("similar questions %s: train NLL %.4f, val accuracy %.4f", row, nll, val)
+        if best is None or val > best[0]:
+            best = (val, row, theta, probs)
+    val, selected, theta, probs = best
+    predictions = predictions_frame(problem, pairs, padded([probs], problem.n_options.max()))
+    info = {
+        "selected": selected,
+        "best_val_accuracy": val,
+        "coefficients": dict(zip(COEFFICIENTS, map(float, theta), strict=True)),
+        "candidates": candidates,
+        "n_fit_pairs": len(fit_person),
+        "shrinkage": shrinkage,
+        "smoothing": smoothing,
+    }
+    return predictions, info
