@@ -85,7 +85,9 @@ def neighbour_weights(
     kth = -np.partition(-similarity, k - 1, axis=1)[:, k - 1 : k]
     keep = usable & (similarity >= kth)
     top = np.where(keep, similarity, -np.inf).max(axis=1, keepdims=True)
-    weights = np.where(keep, np.exp((similarity - np.where(np.isfinite(top), top, 0)) / temperature), 0)
+    weights = np.where(
+        keep, np.exp((similarity - np.where(np.isfinite(top), top, 0)) / temperature), 0
+    )
     mass = weights.sum(axis=1, keepdims=True)
     return np.divide(weights, mass, out=np.zeros_like(weights), where=mass > 0)
 
@@ -108,7 +110,9 @@ def slot_rates(
     asked_elsewhere = (asked @ same_slot) @ same_slot.T - asked
     total = asked_elsewhere + strength
     return np.divide(
-        picked_elsewhere + strength * prior, total, out=np.broadcast_to(prior, total.shape).copy(),
+        picked_elsewhere + strength * prior,
+        total,
+        out=np.broadcast_to(prior, total.shape).copy(),
         where=total > 0,
     )
 
@@ -190,7 +194,9 @@ def predict(theta: np.ndarray, features: np.ndarray, valid: np.ndarray) -> np.nd
 
 def _fit_pairs(problem: Problem, max_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     person, question = np.nonzero(problem.part == 1)
-    if len(person) > max_pairs:  # a seeded subsample keeps the fit's memory bounded on large surveys
+    if (
+        len(person) > max_pairs
+    ):  # a seeded subsample keeps the fit's memory bounded on large surveys
         keep = np.sort(np.random.default_rng(seed).choice(len(person), max_pairs, replace=False))
         person, question = person[keep], question[keep]
     return person, question

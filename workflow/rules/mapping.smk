@@ -2,6 +2,7 @@
 # mapping-<arch>-<features>); <features> is a key of llm.embedders (text embeddings) or of llm.models
 # (hidden states at mapping.hidden_state_position). Conda env gnn: torch reads the safetensors inputs.
 
+
 rule map_llm_to_gnn:
     input:
         data=DATASET_FILES,

@@ -1,0 +1,155 @@
+"""similar-<features>: new questions answered from each person's answers to options that read alike."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gemsflow.baselines import position_prior
+from gemsflow.config_checks import is_known_method
+from gemsflow.datasets import load_source
+from gemsflow.evaluation import align
+from gemsflow.learners import EvalPairs, build_problem
+from gemsflow.scoring import score
+from gemsflow.similar_questions import pair_options, similar_questions, training_answers
+from gemsflow.similar_questions import position_prior as prior_feature
+from gemsflow.splits import SplitSpec, make_split
+
+NEW_QUESTIONS = SplitSpec("question", 0.2, 0.3)
+STANCES = ("left", "right", "centre", "unsure")
+
+
+def write_stance_survey(directory, n_people=240, n_questions=20, seed=0):
+    """Each question offers a left, a right, a centre and an unsure option, shuffled: a left-leaning
+    person picks the left option 75 % of the time, wherever it sits. Position alone carries nothing."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True)
+    leaning = rng.integers(0, 2, n_people)  # 0 left, 1 right
+    questions = [f"Q{i}_W1" for i in range(1, n_questions + 1)]
+    table = {"QKEY": [str(1000 + i) for i in range(n_people)], "AGE": rng.integers(1, 4, n_people)}
+    options_map = {"AGE": {"1.0": "young", "2.0": "middle", "3.0": "old"}}
+    for q in questions:
+        order = rng.permutation(len(STANCES))  # order[code - 1] = stance of that code
+        options_map[q] = {f"{c + 1}.0": f"{STANCES[s]} view on {q}" for c, s in enumerate(order)}
+        code_of = {s: c + 1 for c, s in enumerate(order)}
+        answers = np.array([code_of[lean] for lean in leaning], dtype=float)
+        noise = rng.random(n_people) < 0.25
+        answers[noise] = rng.integers(1, len(STANCES) + 1, noise.sum())
+        table[q] = answers
+    table["WEIGHT_W1"] = 1.0
+    pd.DataFrame(table).to_csv(directory / "stance_responses.csv", index=False)
+    files = {
+        "question_keys": questions,
+        "question_strings": {q: f"Where do you stand on {q}?" for q in questions},
+        "options_map": options_map,
+        "option_strings": {},
+    }
+    for name, obj in files.items():
+        (directory / f"stance_{name}.json").write_text(json.dumps(obj))
+    entry = {
+        "format": "gems",
+        "dir": str(directory),
+        "prefix": "stance",
+        "id_column": "QKEY",
+        "weight_column": "WEIGHT_W1",
+        "min_answers": 2,
+        "traits": {"age": {"column": "AGE", "description": "Age"}},
+    }
+    return load_source("stance", entry)
+
+
+def stance_features(data, seed=0):
+    """Text-like features: options of one stance point the same way (plus noise), as an embedder's would."""
+    rng = np.random.default_rng(seed)
+    choices = data.options["choice"].astype(str).tolist()
+    stance = [
+        next(i for i, s in enumerate(STANCES) if t.startswith(s)) for t in data.options["text"]
+    ]
+    states = np.eye(len(STANCES))[stance] + 0.3 * rng.standard_normal((len(choices), len(STANCES)))
+    return choices, {"option": states[:, None, :]}
+
+
+def fit(data, split, features, **overrides):
+    choices, variants = features
+    options = {"temperatures": [0.1, 0.5], "neighbours": [5, 50], "shrinkage": 5.0, **overrides}
+    return similar_questions(data, split, choices, variants, seed=3, **options)
+
+
+@pytest.fixture(scope="module")
+def stance(tmp_path_factory):
+    data = write_stance_survey(tmp_path_factory.mktemp("stance") / "stance")
+    return data, make_split(data, NEW_QUESTIONS, 3), stance_features(data)
+
+
+def test_reads_each_persons_stance_off_similar_options_where_the_position_prior_cannot(stance):
+    data, split, features = stance
+    predictions, info = fit(data, split, features)
+    parts = align(
+        predictions, data, split
+    )  # the scorer's contract: every val/test pair, every option
+    assert parts["val"].n + parts["test"].n == int(split["part"].isin(["val", "test"]).sum())
+    learned = score(predictions, data, split)["parts"]["test"]["accuracy"]
+    floor = score(position_prior(data, split)[0], data, split)["parts"]["test"]["accuracy"]
+    # 75 % + 25 %/4 of answers follow the person's stance; options are shuffled, so the prior is ~1/4.
+    assert floor < 0.35 and learned > 0.7
+    assert info["coefficients"]["personal"] > 0
+
+
+def test_the_choice_is_the_best_validation_candidate(stance):
+    data, split, features = stance
+    predictions, info = fit(data, split, features)
+    best = max(info["candidates"], key=lambda c: c["val_accuracy"])
+    assert info["best_val_accuracy"] == best["val_accuracy"]
+    assert info["selected"] == {k: best[k] for k in ("variant", "temperature", "neighbours")}
+    assert len(info["candidates"]) == 4
+    val = score(predictions, data, split)["parts"]["val"]["accuracy"]
+    assert val == pytest.approx(info["best_val_accuracy"], abs=1e-12)
+
+
+def test_test_answers_are_never_read_and_reruns_are_identical(stance):
+    data, split, features = stance
+    first, info = fit(data, split, features)
+    again, _ = fit(data, split, features)
+    pd.testing.assert_frame_equal(first, again, check_exact=True)
+    # Rewrite every test answer: neither the fit nor the validation choice may see them.
+    test_pairs = split.loc[split["part"] == "test", ["individual", "question"]].astype(str)
+    responses = data.responses.astype({"individual": str, "question": str})
+    hidden = responses.merge(test_pairs, on=["individual", "question"], how="left", indicator=True)
+    is_test = (hidden["_merge"] == "both").to_numpy()
+    n_options = data.options.groupby("question").size()
+    shifted = responses.copy()
+    shifted.loc[is_test, "code"] = (
+        shifted.loc[is_test, "code"] % shifted.loc[is_test, "question"].map(n_options).to_numpy()
+    ) + 1
+    altered = type(data)(**{**data.__dict__, "responses": shifted})
+    changed, changed_info = fit(altered, split, features)
+    pd.testing.assert_frame_equal(first, changed, check_exact=True)
+    assert changed_info["candidates"] == info["candidates"]
+
+
+def test_the_prior_feature_of_a_new_question_is_the_position_prior_baseline(stance):
+    # With every other weight zero the model is the floor itself: held-out options carry the
+    # position_prior baseline's probabilities (only training questions leave themselves out).
+    data, split, features = stance
+    problem = build_problem(data, split)
+    pairs = EvalPairs.of(problem)
+    options = pair_options(problem, pairs.person, pairs.question)
+    prior = prior_feature(training_answers(problem), smoothing=1.0)
+    baseline = position_prior(data, split, smoothing=1.0)[0]
+    first = baseline.groupby(["individual", "question", "part"], sort=False)["prob"].apply(list)
+    ours = {
+        (problem.people[i], problem.questions[q]): list(prior[row[row >= 0]])
+        for i, q, row in zip(pairs.person, pairs.question, options, strict=True)
+    }
+    for (person, question, _), probs in first.items():
+        np.testing.assert_allclose(ours[(person, question)], probs, rtol=1e-12)
+
+
+def test_method_names_take_a_configured_feature_key():
+    config = {"llm": {"embedders": {"minilm": {}}, "models": {"tiny": {}}}, "gnn": {}}
+    assert is_known_method("similar-minilm", config)
+    assert is_known_method("similar-tiny", config)
+    assert not is_known_method("similar-bert", config)
