@@ -78,7 +78,8 @@ def test_dunning_kruger_setting3_plans_without_the_gpu_stack(workdir, blocked_en
         "train_gnn_new_questions": 1,
         "llm_text_embeddings": 1,
         "map_llm_to_gnn": 1,
-        "score_run": 3,
+        "similar_questions": 1,
+        "score_run": 4,
         "leaderboard": 1,
         "deliver": 1,
     }
@@ -87,7 +88,8 @@ def test_dunning_kruger_setting3_plans_without_the_gpu_stack(workdir, blocked_en
 def test_default_target_plans_without_the_gpu_stack(workdir, blocked_env):
     jobs = planned_jobs(workdir)
     # 3 settings x synthetic: setting1/2 run 2 baselines + 4 GNNs + logreg + ensemble (setting1 also
-    # 4 LLM methods), setting3 2 floors + 2 mappings of one sage run; each run is scored once.
+    # 4 LLM methods), setting3 2 floors + 2 mappings of one sage run + similar-minilm; each run is
+    # scored once.
     assert jobs == {
         "synthesize_dataset": 1,
         "prepare_dataset": 1,
@@ -105,10 +107,11 @@ def test_default_target_plans_without_the_gpu_stack(workdir, blocked_env):
         "llm_cot": 1,
         "llm_lora": 1,
         "llm_prompting": 2,
-        "score_run": 24,
+        "score_run": 25,
         "train_gnn": 8,
         "train_gnn_new_questions": 1,
         "map_llm_to_gnn": 2,
+        "similar_questions": 1,
         "deliver": 3,
         "evaluation_plots": 3,
         "leaderboard": 3,
@@ -134,6 +137,11 @@ BROUGHT_BY = {"vllm": {"torch"}}
 # Lazy imports on a path the other rules never take: gemsflow.io's load_torch/save_torch import torch
 # inside the function, and only the GNN rules (env gnn, which lists torch) call them.
 LAZY_ELSEWHERE = {("io.py", "torch")}
+# Scripts that read features only through mapping.load_choice_features (framework "np"): the torch
+# paths of gemsflow.llm.features (writing, framework "pt") never run in their jobs.
+TORCH_FREE_FEATURE_READERS = {
+    "run_similar_questions.py": {("features.py", "safetensors"), ("features.py", "torch")}
+}
 RULE = re.compile(r"^\s*rule (\w+):", re.MULTILINE)
 ENV = re.compile(r'conda:\s*\n\s*"\.\./\.\./(envs/[\w.]+\.yaml)"')
 SCRIPT = re.compile(r'script:\s*\n\s*"\.\./(scripts/[\w.]+\.py)"')
@@ -198,7 +206,9 @@ def third_party_closure(script: Path) -> set[str]:
                         todo.append(found)
             elif top in sys.stdlib_module_names or top == "__future__":
                 continue
-            elif (path.name, top) not in LAZY_ELSEWHERE:
+            elif (path.name, top) not in LAZY_ELSEWHERE | TORCH_FREE_FEATURE_READERS.get(
+                script.name, set()
+            ):
                 packages.add(PACKAGE_OF.get(top, top).lower().replace("_", "-"))
     return packages
 
