@@ -71,11 +71,20 @@ def write_tiny_gems(
         answers[noise] = rng.integers(1, n_opts[q] + 1, noise.sum())
         answers[rng.random(n_people) < 0.1] = np.nan
         table[q] = answers
-    table["WEIGHT_W1"] = 1.0
-    pd.DataFrame(table).to_csv(directory / f"{prefix}_responses.csv", index=False)
+    question_strings = {q: f"How do you feel about topic {q}?" for q in questions}
+    return write_gems_files(directory, prefix, table, question_strings, options_map)
+
+
+def write_gems_files(
+    directory: Path, prefix: str, table: dict, question_strings: dict, options_map: dict
+) -> Path:
+    """The GEMS file layout: responses CSV (a weight column added) plus the question/option JSON files."""
+    pd.DataFrame({**table, "WEIGHT_W1": 1.0}).to_csv(
+        directory / f"{prefix}_responses.csv", index=False
+    )
     files = {
-        "question_keys": questions,
-        "question_strings": {q: f"How do you feel about topic {q}?" for q in questions},
+        "question_keys": list(question_strings),
+        "question_strings": question_strings,
         "options_map": options_map,
         "option_strings": {},
     }

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_gems_files
 
 from gemsflow.baselines import position_prior
 from gemsflow.config_checks import is_known_method
@@ -39,16 +38,13 @@ def write_stance_survey(directory, n_people=240, n_questions=20, seed=0):
         noise = rng.random(n_people) < 0.25
         answers[noise] = rng.integers(1, len(STANCES) + 1, noise.sum())
         table[q] = answers
-    table["WEIGHT_W1"] = 1.0
-    pd.DataFrame(table).to_csv(directory / "stance_responses.csv", index=False)
-    files = {
-        "question_keys": questions,
-        "question_strings": {q: f"Where do you stand on {q}?" for q in questions},
-        "options_map": options_map,
-        "option_strings": {},
-    }
-    for name, obj in files.items():
-        (directory / f"stance_{name}.json").write_text(json.dumps(obj))
+    write_gems_files(
+        directory,
+        "stance",
+        table,
+        {q: f"Where do you stand on {q}?" for q in questions},
+        options_map,
+    )
     entry = {
         "format": "gems",
         "dir": str(directory),
