@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from test_gnn_graph import gnn_config, make_bundle
 
 from gemsflow.config import deep_merge, resolve_config
-from gemsflow.gnn.training import Trainer, train_run
+from gemsflow.gnn.training import Trainer, replay_patience, train_run
 from gemsflow.scoring import score
 
 SHORT = {"training": {"max_epochs": 3, "steps_per_epoch": 2, "patience": 3}}
@@ -114,6 +114,28 @@ def test_training_beats_per_question_majority(tmp_path):
     test = truth[truth["part"] == "test"]
     majority_acc = float((test["question"].map(majority) == test["code"]).mean())
     assert metrics["accuracy"] > majority_acc + 0.15, (metrics["accuracy"], majority_acc)
+
+
+def test_a_smaller_patience_replayed_on_a_longer_run_matches_training_with_it(tmp_path):
+    """benchmarks/patience_replay.py prices a patience from finished runs; that holds only if the longer
+    run contains the shorter one epoch for epoch, the stopping rule aside."""
+    _, _, bundle = make_bundle("setting1")
+    runs = {}
+    for patience in (2, 20):
+        cfg = config(
+            "sage", {"training": {"max_epochs": 20, "steps_per_epoch": 2, "patience": patience}}
+        )
+        out = run_files(tmp_path / str(patience), "setting1")
+        info = train_run(bundle, "sage", cfg, 3, out, progress=False)
+        runs[patience] = info, pd.read_csv(out["curve"], sep="\t")
+    short, long_ = runs[2], runs[20]
+    assert short[0]["epochs_run"] < long_[0]["epochs_run"], (
+        "the short run must stop early to test this"
+    )
+    pd.testing.assert_frame_equal(short[1], long_[1].iloc[: len(short[1])])
+    epoch, val_acc, epochs_run = replay_patience(long_[1]["val_acc"].tolist(), 2)
+    assert (epoch, epochs_run) == (short[0]["best_epoch"], short[0]["epochs_run"])
+    assert val_acc == pytest.approx(short[0]["best_val_accuracy"], abs=1e-6)
 
 
 def test_trainer_uses_cpu_without_cuda():

@@ -50,6 +50,9 @@ rule train_gnn:
     wildcard_constraints:
         arch=GNN_METHOD,
         setting=name_pattern(settings_on_axis(config, "individual")),
+    # The longest jobs of a table start as soon as their graph exists, so that on a few cores the
+    # short jobs (scoring, baselines) fill the gaps instead of leaving one long training at the end.
+    priority: 1
     conda:
         "../../envs/gnn.yaml"
     # The computation's thread count is fixed by config (it decides the summation order); the job
@@ -83,6 +86,8 @@ rule train_gnn_new_questions:
     wildcard_constraints:
         arch=GNN_METHOD,
         setting=name_pattern(settings_on_axis(config, "question")),
+    # Starts early, as train_gnn does.
+    priority: 1
     conda:
         "../../envs/gnn.yaml"
     # The computation's thread count is fixed by config (it decides the summation order); the job

@@ -78,24 +78,42 @@ def pick_device(name: str) -> torch.device:
 
 @dataclass
 class BestEpoch:
-    """Early-stopping bookkeeping: the best epoch so far by validation accuracy (its weights kept)
-    and how many epochs have passed without improving on it."""
+    """Early-stopping rule: the best epoch so far by validation accuracy, and how many epochs have
+    passed without improving on it. Model-free, so the rule can be replayed on a saved curve
+    (:func:`replay_patience`)."""
 
     patience: int
     val_acc: float = -1.0
     epoch: int = 0
-    state: dict[str, torch.Tensor] | None = None
     without_improvement: int = 0
 
-    def update(self, epoch: int, val_acc: float, model: torch.nn.Module) -> bool:
-        """Record one epoch; True when ``patience`` epochs in a row did not improve (stop)."""
+    def update(self, epoch: int, val_acc: float) -> bool:
+        """Record one epoch; True when it is the new best."""
         if val_acc > self.val_acc:
             self.val_acc, self.epoch = val_acc, epoch
-            self.state = copy.deepcopy(model.state_dict())
             self.without_improvement = 0
-            return False
+            return True
         self.without_improvement += 1
+        return False
+
+    @property
+    def exhausted(self) -> bool:
+        """``patience`` epochs in a row did not improve: stop."""
         return self.without_improvement >= self.patience
+
+
+def replay_patience(val_accs: list[float], patience: int) -> tuple[int, float, int]:
+    """(selected epoch, its validation accuracy, epochs run) had training used ``patience``.
+
+    Training is deterministic and the learning-rate schedule depends on ``max_epochs`` only, so a curve
+    run with a larger patience contains every epoch a smaller patience would have run.
+    """
+    best = BestEpoch(patience=patience)
+    for epoch, val_acc in enumerate(val_accs, start=1):
+        best.update(epoch, val_acc)
+        if best.exhausted:
+            return best.epoch, best.val_acc, epoch
+    return best.epoch, best.val_acc, len(val_accs)
 
 
 class Trainer:
@@ -186,10 +204,12 @@ class Trainer:
             val_loss, val_acc = self.evaluate(VAL)
             curve.append((epoch, train_loss, val_loss, val_acc))
             bar.set_postfix(val_acc=f"{val_acc:.4f}")
-            if best.update(epoch, val_acc, self.model):
+            if best.update(epoch, val_acc):
+                best_state = copy.deepcopy(self.model.state_dict())
+            if best.exhausted:
                 break
         seconds = time.perf_counter() - started
-        self.model.load_state_dict(best.state)
+        self.model.load_state_dict(best_state)
         log.info(
             "%s: best epoch %d of %d, val accuracy %.4f, %.1f s",
             self.arch,
