@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -174,3 +176,15 @@ def test_variant_trains_in_its_own_run_dir_with_its_merged_config(workdir):
     assert metrics["method"] == "sage-quick" and 0.0 <= metrics["parts"]["val"]["accuracy"] <= 1.0
     assert not (workdir / "results/runs/setting1/tiny/sage").exists()
     assert (workdir / "results/benchmarks/train_gnn/setting1/tiny/sage-quick/seed42.tsv").exists()
+    # benchmarks/patience_replay.py reads finished runs like this one; at the patience the run was made
+    # with (3), the replay keeps its selected epoch.
+    replay = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/patience_replay.py"), str(workdir / "results")]
+        + ["--datasets", "tiny", "--patience", "1", "3"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert replay.stdout.startswith("1 GNN runs")
+    rows = {r.split("|")[1].strip(): r.split("|")[2:4] for r in replay.stdout.splitlines()[3:]}
+    assert [c.strip() for c in rows["3"]] == ["1", "1"], replay.stdout
