@@ -180,3 +180,23 @@ def test_same_seed_same_predictions_whatever_the_cores(tmp_path):
     one = _thread_run(tmp_path, "cores1", outer=1, threads=2)
     two = _thread_run(tmp_path, "cores2", outer=2, threads=2)
     pd.testing.assert_frame_equal(one, two, check_exact=True)
+
+
+def test_sage_model_averages_neighbours_as_edge_list_message_passing_does():
+    """The sage model hands its graph to SAGEConv as sparse (destination x source) matrices, one fused
+    product per relation. Its output must be what the same layers compute from the plain edge lists
+    (GraphSAGE's mean over each node's neighbours), including nodes without neighbours."""
+    _, _, bundle = make_bundle("setting1")
+    trainer = Trainer(bundle, "sage", config("sage"), seed=3)
+    model = trainer.model.eval()
+    graph = trainer._edges(trainer.drawer.train_ids[::2])
+    with torch.no_grad():
+        z = model(trainer.trait_codes, graph)
+        h = model.encoders(trainer.trait_codes)
+        for conv, norms in zip(model.layers, model.norms, strict=True):
+            new = conv(h, graph)
+            h = {t: torch.relu(norms[t](new[t])) for t in model.node_types}
+        expected = {t: model.heads[t](h[t]) for t in model.node_types}
+    assert len(model.layers) == 2
+    for node_type, out in expected.items():
+        torch.testing.assert_close(z[node_type], out, rtol=1e-5, atol=1e-6)
