@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 import yaml
-from torch_geometric.utils import to_torch_csr_tensor
 
 from gemsflow.config import resolve_config
+from gemsflow.gnn.models import sparse_adjacency
 from gemsflow.gnn.training import Trainer
 from gemsflow.io import load_torch
 
@@ -32,10 +32,7 @@ def layers_forward_backward(trainer: Trainer, graph: dict, sparse: bool) -> floa
     model = trainer.model
     h = model.encoders(trainer.trait_codes)
     if sparse:
-        graph = {
-            rel: to_torch_csr_tensor(e.flip(0), size=(len(h[rel[2]]), len(h[rel[0]])))
-            for rel, e in graph.items()
-        }
+        graph = sparse_adjacency(graph, h)
     started = time.perf_counter()
     for conv, norms in zip(model.layers, model.norms, strict=True):
         new = conv(h, graph)

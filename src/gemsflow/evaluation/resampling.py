@@ -25,7 +25,7 @@ def bootstrap(
 
     Each resample is a vector of multiplicities over individuals; the per-individual sums are dense
     (individuals x columns) blocks, so the B resampled totals are one BLAS product ``counts @ sums`` per
-    block (scipy's sparse-times-dense loop took 2 s of a Twin run's 4 s scoring job). Distances between answer
+    block (a sparse-times-dense product took half of a Twin scoring job). Distances between answer
     distributions are biased upwards under resampling (sampling noise adds distance), so their intervals
     are wide on the pessimistic side when the predicted and observed distributions nearly match.
     """
