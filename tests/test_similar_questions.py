@@ -13,7 +13,12 @@ from gemsflow.datasets import load_source
 from gemsflow.evaluation import align
 from gemsflow.learners import EvalPairs, build_problem
 from gemsflow.scoring import score
-from gemsflow.similar_questions import pair_options, similar_questions, training_answers
+from gemsflow.similar_questions import (
+    centrality,
+    pair_options,
+    similar_questions,
+    training_answers,
+)
 from gemsflow.similar_questions import position_prior as prior_feature
 from gemsflow.splits import SplitSpec, make_split
 
@@ -149,3 +154,80 @@ def test_method_names_take_a_configured_feature_key():
     assert is_known_method("similar-minilm", config)
     assert is_known_method("similar-tiny", config)
     assert not is_known_method("similar-bert", config)
+
+
+def write_rephrasing_survey(directory, n_people=200, n_questions=20, seed=0):
+    """Each question offers five rephrasings of one sentence; one is right, at a random position, and
+    each person picks it 60 % of the time (else another at random). Right options of different
+    questions have nothing in common, so only the options of the question itself can point to it."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True)
+    questions = [f"Q{i}_W1" for i in range(1, n_questions + 1)]
+    table = {"QKEY": [str(1000 + i) for i in range(n_people)], "AGE": rng.integers(1, 4, n_people)}
+    options_map = {"AGE": {"1.0": "young", "2.0": "middle", "3.0": "old"}}
+    right = {}
+    for q in questions:
+        right[q] = int(rng.integers(1, 6))
+        options_map[q] = {f"{c}.0": f"rephrasing {c} of {q}" for c in range(1, 6)}
+        wrong = rng.integers(1, 5, n_people)
+        answers = np.where(rng.random(n_people) < 0.6, right[q], wrong + (wrong >= right[q]))
+        table[q] = answers.astype(float)
+    write_gems_files(
+        directory,
+        "rephrase",
+        table,
+        {q: f"Pick the right form for {q}." for q in questions},
+        options_map,
+    )
+    entry = {
+        "format": "gems",
+        "dir": str(directory),
+        "prefix": "rephrase",
+        "id_column": "QKEY",
+        "weight_column": "WEIGHT_W1",
+        "min_answers": 2,
+        "traits": {"age": {"column": "AGE", "description": "Age"}},
+    }
+    return load_source("rephrase", entry), right
+
+
+def rephrasing_features(data, right, dim=32, seed=0):
+    """The right option sits at its question's sentence vector; each wrong one departs from it in a
+    direction of its own, so the right one is the medoid of the five."""
+    rng = np.random.default_rng(seed)
+    sentence = {q: rng.standard_normal(dim) for q in right}
+    rows = [
+        sentence[q] + (0 if code == right[q] else 1.5 * rng.standard_normal(dim))
+        for q, code in zip(data.options["question"], data.options["code"], strict=True)
+    ]
+    return data.options["choice"].astype(str).tolist(), {"option": np.array(rows)[:, None, :]}
+
+
+def test_the_option_that_reads_most_like_its_siblings_is_found_in_a_new_question(tmp_path):
+    data, right = write_rephrasing_survey(tmp_path / "rephrase")
+    split = make_split(data, NEW_QUESTIONS, 3)
+    predictions, info = fit(data, split, rephrasing_features(data, right))
+    learned = score(predictions, data, split)["parts"]["test"]["accuracy"]
+    floor = score(position_prior(data, split)[0], data, split)["parts"]["test"]["accuracy"]
+    # The right option draws 60 % of answers; picking it for everyone scores about 0.6.
+    assert floor < 0.3 and learned > 0.55
+    assert info["coefficients"]["central"] > 0
+
+
+def test_centrality_marks_the_medoid_and_is_zero_where_no_option_stands_out():
+    question_of = np.array([0, 0, 0, 1, 1, 2, 2, 2])
+    features = np.array(
+        [
+            [1.0, 0.0, 0.0],  # question 0: the first option sits between the other two
+            [1.0, 1.0, 0.0],
+            [1.0, 0.0, 1.0],
+            [1.0, 0.0, 0.0],  # question 1: two options are always equally alike
+            [0.0, 1.0, 0.0],
+            [1.0, 0.0, 0.0],  # question 2: three orthogonal options, none stands out
+            [0.0, 1.0, 0.0],
+            [0.0, 0.0, 1.0],
+        ]
+    )
+    central = centrality(features, question_of)
+    assert central[0] > 0 > central[1] and central[1] == pytest.approx(central[2])
+    np.testing.assert_allclose(central[3:], 0.0, atol=1e-12)
