@@ -98,8 +98,10 @@ def test_ensemble_weights_members_on_validation(tmp_path):
     align(predictions, data, split)
     assert info["members"] == ["majority", "logreg"]
     assert sum(info["weights"].values()) == pytest.approx(1.0)
-    # Greedy selection never ends below the best single member on the pairs it was fitted on.
-    assert info["in_sample_val_accuracy"] >= max(info["member_val_accuracy"].values())
+    # Greedy selection never ends below the best single member, on the metric it selects by (minus
+    # the log-loss by default), on the pairs it was fitted on.
+    assert info["metric"] == "log_loss"
+    assert info["selection_trace"][-1]["score"] >= max(info["member_val_score"].values())
     assert info["weights"].get("logreg", 0) > info["weights"].get("majority", 0)
     # The scorer's validation figure is the recorded out-of-fold one, made of the per-fold selections.
     val = score(predictions, data, split)["parts"]["val"]["accuracy"]
@@ -132,13 +134,16 @@ def noise_members(data, split, n_members, seed):
 
 def test_ensemble_validation_figure_is_not_biased_by_its_own_selection(tmp_path):
     # Noise members all have the same true accuracy (chance), so whatever the selected average gains
-    # on the pairs it was selected on is overfitting, and the test part shows it as a gap.
+    # on the pairs it was selected on is overfitting, and the test part shows it as a gap. Selecting on
+    # accuracy overfits most visibly; cross-fitting must remove the gap whatever the metric.
     data = tiny(tmp_path, n_people=500)
     split = make_split(data, SETTING1, 2)
     in_sample_gap, oof_gap, over_best_single = [], [], []
     for seed in range(12):
         members = noise_members(data, split, 8, seed)
-        predictions, info = ensemble(data, split, members, seed=seed, max_steps=10)
+        predictions, info = ensemble(
+            data, split, members, seed=seed, max_steps=10, metric="accuracy"
+        )
         parts = score(predictions, data, split)["parts"]
         assert parts["val"]["accuracy"] == pytest.approx(info["out_of_fold_val_accuracy"])
         test = parts["test"]["accuracy"]
@@ -153,6 +158,45 @@ def test_ensemble_validation_figure_is_not_biased_by_its_own_selection(tmp_path)
     assert np.mean(in_sample_gap) > np.mean(oof_gap) + 0.03
     # ... and never above the best single member's validation figure beyond noise.
     assert np.mean(over_best_single) <= 0.0 and max(over_best_single) < 0.02
+
+
+def confident_member(data, split, hit_rate, mass, seed):
+    """Puts ``mass`` on one option per held-out pair, the answer with probability ``hit_rate`` (else
+    the option after it), and spreads the rest evenly."""
+    options = data.options.astype({"question": str})[["question", "code", "position"]]
+    answers = data.responses.astype({"individual": str, "question": str}).merge(
+        options, on=["question", "code"]
+    )[["individual", "question", "position"]]
+    held = split.loc[split["part"].isin(["val", "test"]), ["individual", "question", "part"]]
+    held = held.astype(str).merge(answers.rename(columns={"position": "answer"}))
+    n_options = options.groupby("question").size().rename("k").reset_index()
+    held = held.merge(n_options, on="question")
+    hit = np.random.default_rng(seed).random(len(held)) < hit_rate
+    held["top"] = np.where(hit, held["answer"], (held["answer"] + 1) % held["k"])
+    rows = held.merge(options, on="question")
+    rows["prob"] = np.where(rows["position"] == rows["top"], mass, (1 - mass) / (rows["k"] - 1))
+    return rows[["individual", "question", "part", "code", "prob"]]
+
+
+def test_ensemble_selects_on_log_loss_unless_told_accuracy(tmp_path):
+    # "sure" is right more often but all but certain when wrong; "hedged" is right less often but
+    # never far off. Log-loss prefers hedged, accuracy prefers sure.
+    data = tiny(tmp_path)
+    split = make_split(data, SETTING2, 6)
+    members = {
+        "sure": confident_member(data, split, hit_rate=0.7, mass=0.99, seed=1),
+        "hedged": confident_member(data, split, hit_rate=0.6, mass=0.6, seed=2),
+    }
+    for member in members.values():
+        align(member, data, split)
+    _, by_log_loss = ensemble(data, split, members, seed=6, max_steps=5)
+    _, by_accuracy = ensemble(data, split, members, seed=6, max_steps=5, metric="accuracy")
+    assert by_log_loss["selection_trace"][0]["add"] == "hedged"
+    assert by_accuracy["selection_trace"][0]["add"] == "sure"
+    accuracy_of = by_log_loss["member_val_accuracy"]
+    assert accuracy_of["sure"] > accuracy_of["hedged"] + 0.05
+    with pytest.raises(InputDataError, match="learners.ensemble.metric"):
+        ensemble(data, split, members, seed=6, metric="brier")
 
 
 def test_ensemble_fold_predictions_ignore_that_folds_answers(tmp_path):

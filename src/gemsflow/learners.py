@@ -20,11 +20,12 @@ features would misjudge sparse ones. Revealed answers of evaluation people are t
 their other revealed answers as features). The feature set and ``C`` are chosen on validation accuracy.
 
 ``ensemble``: a weighted average of other runs' predicted distributions on the same split (prediction files
-only), members and weights chosen by greedy forward selection on validation accuracy, cross-fitted over
-folds of validation people so that its own validation figure is out-of-fold (see :func:`ensemble`).
+only), members and weights chosen by greedy forward selection on validation log-loss (or accuracy),
+cross-fitted over folds of validation people so that its own validation figure is out-of-fold (see
+:func:`ensemble`).
 
-Every candidate is scored with :func:`gemsflow.accuracy.accuracy` on the validation pairs only; test pairs
-are predicted once, by the selected candidate.
+Every candidate is scored on the validation pairs only (logreg's with :func:`gemsflow.accuracy.accuracy`,
+the ensemble's with the metric it selects on); test pairs are predicted once, by the selected candidate.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import pandas as pd
 from gemsflow.accuracy import accuracy
 from gemsflow.errors import InputDataError
 from gemsflow.evaluation import PartArrays, align, question_info
+from gemsflow.evaluation.metrics import pair_log_loss
 from gemsflow.survey import SurveyData
 
 log = logging.getLogger(__name__)
@@ -508,24 +510,40 @@ def _average(probs: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndar
     return total / total.sum(axis=1, keepdims=True)
 
 
+SELECTION_METRICS = ("log_loss", "accuracy")
+
+
+def _selection_score(metric: str, p: np.ndarray, answer: np.ndarray, valid: np.ndarray) -> float:
+    """Higher is better: accuracy, or minus the mean log-loss."""
+    if metric == "accuracy":
+        return accuracy(p, answer, valid=valid)
+    return -float(pair_log_loss(p, answer).mean())
+
+
 def _forward_select(
-    probs: dict[str, np.ndarray], answer: np.ndarray, valid: np.ndarray, max_steps: int
+    probs: dict[str, np.ndarray],
+    answer: np.ndarray,
+    valid: np.ndarray,
+    max_steps: int,
+    metric: str = "log_loss",
 ) -> dict:
     """Greedy forward selection with replacement (Caruana et al. 2004) on the given pairs.
 
     Start from the best single member, then repeatedly add the member (again, if it helps most) whose
-    inclusion in the running average raises accuracy most; stop when nothing raises it. Weights are how
-    often each member was picked. Ties between candidates go to the earlier one in ``probs`` order.
+    inclusion in the running average improves ``metric`` most; stop when nothing improves it. Weights
+    are how often each member was picked. Ties between candidates go to the earlier one in ``probs``
+    order. Log-loss reads every pair's whole distribution, so it moves with smaller samples than
+    accuracy, which only sees which option is on top.
     """
     names = list(probs)
 
     def score(p: np.ndarray) -> float:
-        return accuracy(p, answer, valid=valid)
+        return _selection_score(metric, p, answer, valid)
 
     single = {name: score(probs[name]) for name in names}
     first = max(names, key=lambda n: single[n])
     picks, total, best = [first], probs[first].copy(), single[first]
-    trace = [{"add": first, "val_accuracy": best}]
+    trace = [{"add": first, "score": best}]
     for _ in range(max_steps - 1):
         scores = {n: score((total + probs[n]) / (len(picks) + 1)) for n in names}
         candidate = max(names, key=lambda n: scores[n])
@@ -534,9 +552,15 @@ def _forward_select(
         picks.append(candidate)
         total += probs[candidate]
         best = scores[candidate]
-        trace.append({"add": candidate, "val_accuracy": best})
+        trace.append({"add": candidate, "score": best})
     weights = {n: picks.count(n) / len(picks) for n in names if n in picks}
-    return {"weights": weights, "val_accuracy": best, "member_val_accuracy": single, "trace": trace}
+    return {
+        "weights": weights,
+        "val_accuracy": accuracy(total / len(picks), answer, valid=valid),
+        "member_val_accuracy": {n: accuracy(probs[n], answer, valid=valid) for n in names},
+        "member_val_score": single,
+        "trace": trace,
+    }
 
 
 def _cross_fit(
@@ -545,6 +569,7 @@ def _cross_fit(
     valid: np.ndarray,
     fold: np.ndarray,
     max_steps: int,
+    metric: str,
 ) -> tuple[list[dict], np.ndarray]:
     """One selection per fold, made on the other folds, and the out-of-fold averages it predicts."""
     folds = int(fold.max()) + 1
@@ -552,7 +577,7 @@ def _cross_fit(
     for j in range(folds):
         fit = fold != j
         chosen = _forward_select(
-            {n: p[fit] for n, p in probs.items()}, arr.answer[fit], valid[fit], max_steps
+            {n: p[fit] for n, p in probs.items()}, arr.answer[fit], valid[fit], max_steps, metric
         )
         out_of_fold[~fit] = _average({n: p[~fit] for n, p in probs.items()}, chosen["weights"])
         per_fold.append(
@@ -575,6 +600,7 @@ def ensemble(
     folds: int = 2,
     max_steps: int = 10,
     axis: str = "individual",
+    metric: str = "log_loss",
 ) -> tuple[pd.DataFrame, dict]:
     """Weighted average of member runs' distributions, cross-fitted on validation people or questions.
 
@@ -584,6 +610,9 @@ def ensemble(
     (:func:`validation_folds`): a fold's validation predictions use the selection made on the other
     folds only, so the scorer's validation accuracy of the ensemble is an out-of-fold estimate,
     comparable with any other method's. Test predictions use the selection made on all validation people.
+
+    ``metric`` (``log_loss`` or ``accuracy``) is what the selection optimises; the trace records it as
+    ``score`` (minus the log-loss for ``log_loss``: higher is better either way).
 
     ``info`` records the final selection (``weights``, ``selection_trace``, its in-sample validation
     accuracy), one selection per fold (``folds``: the weights that predict that fold, chosen on the others)
@@ -599,6 +628,13 @@ def ensemble(
     if folds < 2:
         raise InputDataError(
             "config/config.yaml", "learners.ensemble.folds", f"{folds} folds", "use 2 or more"
+        )
+    if metric not in SELECTION_METRICS:
+        raise InputDataError(
+            "config/config.yaml",
+            "learners.ensemble.metric",
+            f"unknown selection metric {metric!r}",
+            f"use one of {', '.join(SELECTION_METRICS)}",
         )
     val = {
         name: align(frame, data, split, predictions_path=name)["val"]
@@ -617,8 +653,8 @@ def ensemble(
         units = arr.individuals
         fold = validation_folds(units, folds, seed)
         unit_column = "individual"
-    final = _forward_select(probs, arr.answer, valid, max_steps)
-    per_fold, out_of_fold = _cross_fit(probs, arr, valid, fold, max_steps)
+    final = _forward_select(probs, arr.answer, valid, max_steps, metric)
+    per_fold, out_of_fold = _cross_fit(probs, arr, valid, fold, max_steps, metric)
     oof_accuracy = accuracy(out_of_fold, arr.answer, valid=valid)
     # Row j of the table weighs validation fold j; the last row weighs the test pairs.
     table = [[s["weights"].get(n, 0.0) for n in members] for s in [*per_fold, final]]
@@ -627,9 +663,12 @@ def ensemble(
         "members": list(members),
         "weights": final["weights"],
         "selected_on": (
-            f"validation accuracy; validation predictions cross-fitted over {folds} folds of {unit_column}s"
+            f"validation {metric.replace('_', '-')}; validation predictions cross-fitted over {folds} "
+            f"folds of {unit_column}s"
         ),
+        "metric": metric,
         "member_val_accuracy": final["member_val_accuracy"],
+        "member_val_score": final["member_val_score"],
         "in_sample_val_accuracy": final["val_accuracy"],
         "selection_trace": final["trace"],
         "folds": per_fold,

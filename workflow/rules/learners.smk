@@ -55,6 +55,7 @@ rule ensemble:
         members=ensemble_members,
         max_steps=lambda wildcards: config["learners"]["ensemble"]["max_steps"],
         folds=lambda wildcards: config["learners"]["ensemble"]["folds"],
+        metric=lambda wildcards: config["learners"]["ensemble"]["metric"],
         axis=lambda wildcards: config["settings"][wildcards.setting]["axis"],
     script:
         "../scripts/run_ensemble.py"

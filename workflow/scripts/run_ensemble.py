@@ -24,6 +24,7 @@ predictions, info = ensemble(
     folds=snakemake.params.folds,
     max_steps=snakemake.params.max_steps,
     axis=snakemake.params.axis,
+    metric=snakemake.params.metric,
 )
 write_parquet(predictions, snakemake.output.predictions)
 write_json(info, snakemake.output.info)

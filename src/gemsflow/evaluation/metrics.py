@@ -129,19 +129,23 @@ def part_accuracy(
     return accuracy(arr.probs, arr.answer, valid=_valid(arr), abstained=arr.abstained)
 
 
+def pair_log_loss(probs: np.ndarray, answer: np.ndarray) -> np.ndarray:
+    """[n] ``-log p(answer)`` of each pair, ``p`` clipped below at ``LOG_LOSS_EPS``."""
+    return -np.log(np.clip(probs[np.arange(len(answer)), answer], LOG_LOSS_EPS, None))
+
+
 def _valid(arr: PartArrays) -> np.ndarray:
     return np.arange(arr.probs.shape[1]) < arr.n_options[:, None]
 
 
 def _pair_stats(arr: PartArrays, n_bins: int) -> dict[str, np.ndarray]:
     rows = np.arange(arr.n)
-    p_answer = arr.probs[rows, arr.answer]
     onehot = np.zeros_like(arr.probs)
     onehot[rows, arr.answer] = 1.0
     confidence = arr.probs.max(axis=1)
     return {
         "correct": pair_credit(arr.probs, arr.answer, valid=_valid(arr), abstained=arr.abstained),
-        "nll": -np.log(np.clip(p_answer, LOG_LOSS_EPS, None)),
+        "nll": pair_log_loss(arr.probs, arr.answer),
         "brier": ((arr.probs - onehot) ** 2).sum(axis=1),
         "confidence": confidence,
         "bin": calibration_bin(confidence, n_bins),
