@@ -525,7 +525,7 @@ def _forward_select(
     answer: np.ndarray,
     valid: np.ndarray,
     max_steps: int,
-    metric: str = "log_loss",
+    metric: str,
 ) -> dict:
     """Greedy forward selection with replacement (Caruana et al. 2004) on the given pairs.
 

@@ -23,7 +23,7 @@ and takes the softmax over the question's options:
   the right one is the medoid: on Dunning-Kruger's grammar items (setting 3, seed 41) the most central
   option is the most chosen one on 8 of the 14 training questions, where chance is 1 in 5.
 
-The four weights are fitted by maximum likelihood on the training pairs, with each training question's
+The five weights are fitted by maximum likelihood on the training pairs, with each training question's
 features computed as if it were new (its own options are never neighbours, its own answer never counts in
 ``lean``), so the fit sees features the way a held-out question has them. The feature variant, the
 temperature and the neighbour count are chosen on validation accuracy; test pairs are predicted once, by
@@ -204,7 +204,7 @@ def _nll(theta: np.ndarray, features: np.ndarray, valid: np.ndarray, answer: np.
 
 def fit(features: np.ndarray, valid: np.ndarray, answer: np.ndarray) -> tuple[np.ndarray, float]:
     """Maximum-likelihood weights (start: the position prior alone) and the mean training NLL."""
-    start = np.array([0.0, 0.0, 1.0, 0.0, 0.0])
+    start = np.array([1.0 if name == "prior" else 0.0 for name in COEFFICIENTS])
     result = minimize(_nll, start, args=(features, valid, answer), jac=True, method="L-BFGS-B")
     return result.x, float(result.fun)
 
