@@ -26,6 +26,21 @@ NEW_QUESTIONS = SplitSpec("question", 0.2, 0.3)
 STANCES = ("left", "right", "centre", "unsure")
 
 
+def load_age_survey(directory, prefix, table, questions_text, options_map):
+    """Writes a GEMS-layout survey whose one trait is AGE and loads it."""
+    write_gems_files(directory, prefix, table, questions_text, options_map)
+    entry = {
+        "format": "gems",
+        "dir": str(directory),
+        "prefix": prefix,
+        "id_column": "QKEY",
+        "weight_column": "WEIGHT_W1",
+        "min_answers": 2,
+        "traits": {"age": {"column": "AGE", "description": "Age"}},
+    }
+    return load_source(prefix, entry)
+
+
 def write_stance_survey(directory, n_people=240, n_questions=20, seed=0):
     """Each question offers a left, a right, a centre and an unsure option, shuffled: a left-leaning
     person picks the left option 75 % of the time, wherever it sits. Position alone carries nothing."""
@@ -43,23 +58,8 @@ def write_stance_survey(directory, n_people=240, n_questions=20, seed=0):
         noise = rng.random(n_people) < 0.25
         answers[noise] = rng.integers(1, len(STANCES) + 1, noise.sum())
         table[q] = answers
-    write_gems_files(
-        directory,
-        "stance",
-        table,
-        {q: f"Where do you stand on {q}?" for q in questions},
-        options_map,
-    )
-    entry = {
-        "format": "gems",
-        "dir": str(directory),
-        "prefix": "stance",
-        "id_column": "QKEY",
-        "weight_column": "WEIGHT_W1",
-        "min_answers": 2,
-        "traits": {"age": {"column": "AGE", "description": "Age"}},
-    }
-    return load_source("stance", entry)
+    questions_text = {q: f"Where do you stand on {q}?" for q in questions}
+    return load_age_survey(directory, "stance", table, questions_text, options_map)
 
 
 def stance_features(data, seed=0):
@@ -172,23 +172,8 @@ def write_rephrasing_survey(directory, n_people=200, n_questions=20, seed=0):
         wrong = rng.integers(1, 5, n_people)
         answers = np.where(rng.random(n_people) < 0.6, right[q], wrong + (wrong >= right[q]))
         table[q] = answers.astype(float)
-    write_gems_files(
-        directory,
-        "rephrase",
-        table,
-        {q: f"Pick the right form for {q}." for q in questions},
-        options_map,
-    )
-    entry = {
-        "format": "gems",
-        "dir": str(directory),
-        "prefix": "rephrase",
-        "id_column": "QKEY",
-        "weight_column": "WEIGHT_W1",
-        "min_answers": 2,
-        "traits": {"age": {"column": "AGE", "description": "Age"}},
-    }
-    return load_source("rephrase", entry), right
+    questions_text = {q: f"Pick the right form for {q}." for q in questions}
+    return load_age_survey(directory, "rephrase", table, questions_text, options_map), right
 
 
 def rephrasing_features(data, right, dim=32, seed=0):
