@@ -7,6 +7,7 @@ import pytest
 
 from gemsflow.baselines import majority, subgroup_majority
 from gemsflow.scoring import score
+from gemsflow.selection import validation_folds
 from gemsflow.splits import SplitSpec, make_split
 
 
@@ -45,6 +46,14 @@ def test_subgroup_majority_uses_the_informative_trait(tmp_path):
     # The choice is recorded with the validation figure it was made on.
     assert info["val_accuracy"] == max(info["val_accuracy_by_trait"].values())
     assert grouped["accuracy"] > plain["accuracy"] + 0.2
+    # Validation rows are cross-fitted: each fold of people carries the trait chosen on the others.
+    people = split.loc[split["part"] == "val", "individual"].astype(str)
+    fold_of = dict(zip(people, validation_folds(people, 2, 0), strict=True))
+    for j, chosen in enumerate(f["trait"] for f in info["fold_selected"]):
+        alone, _ = subgroup_majority(data, split, trait=chosen)
+        rows = (predictions["part"] == "val") & (predictions["individual"].map(fold_of) == j)
+        assert rows.any()
+        assert predictions.loc[rows, "prob"].tolist() == alone.loc[rows, "prob"].tolist()
 
 
 def _toy_question_split():

@@ -200,3 +200,28 @@ def test_sage_model_averages_neighbours_as_edge_list_message_passing_does():
     assert len(model.layers) == 2
     for node_type, out in expected.items():
         torch.testing.assert_close(z[node_type], out, rtol=1e-5, atol=1e-6)
+
+
+def test_validation_predictions_come_from_the_epoch_chosen_on_the_other_folds(tmp_path):
+    """The epoch is chosen on validation answers, so the validation figure of the selected epoch is a
+    maximum over epochs. Each fold of validation people is predicted by the epoch best on the others;
+    test predictions always come from the epoch best on all validation answers."""
+    data, split, bundle = make_bundle("setting1")
+    cfg = config("sage", {"training": {"max_epochs": 12, "steps_per_epoch": 2, "patience": 12}})
+    runs = {}
+    for folds in (2, 3):
+        out = run_files(tmp_path / str(folds), "setting1")
+        info = train_run(bundle, "sage", cfg, 5, out, progress=False, folds=folds)
+        runs[folds] = info, pd.read_parquet(out["predictions"])
+    for folds, (info, predictions) in runs.items():
+        per_fold = info["selection"]["epoch"]["per_fold"]
+        assert [f["predicts_fold"] for f in per_fold] == list(range(folds))
+        assert all(1 <= f["epoch"] <= info["epochs_run"] for f in per_fold)
+        val = score(predictions, data, split)["parts"]["val"]["accuracy"]
+        assert val == pytest.approx(info["out_of_fold_val_accuracy"], abs=1e-12)
+    # With 3 folds (seed 5) one fold's epoch is not the overall best, and the figure drops accordingly.
+    info = runs[3][0]
+    assert {f["epoch"] for f in info["selection"]["epoch"]["per_fold"]} != {info["best_epoch"]}
+    assert info["out_of_fold_val_accuracy"] < info["best_val_accuracy"]
+    test = {k: p[p["part"] == "test"].reset_index(drop=True) for k, (_, p) in runs.items()}
+    pd.testing.assert_frame_equal(test[2], test[3])

@@ -15,8 +15,9 @@ from gemsflow.baselines import majority
 from gemsflow.datasets import load_source
 from gemsflow.errors import InputDataError
 from gemsflow.evaluation import align
-from gemsflow.learners import ensemble, logreg, validation_folds
+from gemsflow.learners import ensemble, logreg
 from gemsflow.scoring import score
+from gemsflow.selection import validation_folds
 from gemsflow.splits import SplitSpec, make_split
 
 SETTING1 = SplitSpec("individual", 0.2, 0.4, 0.4)
@@ -49,7 +50,11 @@ def test_logreg_predictions_follow_the_contract_and_record_the_validation_choice
     best = max((acc, name, c) for name, row in grid.items() for c, acc in row.items())
     assert info["best_val_accuracy"] == best[0]
     assert grid[info["selected"]["features"]][repr(info["selected"]["C"])] == best[0]
-    assert score(predictions, data, split)["parts"]["val"]["accuracy"] == pytest.approx(best[0])
+    # The validation rows are cross-fitted: each fold of people is predicted by the candidate best on
+    # the other fold, so the scorer reads the out-of-fold figure, not the maximum over candidates.
+    assert [f["predicts_fold"] for f in info["fold_selected"]] == [0, 1]
+    val = score(predictions, data, split)["parts"]["val"]["accuracy"]
+    assert val == pytest.approx(info["out_of_fold_val_accuracy"])
 
 
 def test_logreg_is_deterministic(tmp_path):

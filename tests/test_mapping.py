@@ -115,6 +115,10 @@ def test_mapping_finds_signal_layer_and_predicts_new_questions():
     assert {g["layer"] for g in info["grid"]} == {1, 2}
     assert info["val_accuracy_at_best"] > 0.97
     assert _accuracy(result.predictions, responses, "test") > 0.97
+    # Validation answers of each fold of validation questions: the cell chosen on the other folds.
+    assert [f["predicts_fold"] for f in info["fold_selected"]] == [0, 1]
+    val = _accuracy(result.predictions, responses, "val")
+    assert val == pytest.approx(info["out_of_fold_val_accuracy"])
 
     pred = result.predictions
     assert list(pred.columns) == ["individual", "question", "part", "code", "prob"]

@@ -99,15 +99,21 @@ def test_reads_each_persons_stance_off_similar_options_where_the_position_prior_
     assert info["coefficients"]["personal"] > 0
 
 
-def test_the_choice_is_the_best_validation_candidate(stance):
+def test_the_choice_is_the_best_validation_candidate_and_validation_is_cross_fitted(stance):
     data, split, features = stance
-    predictions, info = fit(data, split, features)
+    predictions, info = fit(data, split, features, folds=3)
     best = max(info["candidates"], key=lambda c: c["val_accuracy"])
     assert info["best_val_accuracy"] == best["val_accuracy"]
     assert info["selected"] == {k: best[k] for k in ("variant", "temperature", "neighbours")}
     assert len(info["candidates"]) == 4
+    # Each fold of validation questions is predicted by the candidate chosen on the other folds.
+    assert [f["predicts_fold"] for f in info["fold_selected"]] == [0, 1, 2]
     val = score(predictions, data, split)["parts"]["val"]["accuracy"]
-    assert val == pytest.approx(info["best_val_accuracy"], abs=1e-12)
+    assert val == pytest.approx(info["out_of_fold_val_accuracy"], abs=1e-12)
+    # Test pairs follow the overall choice whatever the folds.
+    two_folds, _ = fit(data, split, features, folds=2)
+    test = [p[p["part"] == "test"].reset_index(drop=True) for p in (predictions, two_folds)]
+    pd.testing.assert_frame_equal(*test)
 
 
 def test_test_answers_are_never_read_and_reruns_are_identical(stance):

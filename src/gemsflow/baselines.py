@@ -4,8 +4,9 @@
   A question without training answers (every question of setting 3) gets the uniform distribution, which
   the tie-aware scorer credits with ``1/K``: in setting 3 it scores the same as ``uniform``.
 * ``subgroup_majority``: the same distribution within the person's subgroup of one trait (the trait is
-  chosen on validation accuracy), shrunk towards the question's overall distribution where the subgroup
-  has few answers.
+  chosen on validation accuracy; validation pairs cross-fitted over folds of people, see
+  :mod:`gemsflow.selection`), shrunk towards the question's overall distribution where the subgroup has
+  few answers.
 * ``uniform``: ``1/K`` on every option; expected accuracy = the mean of ``1/K`` over held-out pairs.
 * ``position_prior``: for a question with ``K`` options, each option position's share among the training
   answers of the training questions that also have ``K`` options (Laplace-smoothed). It captures people's
@@ -21,8 +22,9 @@ import logging
 import numpy as np
 import pandas as pd
 
-from gemsflow.evaluation import part_accuracy
+from gemsflow.evaluation import part_credit
 from gemsflow.scoring import expected_pairs
+from gemsflow.selection import DEFAULT_FOLDS, cross_fitted_choice, validation_folds
 from gemsflow.survey import SurveyData
 
 log = logging.getLogger(__name__)
@@ -140,7 +142,11 @@ def subgroup_majority(
     trait: str = "auto",
     smoothing: float = 1.0,
     prior_strength: float = 5.0,
+    seed: int = 0,
+    folds: int = DEFAULT_FOLDS,
 ) -> tuple[pd.DataFrame, dict[str, object]]:
+    """Test pairs: the trait best on validation; validation pairs of each fold of people: the trait best
+    on the other folds, so the validation figure is out-of-fold."""
     answers = _train_answers(data, split)
     prior = _question_distribution(data, answers, smoothing)
     pairs = _pairs_with_options(data, split)
@@ -162,19 +168,37 @@ def subgroup_majority(
         )
         return preds[["individual", "question", "part", "code", "prob"]]
 
-    val_accuracy = {}
-    best_name, best_preds, best_acc = None, None, -1.0
-    for name in candidates:
-        preds = predict(name)
-        has_val = (preds["part"] == "val").any()
-        acc = part_accuracy(preds, data, split, "val") if has_val else 0.0
-        val_accuracy[name] = acc
-        if acc > best_acc:
-            best_name, best_preds, best_acc = name, preds, acc
-    log.info("subgroup_majority: trait %s chosen (validation accuracy %.4f)", best_name, best_acc)
-    return best_preds, {
-        "trait": best_name,
-        "selected_on": "val accuracy (tie-aware)",
-        "val_accuracy": best_acc,
+    frames = [predict(name) for name in candidates]
+    if not (frames[0]["part"] == "val").any():
+        return frames[0], {"trait": candidates[0], "note": "no validation pairs: first trait kept"}
+    scored = [part_credit(preds, data, split, "val") for preds in frames]
+    credit = np.stack([c for _, c in scored])
+    val_accuracy = dict(zip(candidates, credit.mean(axis=1).tolist(), strict=True))
+    best = int(credit.mean(axis=1).argmax())
+    people = scored[0][0]
+    fold = validation_folds(people, folds, seed)
+    chosen = cross_fitted_choice(credit, fold, folds)
+    # Every candidate's frame has the same rows in the same order (one left merge on the same pairs).
+    out = frames[best].copy()
+    fold_of = pd.Series(fold, index=people.to_numpy()).groupby(level=0).first()
+    person_fold = out["individual"].map(fold_of)
+    for j, c in enumerate(chosen):
+        rows = (out["part"] == "val") & (person_fold == j)
+        out.loc[rows, "prob"] = frames[c].loc[rows, "prob"]
+    log.info(
+        "subgroup_majority: trait %s chosen (validation accuracy %.4f)",
+        candidates[best],
+        val_accuracy[candidates[best]],
+    )
+    return out, {
+        "trait": candidates[best],
+        "selected_on": (
+            f"val accuracy (tie-aware); validation predictions cross-fitted over {folds} folds "
+            "of individuals"
+        ),
+        "val_accuracy": val_accuracy[candidates[best]],
         "val_accuracy_by_trait": val_accuracy,
+        "fold_selected": [
+            {"predicts_fold": j, "trait": candidates[c]} for j, c in enumerate(chosen)
+        ],
     }

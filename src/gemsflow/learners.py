@@ -37,10 +37,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from gemsflow.accuracy import accuracy
+from gemsflow.accuracy import accuracy, pair_credit
 from gemsflow.errors import InputDataError
 from gemsflow.evaluation import PartArrays, align, question_info
 from gemsflow.evaluation.metrics import pair_log_loss
+from gemsflow.selection import DEFAULT_FOLDS, out_of_fold_predictions, validation_folds
 from gemsflow.survey import SurveyData
 
 log = logging.getLogger(__name__)
@@ -412,8 +413,13 @@ def logreg(
     cs: list[float],
     features: list[str],
     masks: int = 1,
+    folds: int = DEFAULT_FOLDS,
 ) -> tuple[pd.DataFrame, dict]:
     """Per-question multinomial logistic regression; feature set and C chosen on validation accuracy.
+
+    Test pairs are predicted by the candidate best on all validation pairs; the validation pairs of each
+    fold of validation people by the candidate best on the other folds (:mod:`gemsflow.selection`), so
+    the validation figure the scorer reads is out-of-fold.
 
     ``masks`` > 1: training people enter the fit that many times, each with another seeded thinning of
     their answers (answer sets only), so the model sees the many ways a sparse reveal can look;
@@ -435,7 +441,7 @@ def logreg(
     n_options = problem.n_options
     cs = sorted(cs)
     val_accuracy: dict[str, dict[str, float]] = {}
-    best = (-1.0, None, None)
+    candidates, candidate_probs, candidate_credit = [], [], []
     fitted_by_set = {}
     for name in usable_feature_sets(problem, features):
         design = Design(problem, seed, name)
@@ -459,49 +465,43 @@ def logreg(
         fitted_by_set[name] = fits
         val_accuracy[name] = {}
         for k, c in enumerate(cs):
-            acc = accuracy(padded(val_probs[k], n_options.max()), pairs.answer[is_val])
-            val_accuracy[name][repr(c)] = acc
-            log.info("logreg %s C=%g: validation accuracy %.4f", name, c, acc)
-            if acc > best[0]:
-                best = (acc, name, k)
-    acc, name, k = best
+            probs = padded(val_probs[k], n_options.max())
+            credit = pair_credit(probs, pairs.answer[is_val])
+            val_accuracy[name][repr(c)] = float(credit.mean())
+            log.info("logreg %s C=%g: validation accuracy %.4f", name, c, credit.mean())
+            candidates.append((name, k))
+            candidate_probs.append(probs)
+            candidate_credit.append(credit)
+    credit = np.stack(candidate_credit)
+    name, k = candidates[int(credit.mean(axis=1).argmax())]
+    acc = val_accuracy[name][repr(cs[k])]
     design = Design(problem, seed, name)
     blocks = []
     for q in range(len(problem.questions)):
         rows = problem.part[:, q] >= 2
         blocks.append(_softmax_predict(fitted_by_set[name][q][k], design(q)[rows], n_options[q]))
-    preds = predictions_frame(problem, pairs, padded(blocks, n_options.max()))
+    probs = padded(blocks, n_options.max())
+    fold = validation_folds(pd.Series(problem.people[pairs.person[is_val]]), folds, seed)
+    probs[is_val], chosen = out_of_fold_predictions(np.stack(candidate_probs), credit, fold, folds)
+    preds = predictions_frame(problem, pairs, probs)
     info = {
         "selected": {"features": name, "C": cs[k]},
-        "selected_on": "validation accuracy",
+        "selected_on": (
+            f"validation accuracy; validation predictions cross-fitted over {folds} folds of individuals"
+        ),
         "best_val_accuracy": acc,
         "val_accuracy": val_accuracy,
+        "fold_selected": [
+            {"predicts_fold": j, "features": candidates[c][0], "C": cs[candidates[c][1]]}
+            for j, c in enumerate(chosen)
+        ],
+        "out_of_fold_val_accuracy": accuracy(probs[is_val], pairs.answer[is_val]),
         "reveal_rate": reveal_rate(problem),
         "masks": masks,
         "seed": seed,
         "train_seconds": time.perf_counter() - start,
     }
     return preds, info
-
-
-def validation_folds(units: pd.Series, n_folds: int, seed: int, kind: str = "people") -> np.ndarray:
-    """[pairs] fold of each validation pair: its unit's, by a seeded shuffle of the sorted units.
-
-    A unit is what the split holds out: a person (settings on the individual axis) or a question (the
-    question axis). Folds split units, not pairs: pairs of one unit are correlated, so a fold must not
-    share a unit with the folds its weights are chosen on. The folds depend on which units are in
-    validation, never on answers.
-    """
-    ids = np.sort(units.unique())
-    if len(ids) < n_folds:
-        raise InputDataError(
-            "split.parquet",
-            "part",
-            f"{len(ids)} validation {kind} cannot fill {n_folds} cross-fitting folds",
-            "lower learners.ensemble.folds or use a larger validation share",
-        )
-    fold = np.random.default_rng(seed).permutation(len(ids)) % n_folds
-    return pd.Series(fold, index=ids).loc[units].to_numpy()
 
 
 def _average(probs: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
@@ -597,7 +597,7 @@ def ensemble(
     members: dict[str, pd.DataFrame],
     *,
     seed: int,
-    folds: int = 2,
+    folds: int = DEFAULT_FOLDS,
     max_steps: int = 10,
     axis: str = "individual",
     metric: str = "log_loss",

@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 
 from gemsflow import io
-from gemsflow.accuracy import accuracy
+from gemsflow.accuracy import pair_credit
 from gemsflow.errors import InputDataError
+from gemsflow.selection import DEFAULT_FOLDS, cross_fitted_choice, validation_folds
 from gemsflow.survey import join_answers
 
 log = logging.getLogger(__name__)
@@ -114,17 +115,23 @@ def pair_logits(indiv_emb: np.ndarray, choice_emb: np.ndarray, pairs: EvalPairs)
     return scores[pairs.individual_index, pairs.choice_index]
 
 
-def pair_accuracy(logits: np.ndarray, pairs: EvalPairs) -> float:
-    """Tie-aware accuracy of per-row scores: each pair's rows laid out as one padded row of options."""
+def pair_credits(logits: np.ndarray, pairs: EvalPairs) -> np.ndarray:
+    """[pairs] tie-aware credit of per-row scores: each pair's rows laid out as one padded row."""
     if pairs.n_pairs == 0:
-        return float("nan")
+        return np.zeros(0)
     lengths = np.diff(np.append(pairs.pair_start, len(logits)))
     pair = np.repeat(np.arange(pairs.n_pairs), lengths)
     slot = np.arange(len(logits)) - pairs.pair_start[pair]
     scores = np.full((pairs.n_pairs, int(lengths.max())), -np.inf)
     scores[pair, slot] = logits
     valid = np.arange(scores.shape[1]) < lengths[:, None]
-    return accuracy(scores, pairs.true_row - pairs.pair_start, valid=valid)
+    return pair_credit(scores, pairs.true_row - pairs.pair_start, valid=valid)
+
+
+def pair_accuracy(logits: np.ndarray, pairs: EvalPairs) -> float:
+    """Tie-aware accuracy of per-row scores (mean of :func:`pair_credits`); NaN without pairs."""
+    credit = pair_credits(logits, pairs)
+    return float(credit.mean()) if len(credit) else float("nan")
 
 
 def pair_softmax(logits: np.ndarray, pairs: EvalPairs) -> np.ndarray:
@@ -363,8 +370,14 @@ def fit_mapping(
     alphas: Sequence[float],
     skip_embedding_layer: bool = True,
     variants: str | Sequence[str] = "auto",
+    seed: int = 0,
+    folds: int = DEFAULT_FOLDS,
 ) -> MappingResult:
     """Grid-search (variant, alpha, layer) on validation questions, then predict val and test answers.
+
+    Test answers come from the cell best on all validation questions; the validation answers of each
+    fold of validation questions from the cell best on the other folds (:mod:`gemsflow.selection`), so
+    the validation figure the scorer reads is out-of-fold.
 
     ``alphas`` is ``mapping.alphas`` of the validated config (the schema owns its default and
     requires at least one).
@@ -385,16 +398,30 @@ def fit_mapping(
     train_rows = feature_row.loc[train_choices].to_numpy()
     eval_rows = feature_row.loc[eval_choices].to_numpy()
     y_train = gnn.choice_emb[gnn_row.loc[train_choices].to_numpy()]
-    grid = _validation_grid(
+    grid, credit = _validation_grid(
         features, train_rows, eval_rows, y_train, gnn, val_pairs, alphas, skip_embedding_layer
     )
+
+    def cell_logits(cell: dict[str, Any], on: EvalPairs) -> np.ndarray:
+        states = features.candidates()[cell["variant"]]
+        position = features.layers_of(states).index(cell["layer"])
+        path = RidgePath.fit(states[train_rows, position], y_train)
+        predicted = path.predict(states[eval_rows, position], cell["alpha"])
+        return pair_logits(gnn.individual_emb, predicted, on)
+
     # First maximum in grid order: the main variant first, then per alpha the lowest best layer.
     best = max(grid, key=lambda cell: cell["val_accuracy"])
     states = features.candidates()[best["variant"]]
-    position = features.layers_of(states).index(best["layer"])
-    path = RidgePath.fit(states[train_rows, position], y_train)
-    predicted = path.predict(states[eval_rows, position], best["alpha"])
-    logits = pair_logits(gnn.individual_emb, predicted, pairs)
+    logits = cell_logits(best, pairs)
+    val_questions = val_pairs.frame["question"].to_numpy()[val_pairs.pair_start]
+    fold = validation_folds(pd.Series(val_questions), folds, seed, kind="questions")
+    chosen = cross_fitted_choice(credit, fold, folds)
+    fold_of_row = np.repeat(fold, np.diff(np.append(val_pairs.pair_start, len(val_pairs.frame))))
+    val_logits = np.empty(len(val_pairs.frame))
+    for j, c in enumerate(chosen):
+        val_logits[fold_of_row == j] = cell_logits(grid[c], val_pairs)[fold_of_row == j]
+    logits[val_mask] = val_logits
+    oof_accuracy = pair_accuracy(val_logits, val_pairs)
     prob = pair_softmax(logits / gnn.temperature, pairs)
 
     predictions = pairs.frame[["individual", "question", "part", "code"]].assign(prob=prob)
@@ -406,6 +433,11 @@ def fit_mapping(
         "best_alpha": best["alpha"],
         "best_layer": best["layer"],
         "val_accuracy_at_best": best["val_accuracy"],
+        "fold_selected": [
+            {"predicts_fold": j, **{k: grid[c][k] for k in ("variant", "layer", "alpha")}}
+            for j, c in enumerate(chosen)
+        ],
+        "out_of_fold_val_accuracy": oof_accuracy,
         # Every choice made on validation questions, with the figure it was made on.
         "selection": {
             "what": "feature variant, layer and ridge alpha",
@@ -465,22 +497,26 @@ def _validation_grid(
     val_pairs: EvalPairs,
     alphas: Sequence[float],
     skip_embedding_layer: bool,
-) -> list[dict[str, Any]]:
-    """Validation accuracy of every (variant, alpha, layer), in that nesting order."""
-    grid = []
+) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Validation accuracy of every (variant, alpha, layer), in that nesting order, and each cell's
+    per-pair credit ([cells, validation pairs])."""
+    grid, credit = [], []
     for variant, states in features.candidates().items():
         all_layers = features.layers_of(states)
         layers = select_layers(all_layers, skip_embedding_layer)
         val_acc = np.full((len(alphas), len(layers)), np.nan)
+        cell_credit = np.zeros((len(alphas), len(layers), val_pairs.n_pairs))
         for j, layer in enumerate(layers):
             position = all_layers.index(layer)
             path = RidgePath.fit(states[train_rows, position], y_train)
             z_eval = path.project(states[eval_rows, position])
             for i, alpha in enumerate(alphas):
                 predicted = path.predict_projected(z_eval, alpha)
-                val_acc[i, j] = pair_accuracy(
+                cell_credit[i, j] = pair_credits(
                     pair_logits(gnn.individual_emb, predicted, val_pairs), val_pairs
                 )
+                val_acc[i, j] = cell_credit[i, j].mean()
+        credit.append(cell_credit.reshape(-1, val_pairs.n_pairs))
         grid += [
             {
                 "variant": variant,
@@ -491,7 +527,7 @@ def _validation_grid(
             for i, alpha in enumerate(alphas)
             for j, layer in enumerate(layers)
         ]
-    return grid
+    return grid, np.concatenate(credit)
 
 
 def _subset(pairs: EvalPairs, row_mask: np.ndarray) -> EvalPairs:

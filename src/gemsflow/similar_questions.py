@@ -40,9 +40,10 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from gemsflow.accuracy import accuracy
+from gemsflow.accuracy import accuracy, pair_credit
 from gemsflow.errors import InputDataError
 from gemsflow.learners import EvalPairs, Problem, build_problem, padded, predictions_frame
+from gemsflow.selection import DEFAULT_FOLDS, out_of_fold_predictions, validation_folds
 
 log = logging.getLogger(__name__)
 
@@ -259,9 +260,12 @@ def similar_questions(
     smoothing: float = 1.0,
     max_fit_pairs: int = 300_000,
     seed: int = 0,
+    folds: int = DEFAULT_FOLDS,
 ) -> tuple[pd.DataFrame, dict]:
     """Fit every (variant, temperature, neighbours) candidate on training pairs, keep the best on
-    validation, predict val and test pairs with it. Returns (predictions, run info)."""
+    validation, predict test pairs with it. Validation pairs of each fold of validation questions are
+    predicted by the candidate best on the other folds (:mod:`gemsflow.selection`), so the validation
+    figure the scorer reads is out-of-fold. Returns (predictions, run info)."""
     problem = build_problem(data, split)
     answers = training_answers(problem)
     prior = position_prior(answers, smoothing)
@@ -279,7 +283,7 @@ def similar_questions(
             "split.parquet", "part", "no validation pair", "give the setting a val_ratio above 0"
         )
 
-    candidates, best = [], None
+    candidates, val_probs, val_credit, best = [], [], [], None
     for name, temperature, k in itertools.product(features, temperatures, neighbours):
         weights = neighbour_weights(features[name], answers, temperature, k)
         table = design(
@@ -287,17 +291,40 @@ def similar_questions(
         )
         theta, nll = fit(table.stack(fit_person, fit_options), fit_options >= 0, fit_answer)
         probs = predict(theta, table.stack(pairs.person, eval_options), eval_options >= 0)
-        val = accuracy(probs[is_val], pairs.answer[is_val], valid=eval_options[is_val] >= 0)
+        credit = pair_credit(probs[is_val], pairs.answer[is_val], valid=eval_options[is_val] >= 0)
+        val = float(credit.mean())
+        val_probs.append(probs[is_val])
+        val_credit.append(credit)
         row = {"variant": name, "temperature": temperature, "neighbours": k}
         candidates.append({**row, "val_accuracy": val, "train_nll": nll})
         log.info("similar questions %s: train NLL %.4f, val accuracy %.4f", row, nll, val)
         if best is None or val > best[0]:
             best = (val, row, theta, probs)
     val, selected, theta, probs = best
+    probs = probs.copy()
+    fold = validation_folds(
+        pd.Series(np.asarray(problem.questions)[pairs.question[is_val]]),
+        folds,
+        seed,
+        kind="questions",
+    )
+    probs[is_val], chosen = out_of_fold_predictions(
+        np.stack(val_probs), np.stack(val_credit), fold, folds
+    )
     predictions = predictions_frame(problem, pairs, padded([probs], problem.n_options.max()))
     info = {
         "selected": selected,
         "best_val_accuracy": val,
+        "fold_selected": [
+            {
+                "predicts_fold": j,
+                **{k: candidates[c][k] for k in ("variant", "temperature", "neighbours")},
+            }
+            for j, c in enumerate(chosen)
+        ],
+        "out_of_fold_val_accuracy": accuracy(
+            probs[is_val], pairs.answer[is_val], valid=eval_options[is_val] >= 0
+        ),
         "coefficients": dict(zip(COEFFICIENTS, map(float, theta), strict=True)),
         "candidates": candidates,
         "n_fit_pairs": len(fit_person),

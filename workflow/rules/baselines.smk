@@ -19,5 +19,6 @@ rule baseline:
         runtime=10,
     params:
         options=config["baselines"],
+        folds=config["validation_folds"],
     script:
         "../scripts/run_baseline.py"

@@ -66,6 +66,7 @@ rule train_gnn:
         gnn_config=lambda wildcards: resolve_config(
             config["gnn"], wildcards.arch, wildcards.dataset
         ),
+        folds=config["validation_folds"],
     script:
         "../scripts/train_gnn.py"
 
@@ -101,5 +102,6 @@ rule train_gnn_new_questions:
         gnn_config=lambda wildcards: resolve_config(
             config["gnn"], wildcards.arch, wildcards.dataset
         ),
+        folds=config["validation_folds"],
     script:
         "../scripts/train_gnn.py"

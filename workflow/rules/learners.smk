@@ -23,6 +23,7 @@ rule learner:
         runtime=60,
     params:
         options=lambda wildcards: config["learners"][wildcards.method],
+        folds=config["validation_folds"],
     script:
         "../scripts/run_learner.py"
 
@@ -54,7 +55,7 @@ rule ensemble:
     params:
         members=ensemble_members,
         max_steps=lambda wildcards: config["learners"]["ensemble"]["max_steps"],
-        folds=lambda wildcards: config["learners"]["ensemble"]["folds"],
+        folds=config["validation_folds"],
         metric=lambda wildcards: config["learners"]["ensemble"]["metric"],
         axis=lambda wildcards: config["settings"][wildcards.setting]["axis"],
     script:
@@ -88,5 +89,6 @@ rule similar_questions:
     params:
         options=config["learners"]["similar"],
         smoothing=config["baselines"]["smoothing"],
+        folds=config["validation_folds"],
     script:
         "../scripts/run_similar_questions.py"

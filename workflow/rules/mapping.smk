@@ -31,5 +31,6 @@ rule map_llm_to_gnn:
         alphas=lambda wildcards: [float(a) for a in config["mapping"]["alphas"]],
         skip_embedding_layer=config["mapping"]["skip_embedding_layer"],
         feature_variants=config["mapping"]["feature_variants"],
+        folds=config["validation_folds"],
     script:
         "../scripts/map_llm_to_gnn.py"

@@ -22,6 +22,8 @@ result = fit_mapping(
     alphas=snakemake.params.alphas,
     skip_embedding_layer=snakemake.params.skip_embedding_layer,
     variants=snakemake.params.feature_variants,
+    seed=int(snakemake.wildcards.seed),
+    folds=snakemake.params.folds,
 )
 write_parquet(result.predictions, snakemake.output.predictions)
 write_json(

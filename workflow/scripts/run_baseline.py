@@ -28,6 +28,8 @@ else:
         trait=options["subgroup_trait"],
         smoothing=options["smoothing"],
         prior_strength=options["prior_strength"],
+        seed=int(snakemake.wildcards.seed),
+        folds=snakemake.params.folds,
     )
 write_parquet(predictions, snakemake.output.predictions)
 write_json(info, snakemake.output.info)

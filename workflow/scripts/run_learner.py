@@ -22,6 +22,7 @@ with threadpool_limits(snakemake.threads):
         cs=options["cs"],
         features=options["features"],
         masks=options["masks"],
+        folds=snakemake.params.folds,
     )
 write_parquet(predictions, snakemake.output.predictions)
 write_json(info, snakemake.output.info)

@@ -16,6 +16,7 @@ with staged_outputs(dict(snakemake.output.items())) as staged:
         snakemake.params.gnn_config,
         int(snakemake.wildcards.seed),
         staged,
+        folds=snakemake.params.folds,
     )
 log.info(
     "%s %s %s seed %s: best epoch %d, val accuracy %.4f",

@@ -65,6 +65,7 @@ from gemsflow.evaluation.metrics import (
     expected_calibration_error,
     group_sum,
     part_accuracy,
+    part_credit,
     total_variation,
     wasserstein_ordinal,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "expected_calibration_error",
     "group_sum",
     "part_accuracy",
+    "part_credit",
     "question_info",
     "read_retest_table",
     "retest_metrics",

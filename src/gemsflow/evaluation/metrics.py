@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from gemsflow.accuracy import accuracy, pair_credit
+from gemsflow.accuracy import pair_credit
 from gemsflow.evaluation.contract import PartArrays, QuestionInfo, align
 from gemsflow.survey import SurveyData
 
@@ -117,16 +117,22 @@ def group_sum(index: np.ndarray, n_groups: int, values: np.ndarray) -> np.ndarra
 # Point metrics
 
 
+def part_credit(
+    predictions: pd.DataFrame, data: SurveyData, split: pd.DataFrame, part: str = "val"
+) -> tuple[pd.Series, np.ndarray]:
+    """(individual of each pair, its tie-aware credit) on one part only, for choices made on validation
+    (the other part unread). ``predictions`` may hold other parts' rows; only ``part``'s are checked."""
+    keep = split["part"].isin(["train", part])
+    arr = align(predictions[predictions["part"] == part], data, split[keep])[part]
+    credit = pair_credit(arr.probs, arr.answer, valid=_valid(arr), abstained=arr.abstained)
+    return arr.individuals, credit
+
+
 def part_accuracy(
     predictions: pd.DataFrame, data: SurveyData, split: pd.DataFrame, part: str = "val"
 ) -> float:
-    """Tie-aware accuracy of one part only, for choices made on validation (the other part unread).
-
-    ``predictions`` may hold other parts' rows; only ``part``'s are checked and scored.
-    """
-    keep = split["part"].isin(["train", part])
-    arr = align(predictions[predictions["part"] == part], data, split[keep])[part]
-    return accuracy(arr.probs, arr.answer, valid=_valid(arr), abstained=arr.abstained)
+    """Tie-aware accuracy of one part only (see :func:`part_credit`)."""
+    return float(part_credit(predictions, data, split, part)[1].mean())
 
 
 def pair_log_loss(probs: np.ndarray, answer: np.ndarray) -> np.ndarray:

@@ -3,8 +3,10 @@
 Schedule: every optimisation step draws a fresh split of the training answers into message-passing and
 supervision edges (setting-dependent, see :func:`draw_sample`); ``steps_per_epoch`` steps make an epoch,
 after which the model is evaluated on the validation answers with all training answers as the
-message-passing graph. The best epoch by validation accuracy is kept; training stops after ``patience``
-epochs without improvement or at ``max_epochs``. AdamW, cosine learning-rate decay over the maximal number
+message-passing graph. The best epoch by validation accuracy is kept (for test predictions); training
+stops after ``patience`` epochs without improvement or at ``max_epochs``. The validation predictions of
+each fold of validation people come from the epoch best on the other folds (:mod:`gemsflow.selection`),
+so the validation figure the scorer reads is not flattered by the choice of epoch. AdamW, cosine learning-rate decay over the maximal number
 of steps, global gradient-norm clipping.
 """
 
@@ -25,13 +27,14 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from gemsflow.accuracy import accuracy
+from gemsflow.accuracy import pair_credit
 from gemsflow.config import setting_config
 from gemsflow.errors import InputDataError
 from gemsflow.gnn.graph import TEST, TRAIN, VAL
 from gemsflow.gnn.models import GemsModel, full_edge_index
 from gemsflow.io import atomic_path, write_json, write_parquet, write_text
 from gemsflow.reproducibility import DEFAULT_THREADS, configure_torch
+from gemsflow.selection import DEFAULT_FOLDS, held_out_accuracy, validation_folds
 
 log = logging.getLogger("gemsflow.gnn")
 
@@ -122,7 +125,14 @@ class Trainer:
     keeping the best epoch and deciding when to stop; :meth:`predictions` and :meth:`embeddings` then
     read the selected model."""
 
-    def __init__(self, bundle: dict[str, Any], arch: str, cfg: dict[str, Any], seed: int):
+    def __init__(
+        self,
+        bundle: dict[str, Any],
+        arch: str,
+        cfg: dict[str, Any],
+        seed: int,
+        folds: int = DEFAULT_FOLDS,
+    ):
         self.bundle = bundle
         self.arch = arch
         self.cfg = cfg
@@ -149,6 +159,16 @@ class Trainer:
         self.question_choices = bundle["question_choices"].to(self.device)
         self.target_slot = bundle["choice_position"][bundle["answer_choice"]]
         self.eval_graph = self._edges(self.drawer.train_ids)
+        self.folds = int(folds)
+        self.fold_states: list[dict] = []  # filled by fit(): the state of each fold's epoch
+        val_people = np.asarray(bundle["individuals"], dtype=object)[
+            bundle["answer_individual"][self._answers(VAL)].numpy()
+        ]
+        self.val_fold = (
+            validation_folds(pd.Series(val_people, dtype=str), self.folds, self.seed)
+            if len(val_people)
+            else np.zeros(0, dtype=np.int64)
+        )
 
     def _edges(self, answer_ids: torch.Tensor) -> dict:
         graph = full_edge_index(self.bundle, answer_ids, self.model.relations)
@@ -178,13 +198,13 @@ class Trainer:
         return self.model(self.trait_codes, self.eval_graph)
 
     @torch.no_grad()
-    def evaluate(self, role: int) -> tuple[float, float]:
-        """Loss and tie-aware accuracy (:mod:`gemsflow.accuracy`) on the answers of one role."""
+    def evaluate(self, role: int) -> tuple[float, np.ndarray]:
+        """Loss and per-answer tie-aware credit (:mod:`gemsflow.accuracy`) on the answers of one role."""
         logits, target = self._logits_target(self.embed(), self._answers(role))
         loss = F.cross_entropy(logits, target)
         # Padding slots are -inf: never a maximum, never tied with a real option.
-        acc = accuracy(logits.double().cpu().numpy(), target.cpu().numpy())
-        return float(loss), acc
+        credit = pair_credit(logits.double().cpu().numpy(), target.cpu().numpy())
+        return float(loss), credit
 
     def fit(self, progress: bool = True) -> dict[str, Any]:
         """Train epoch by epoch, keep the best epoch by validation accuracy, return the run's info."""
@@ -197,15 +217,25 @@ class Trainer:
             )
         curve = []
         best = BestEpoch(patience=int(t["patience"]))
+        # Per fold: the best epoch by accuracy on the other folds' validation answers (patience unused).
+        self.fold_best = [BestEpoch(patience=max_epochs) for _ in range(self.folds)]
+        self.fold_states = [{} for _ in range(self.folds)]
+        fold_credit = np.zeros(self.folds)
         started = time.perf_counter()
         bar = tqdm(range(1, max_epochs + 1), desc=f"{self.arch} epochs", disable=not progress)
         for epoch in bar:
             train_loss = self.train_epoch(optimizer, scheduler, steps)
-            val_loss, val_acc = self.evaluate(VAL)
+            val_loss, credit = self.evaluate(VAL)
+            val_acc = float(credit.mean())
             curve.append((epoch, train_loss, val_loss, val_acc))
             bar.set_postfix(val_acc=f"{val_acc:.4f}")
             if best.update(epoch, val_acc):
                 best_state = copy.deepcopy(self.model.state_dict())
+            held_out = held_out_accuracy(credit, self.val_fold, self.folds)
+            for fold, fold_best in enumerate(self.fold_best):
+                if fold_best.update(epoch, float(held_out[fold])):
+                    self.fold_states[fold] = copy.deepcopy(self.model.state_dict())
+                    fold_credit[fold] = float(credit[self.val_fold == fold].sum())
             if best.exhausted:
                 break
         seconds = time.perf_counter() - started
@@ -218,7 +248,17 @@ class Trainer:
             best.val_acc,
             seconds,
         )
-        return self._run_info(best, curve, steps, seconds)
+        info = self._run_info(best, curve, steps, seconds)
+        info["selection"]["epoch"]["per_fold"] = [
+            {
+                "predicts_fold": fold,
+                "epoch": fold_best.epoch,
+                "val_accuracy_other_folds": fold_best.val_acc,
+            }
+            for fold, fold_best in enumerate(self.fold_best)
+        ]
+        info["out_of_fold_val_accuracy"] = float(fold_credit.sum() / max(len(self.val_fold), 1))
+        return info
 
     def _optimizer(self, total_steps: int) -> tuple[torch.optim.Optimizer, Any]:
         """AdamW over the trainable parameters, cosine decay over the maximal number of steps."""
@@ -272,12 +312,25 @@ class Trainer:
         }
 
     @torch.no_grad()
+    def _probabilities(self, answer_ids: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self._logits(self.embed(), answer_ids).double(), dim=1).cpu()
+
+    @torch.no_grad()
     def predictions(self) -> pd.DataFrame:
         """Per-option probabilities of every val and test answer (the predictions.parquet format)."""
         b = self.bundle
         ids = torch.nonzero(b["answer_role"] != TRAIN).flatten()
-        logits = self._logits(self.embed(), ids)
-        probs = torch.softmax(logits.double(), dim=1).cpu()
+        probs = self._probabilities(ids)
+        # Validation answers of each fold: the epoch chosen on the other folds (ids are sorted, as are
+        # the validation answers val_fold follows).
+        val_rows = torch.nonzero(b["answer_role"][ids] == VAL).flatten()
+        selected = copy.deepcopy(self.model.state_dict())
+        for fold, state in enumerate(self.fold_states):
+            rows = val_rows[torch.from_numpy(self.val_fold == fold)]
+            if state and len(rows):
+                self.model.load_state_dict(state)
+                probs[rows] = self._probabilities(ids[rows])
+        self.model.load_state_dict(selected)
         slots = b["question_choices"][b["answer_question"][ids]]
         row, col = torch.nonzero(slots >= 0, as_tuple=True)
         answer = ids[row]
@@ -332,13 +385,14 @@ def train_run(
     seed: int,
     outputs: dict[str, str],
     progress: bool = True,
+    folds: int = DEFAULT_FOLDS,
 ) -> dict[str, Any]:
     """Train one (setting, dataset, arch, seed) and write the files named in ``outputs``.
 
     Keys of ``outputs``: ``curve``, ``model``, ``run_info`` always; ``predictions`` (settings with
     held-out answers) or ``embeddings`` (setting 3).
     """
-    trainer = Trainer(bundle, arch, cfg, seed)
+    trainer = Trainer(bundle, arch, cfg, seed, folds=folds)
     info = trainer.fit(progress=progress)
     write_curve(info.pop("curve"), outputs["curve"])
     save_safetensors(

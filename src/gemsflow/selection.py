@@ -1,0 +1,66 @@
+"""Validation figures that a method's own choices do not flatter: cross-fitting over validation folds.
+
+A method that picks something on validation answers (a GNN's epoch, logreg's C and feature set, the
+ensemble's weights, the new-question model's candidate) and then reports the accuracy of its pick on those
+same answers reports a maximum over candidates: noise in its favour, larger the more candidates it tried.
+The leaderboard picks a method on that figure, so methods with many candidates would win on luck.
+
+The cure is the same everywhere. Validation units (people, or questions on a question-axis setting) are
+split into folds (:func:`validation_folds`); the validation predictions of fold ``j`` come from the
+candidate chosen on the other folds (:func:`cross_fitted_choice`), so the validation accuracy the scorer
+computes from a predictions file is out-of-fold. Test predictions use the candidate chosen on all
+validation pairs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from gemsflow.errors import InputDataError
+
+# Folds when a caller gives none (notebooks); the workflow passes the config's validation_folds.
+DEFAULT_FOLDS = 2
+
+
+def validation_folds(units: pd.Series, n_folds: int, seed: int, kind: str = "people") -> np.ndarray:
+    """[pairs] fold of each validation pair: its unit's, by a seeded shuffle of the sorted units.
+
+    A unit is what the split holds out: a person (settings on the individual axis) or a question (the
+    question axis). Folds split units, not pairs: pairs of one unit are correlated, so a fold must not
+    share a unit with the folds its choice is made on. The folds depend on which units are in
+    validation, never on answers.
+    """
+    ids = np.sort(units.unique())
+    if len(ids) < n_folds:
+        raise InputDataError(
+            "split.parquet",
+            "part",
+            f"{len(ids)} validation {kind} cannot fill {n_folds} cross-fitting folds",
+            "lower validation_folds in the config or use a larger validation share",
+        )
+    fold = np.random.default_rng(seed).permutation(len(ids)) % n_folds
+    return pd.Series(fold, index=ids).loc[units].to_numpy()
+
+
+def held_out_accuracy(credit: np.ndarray, fold: np.ndarray, n_folds: int) -> np.ndarray:
+    """[n_folds] mean credit over the validation pairs outside each fold (what fold j's choice may see)."""
+    totals = np.bincount(fold, weights=credit, minlength=n_folds)
+    counts = np.bincount(fold, minlength=n_folds)
+    return (totals.sum() - totals) / np.maximum(counts.sum() - counts, 1)
+
+
+def cross_fitted_choice(credit: np.ndarray, fold: np.ndarray, n_folds: int) -> np.ndarray:
+    """[n_folds] index of the candidate (row of ``credit``, [candidates, pairs] tie-aware credit) with the
+    highest accuracy outside each fold; the earliest candidate on ties."""
+    scores = np.stack([held_out_accuracy(row, fold, n_folds) for row in credit])
+    return scores.argmax(axis=0)
+
+
+def out_of_fold_predictions(
+    probs: np.ndarray, credit: np.ndarray, fold: np.ndarray, n_folds: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validation predictions of every candidate ([candidates, pairs, options]) and their credit
+    ([candidates, pairs]) -> (the out-of-fold prediction of each pair, the candidate chosen per fold)."""
+    chosen = cross_fitted_choice(credit, fold, n_folds)
+    return probs[chosen[fold], np.arange(len(fold))], chosen
