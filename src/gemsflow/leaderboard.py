@@ -6,7 +6,9 @@ fixed order of ``FLOOR_METHODS`` (``uniform`` and ``position_prior`` are the hon
 questions), then the other methods by mean test accuracy. The ``accuracy_gain`` column is measured from
 the best floor, the floor with the highest mean *validation* accuracy. The method with the highest mean
 validation accuracy (over every method, floors included) is marked ``selected``: it is the result a user
-would pick without seeing test answers.
+would pick without seeing test answers. A method's validation figure is out-of-fold wherever the method
+chose something on validation (:mod:`gemsflow.selection`), so no method wins this pick by having tried
+more candidates.
 
 Training cost columns come from Snakemake's benchmark files (``gemsflow.benchmarks``) of the jobs that
 fit the method for a seed (which jobs: ``training_benchmarks`` in workflow/rules/report.smk). A seed's
@@ -69,7 +71,7 @@ METRICS: tuple[Metric, ...] = (
         "Val. acc.",
         ("parts", "val", "accuracy"),
         True,
-        "micro over validation pairs (what selection uses)",
+        "micro over validation pairs, out-of-fold for methods that choose on validation (what the pick uses)",
     ),
     Metric(
         "abstain_rate",

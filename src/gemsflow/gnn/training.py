@@ -6,8 +6,8 @@ after which the model is evaluated on the validation answers with all training a
 message-passing graph. The best epoch by validation accuracy is kept (for test predictions); training
 stops after ``patience`` epochs without improvement or at ``max_epochs``. The validation predictions of
 each fold of validation people come from the epoch best on the other folds (:mod:`gemsflow.selection`),
-so the validation figure the scorer reads is not flattered by the choice of epoch. AdamW, cosine learning-rate decay over the maximal number
-of steps, global gradient-norm clipping.
+so the validation figure the scorer reads is not flattered by the choice of epoch. AdamW, cosine
+learning-rate decay over the maximal number of steps, global gradient-norm clipping.
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ class Trainer:
         curve = []
         best = BestEpoch(patience=int(t["patience"]))
         # Per fold: the best epoch by accuracy on the other folds' validation answers (patience unused).
-        self.fold_best = [BestEpoch(patience=max_epochs) for _ in range(self.folds)]
+        fold_bests = [BestEpoch(patience=max_epochs) for _ in range(self.folds)]
         self.fold_states = [{} for _ in range(self.folds)]
         fold_credit = np.zeros(self.folds)
         started = time.perf_counter()
@@ -232,7 +232,7 @@ class Trainer:
             if best.update(epoch, val_acc):
                 best_state = copy.deepcopy(self.model.state_dict())
             held_out = held_out_accuracy(credit, self.val_fold, self.folds)
-            for fold, fold_best in enumerate(self.fold_best):
+            for fold, fold_best in enumerate(fold_bests):
                 if fold_best.update(epoch, float(held_out[fold])):
                     self.fold_states[fold] = copy.deepcopy(self.model.state_dict())
                     fold_credit[fold] = float(credit[self.val_fold == fold].sum())
@@ -255,7 +255,7 @@ class Trainer:
                 "epoch": fold_best.epoch,
                 "val_accuracy_other_folds": fold_best.val_acc,
             }
-            for fold, fold_best in enumerate(self.fold_best)
+            for fold, fold_best in enumerate(fold_bests)
         ]
         info["out_of_fold_val_accuracy"] = float(fold_credit.sum() / max(len(self.val_fold), 1))
         return info
