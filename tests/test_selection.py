@@ -27,10 +27,10 @@ def test_each_fold_is_predicted_by_the_candidate_best_on_the_other_folds():
     )
     # Outside fold 0, candidate 1 is best (3 of 4 pairs); outside fold 1, candidates 0 and 2 tie at 2 of 4
     # and the earlier wins; outside fold 2, candidates 0 and 1 tie at 2 of 4.
-    assert held_out_accuracy(credit[1], fold, 3).tolist() == [0.75, 0.25, 0.5]
-    assert cross_fitted_choice(credit, fold, 3).tolist() == [1, 0, 0]
+    assert held_out_accuracy(credit[1], fold).tolist() == [0.75, 0.25, 0.5]
+    assert cross_fitted_choice(credit, fold).tolist() == [1, 0, 0]
     probs = np.arange(3)[:, None, None] * np.ones((3, 6, 2))
-    oof, chosen = out_of_fold_predictions(probs, credit, fold, 3)
+    oof, chosen = out_of_fold_predictions(probs, credit, fold)
     assert oof[:, 0].tolist() == [1, 1, 0, 0, 0, 0] and chosen.tolist() == [1, 0, 0]
 
 
@@ -44,7 +44,7 @@ def test_out_of_fold_figure_of_many_noise_candidates_stays_at_chance():
         credit = (rng.random((40, len(units))) < 0.5).astype(float)
         fold = validation_folds(units, 2, seed)
         in_sample.append(credit.mean(axis=1).max())
-        oof, _ = out_of_fold_predictions(credit[:, :, None], credit, fold, 2)
+        oof, _ = out_of_fold_predictions(credit[:, :, None], credit, fold)
         out_of_fold.append(oof[:, 0].mean())
     assert np.mean(in_sample) > 0.53
     assert np.mean(out_of_fold) == pytest.approx(0.5, abs=0.01)
@@ -56,3 +56,13 @@ def test_folds_split_units_not_pairs_and_depend_on_the_seed():
     assert all(len(set(fold[units == u])) == 1 for u in units.unique())
     assert sorted(np.bincount(fold)) == [4, 4]
     assert any(not np.array_equal(validation_folds(units, 2, s), fold) for s in range(1, 10))
+
+
+def test_a_single_validation_unit_keeps_the_in_sample_choice():
+    # One validation question (a small survey's question-axis split) has no other fold to choose on.
+    units = pd.Series(["q7"] * 4)
+    fold = validation_folds(units, 2, 0)
+    assert fold.tolist() == [0, 0, 0, 0]
+    credit = np.array([[0, 1, 0, 0], [1, 1, 1, 0]], dtype=float)
+    assert cross_fitted_choice(credit, fold).tolist() == [1]
+    assert sorted(np.unique(validation_folds(pd.Series(["a", "b", "c"]), 5, 0))) == [0, 1, 2]

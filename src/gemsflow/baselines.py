@@ -177,7 +177,7 @@ def subgroup_majority(
     best = int(credit.mean(axis=1).argmax())
     people = scored[0][0]
     fold = validation_folds(people, folds, seed)
-    chosen = cross_fitted_choice(credit, fold, folds)
+    chosen = cross_fitted_choice(credit, fold)
     # Every candidate's frame has the same rows in the same order (one left merge on the same pairs).
     out = frames[best].copy()
     fold_of = pd.Series(fold, index=people.to_numpy()).groupby(level=0).first()

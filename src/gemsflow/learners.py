@@ -41,7 +41,12 @@ from gemsflow.accuracy import accuracy, pair_credit
 from gemsflow.errors import InputDataError
 from gemsflow.evaluation import PartArrays, align, question_info
 from gemsflow.evaluation.metrics import pair_log_loss
-from gemsflow.selection import DEFAULT_FOLDS, out_of_fold_predictions, validation_folds
+from gemsflow.selection import (
+    DEFAULT_FOLDS,
+    n_folds_of,
+    out_of_fold_predictions,
+    validation_folds,
+)
 from gemsflow.survey import SurveyData
 
 log = logging.getLogger(__name__)
@@ -482,7 +487,7 @@ def logreg(
         blocks.append(_softmax_predict(fitted_by_set[name][q][k], design(q)[rows], n_options[q]))
     probs = padded(blocks, n_options.max())
     fold = validation_folds(pd.Series(problem.people[pairs.person[is_val]]), folds, seed)
-    probs[is_val], chosen = out_of_fold_predictions(np.stack(candidate_probs), credit, fold, folds)
+    probs[is_val], chosen = out_of_fold_predictions(np.stack(candidate_probs), credit, fold)
     preds = predictions_frame(problem, pairs, probs)
     info = {
         "selected": {"features": name, "C": cs[k]},
@@ -653,6 +658,13 @@ def ensemble(
         units = arr.individuals
         fold = validation_folds(units, folds, seed)
         unit_column = "individual"
+    if n_folds_of(fold) < 2:
+        raise InputDataError(
+            "split.parquet",
+            "part",
+            f"one validation {unit_column}: the ensemble's weights cannot be cross-fitted",
+            "use a larger validation share or leave the ensemble out of this setting",
+        )
     final = _forward_select(probs, arr.answer, valid, max_steps, metric)
     per_fold, out_of_fold = _cross_fit(probs, arr, valid, fold, max_steps, metric)
     oof_accuracy = accuracy(out_of_fold, arr.answer, valid=valid)

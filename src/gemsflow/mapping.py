@@ -415,7 +415,7 @@ def fit_mapping(
     logits = cell_logits(best, pairs)
     val_questions = val_pairs.frame["question"].to_numpy()[val_pairs.pair_start]
     fold = validation_folds(pd.Series(val_questions), folds, seed, kind="questions")
-    chosen = cross_fitted_choice(credit, fold, folds)
+    chosen = cross_fitted_choice(credit, fold)
     fold_of_row = np.repeat(fold, np.diff(np.append(val_pairs.pair_start, len(val_pairs.frame))))
     val_logits = np.empty(len(val_pairs.frame))
     for j, c in enumerate(chosen):

@@ -14,10 +14,12 @@ validation pairs.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
-from gemsflow.errors import InputDataError
+log = logging.getLogger(__name__)
 
 # Folds when a caller gives none (notebooks); the workflow passes the config's validation_folds.
 DEFAULT_FOLDS = 2
@@ -29,38 +31,51 @@ def validation_folds(units: pd.Series, n_folds: int, seed: int, kind: str = "peo
     A unit is what the split holds out: a person (settings on the individual axis) or a question (the
     question axis). Folds split units, not pairs: pairs of one unit are correlated, so a fold must not
     share a unit with the folds its choice is made on. The folds depend on which units are in
-    validation, never on answers.
+    validation, never on answers. Fewer units than ``n_folds`` give one fold per unit; a single unit
+    cannot be cross-fitted (see :func:`held_out_accuracy`).
     """
     ids = np.sort(units.unique())
     if len(ids) < n_folds:
-        raise InputDataError(
-            "split.parquet",
-            "part",
-            f"{len(ids)} validation {kind} cannot fill {n_folds} cross-fitting folds",
-            "lower validation_folds in the config or use a larger validation share",
+        log.warning(
+            "%d validation %s: %d cross-fitting folds instead of %d",
+            len(ids),
+            kind,
+            len(ids),
+            n_folds,
         )
-    fold = np.random.default_rng(seed).permutation(len(ids)) % n_folds
+    fold = np.random.default_rng(seed).permutation(len(ids)) % max(min(n_folds, len(ids)), 1)
     return pd.Series(fold, index=ids).loc[units].to_numpy()
 
 
-def held_out_accuracy(credit: np.ndarray, fold: np.ndarray, n_folds: int) -> np.ndarray:
-    """[n_folds] mean credit over the validation pairs outside each fold (what fold j's choice may see)."""
+def n_folds_of(fold: np.ndarray) -> int:
+    return int(fold.max()) + 1 if len(fold) else 1
+
+
+def held_out_accuracy(credit: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """[folds] mean credit over the validation pairs outside each fold (what fold j's choice may see).
+
+    With a single fold (one validation unit) there is nothing outside it: the choice is then made on
+    the fold itself, i.e. the figure stays in-sample, as it must where validation holds one unit.
+    """
+    n_folds = n_folds_of(fold)
+    if n_folds == 1:
+        return np.array([credit.mean() if len(credit) else 0.0])
     totals = np.bincount(fold, weights=credit, minlength=n_folds)
     counts = np.bincount(fold, minlength=n_folds)
     return (totals.sum() - totals) / np.maximum(counts.sum() - counts, 1)
 
 
-def cross_fitted_choice(credit: np.ndarray, fold: np.ndarray, n_folds: int) -> np.ndarray:
-    """[n_folds] index of the candidate (row of ``credit``, [candidates, pairs] tie-aware credit) with the
+def cross_fitted_choice(credit: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """[folds] index of the candidate (row of ``credit``, [candidates, pairs] tie-aware credit) with the
     highest accuracy outside each fold; the earliest candidate on ties."""
-    scores = np.stack([held_out_accuracy(row, fold, n_folds) for row in credit])
+    scores = np.stack([held_out_accuracy(row, fold) for row in credit])
     return scores.argmax(axis=0)
 
 
 def out_of_fold_predictions(
-    probs: np.ndarray, credit: np.ndarray, fold: np.ndarray, n_folds: int
+    probs: np.ndarray, credit: np.ndarray, fold: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validation predictions of every candidate ([candidates, pairs, options]) and their credit
     ([candidates, pairs]) -> (the out-of-fold prediction of each pair, the candidate chosen per fold)."""
-    chosen = cross_fitted_choice(credit, fold, n_folds)
+    chosen = cross_fitted_choice(credit, fold)
     return probs[chosen[fold], np.arange(len(fold))], chosen

@@ -308,9 +308,7 @@ def similar_questions(
         seed,
         kind="questions",
     )
-    probs[is_val], chosen = out_of_fold_predictions(
-        np.stack(val_probs), np.stack(val_credit), fold, folds
-    )
+    probs[is_val], chosen = out_of_fold_predictions(np.stack(val_probs), np.stack(val_credit), fold)
     predictions = predictions_frame(problem, pairs, padded([probs], problem.n_options.max()))
     info = {
         "selected": selected,

@@ -34,7 +34,7 @@ from gemsflow.gnn.graph import TEST, TRAIN, VAL
 from gemsflow.gnn.models import GemsModel, full_edge_index
 from gemsflow.io import atomic_path, write_json, write_parquet, write_text
 from gemsflow.reproducibility import DEFAULT_THREADS, configure_torch
-from gemsflow.selection import DEFAULT_FOLDS, held_out_accuracy, validation_folds
+from gemsflow.selection import DEFAULT_FOLDS, held_out_accuracy, n_folds_of, validation_folds
 
 log = logging.getLogger("gemsflow.gnn")
 
@@ -159,16 +159,16 @@ class Trainer:
         self.question_choices = bundle["question_choices"].to(self.device)
         self.target_slot = bundle["choice_position"][bundle["answer_choice"]]
         self.eval_graph = self._edges(self.drawer.train_ids)
-        self.folds = int(folds)
         self.fold_states: list[dict] = []  # filled by fit(): the state of each fold's epoch
         val_people = np.asarray(bundle["individuals"], dtype=object)[
             bundle["answer_individual"][self._answers(VAL)].numpy()
         ]
         self.val_fold = (
-            validation_folds(pd.Series(val_people, dtype=str), self.folds, self.seed)
+            validation_folds(pd.Series(val_people, dtype=str), int(folds), self.seed)
             if len(val_people)
             else np.zeros(0, dtype=np.int64)
         )
+        self.folds = n_folds_of(self.val_fold)
 
     def _edges(self, answer_ids: torch.Tensor) -> dict:
         graph = full_edge_index(self.bundle, answer_ids, self.model.relations)
@@ -231,7 +231,7 @@ class Trainer:
             bar.set_postfix(val_acc=f"{val_acc:.4f}")
             if best.update(epoch, val_acc):
                 best_state = copy.deepcopy(self.model.state_dict())
-            held_out = held_out_accuracy(credit, self.val_fold, self.folds)
+            held_out = held_out_accuracy(credit, self.val_fold)
             for fold, fold_best in enumerate(fold_bests):
                 if fold_best.update(epoch, float(held_out[fold])):
                     self.fold_states[fold] = copy.deepcopy(self.model.state_dict())
