@@ -274,6 +274,17 @@ def test_ensemble_on_new_questions_cross_fits_over_questions(tmp_path):
     assert info_after["folds"][1]["weights"] != info["folds"][1]["weights"]
 
 
+def test_ensemble_with_one_validation_question_says_it_cannot_cross_fit(tmp_path):
+    data = tiny(tmp_path, n_people=60)
+    split = make_split(data, SplitSpec("question", 0.34, 0.33), 5)
+    val = split["part"] == "val"
+    kept = split.loc[val, "question"].astype(str).min()
+    one_val = split[~val | (split["question"].astype(str) == kept)]
+    members = noise_members(data, one_val, 2, 5)
+    with pytest.raises(InputDataError, match="one validation question"):
+        ensemble(data, one_val, members, seed=5, max_steps=2, axis="question")
+
+
 def test_ensemble_without_members_is_a_config_error(tmp_path):
     data = tiny(tmp_path, n_people=60)
     split = make_split(data, SETTING2, 1)
