@@ -17,7 +17,7 @@ from llm_toy import make_split, make_survey  # noqa: E402
 
 from gemsflow.llm.finetune import train_lora  # noqa: E402
 from gemsflow.llm.prompts import PromptStyle, build_prompts  # noqa: E402
-from gemsflow.llm.runs import validation_accuracy  # noqa: E402
+from gemsflow.llm.runs import validation_credit  # noqa: E402
 
 SETTINGS = {
     "epochs": 2,
@@ -45,7 +45,7 @@ def run(model: str, out: Path) -> None:
         prompts["train"],
         prompts["val"],
         prompts["test"],
-        validation_accuracy(data, split),
+        validation_credit(data, split),
         out / "adapter",
         settings=SETTINGS,
         seed=0,

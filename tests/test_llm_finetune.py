@@ -18,7 +18,7 @@ from llm_toy import make_split, make_survey
 from gemsflow.llm.backends import TransformersBackend
 from gemsflow.llm.finetune import train_lora
 from gemsflow.llm.prompts import PromptStyle, build_prompts
-from gemsflow.llm.runs import validation_accuracy
+from gemsflow.llm.runs import validation_credit
 from gemsflow.llm.tiny_model import build_tiny_model
 from gemsflow.scoring import expected_pairs
 
@@ -66,7 +66,7 @@ def test_lora_selects_on_validation_scores_test_once_and_never_resumes(tmp_path,
         prompts["train"],
         prompts["val"],
         prompts["test"],
-        validation_accuracy(data, split),
+        validation_credit(data, split),
         adapter,
         settings=settings,
         seed=0,
@@ -79,7 +79,13 @@ def test_lora_selects_on_validation_scores_test_once_and_never_resumes(tmp_path,
     assert len(losses) == 3 and losses[-1] < losses[0]
     best = max(info["epochs"], key=lambda e: e["val_accuracy"])  # first epoch among ties
     assert info["best_epoch"] == best["epoch"]
-    assert validation_accuracy(data, split)(predictions) == best["val_accuracy"]
+    # The validation rows written are out-of-fold: each fold of people from the epoch best on the other.
+    assert [f["predicts_fold"] for f in info["fold_selected"]] == [0, 1]
+    assert {f["epoch"] for f in info["fold_selected"]} <= {1, 2, 3}
+    written = validation_credit(data, split)(predictions)[1].mean()
+    assert written == info["out_of_fold_val_accuracy"]
+    if all(f["epoch"] == info["best_epoch"] for f in info["fold_selected"]):
+        assert written == best["val_accuracy"]
     pairs = predictions[["individual", "question", "part"]].drop_duplicates()
     assert len(pairs) == len(expected_pairs(split))
     assert (adapter / "adapter_config.json").exists() and not (adapter / "stale.bin").exists()
@@ -100,7 +106,7 @@ def test_lora_selects_on_validation_scores_test_once_and_never_resumes(tmp_path,
         prompts["train"],
         prompts["val"],
         prompts["test"],
-        validation_accuracy(data, split),
+        validation_credit(data, split),
         tmp_path / "a2",
         settings=settings,
         seed=0,

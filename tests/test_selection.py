@@ -10,6 +10,7 @@ import pytest
 from gemsflow.selection import (
     cross_fitted_choice,
     held_out_accuracy,
+    out_of_fold_frame,
     out_of_fold_predictions,
     validation_folds,
 )
@@ -66,3 +67,27 @@ def test_a_single_validation_unit_keeps_the_in_sample_choice():
     credit = np.array([[0, 1, 0, 0], [1, 1, 1, 0]], dtype=float)
     assert cross_fitted_choice(credit, fold).tolist() == [1]
     assert sorted(np.unique(validation_folds(pd.Series(["a", "b", "c"]), 5, 0))) == [0, 1, 2]
+
+
+def test_a_long_predictions_frame_takes_each_folds_validation_rows_from_its_own_choice():
+    # Two candidates over people a (fold 0) and b (fold 1), one validation pair each, plus a test pair.
+    rows = pd.DataFrame(
+        {
+            "individual": ["a", "a", "b", "b", "c", "c"],
+            "question": "q",
+            "part": ["val", "val", "val", "val", "test", "test"],
+            "code": [1, 2, 1, 2, 1, 2],
+        }
+    )
+    first = rows.assign(prob=[0.9, 0.1, 0.9, 0.1, 0.9, 0.1])
+    second = rows.assign(prob=[0.2, 0.8, 0.2, 0.8, 0.2, 0.8])
+    # Candidate 0 is right for a only, candidate 1 for b and better overall (tie 1 vs 1 broken by
+    # a third pair of b that only candidate 1 gets right).
+    credit = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
+    units = pd.Series(["a", "b", "b"])
+    fold = np.array([0, 1, 1])
+    out, best, chosen = out_of_fold_frame([first, second], credit, units, fold, "individual")
+    assert best == 1 and chosen.tolist() == [1, 0]
+    # a's rows come from the choice made on b (candidate 1), b's from the choice made on a (candidate 0);
+    # test rows stay with the candidate best on all validation pairs.
+    assert out["prob"].tolist() == [0.2, 0.8, 0.9, 0.1, 0.2, 0.8]

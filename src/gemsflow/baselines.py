@@ -24,7 +24,7 @@ import pandas as pd
 
 from gemsflow.evaluation import part_credit
 from gemsflow.scoring import expected_pairs
-from gemsflow.selection import DEFAULT_FOLDS, cross_fitted_choice, validation_folds
+from gemsflow.selection import DEFAULT_FOLDS, out_of_fold_frame, validation_folds
 from gemsflow.survey import SurveyData
 
 log = logging.getLogger(__name__)
@@ -174,17 +174,11 @@ def subgroup_majority(
     scored = [part_credit(preds, data, split, "val") for preds in frames]
     credit = np.stack([c for _, c in scored])
     val_accuracy = dict(zip(candidates, credit.mean(axis=1).tolist(), strict=True))
-    best = int(credit.mean(axis=1).argmax())
     people = scored[0][0]
-    fold = validation_folds(people, folds, seed)
-    chosen = cross_fitted_choice(credit, fold)
     # Every candidate's frame has the same rows in the same order (one left merge on the same pairs).
-    out = frames[best].copy()
-    fold_of = pd.Series(fold, index=people.to_numpy()).groupby(level=0).first()
-    person_fold = out["individual"].map(fold_of)
-    for j, c in enumerate(chosen):
-        rows = (out["part"] == "val") & (person_fold == j)
-        out.loc[rows, "prob"] = frames[c].loc[rows, "prob"]
+    out, best, chosen = out_of_fold_frame(
+        frames, credit, people, validation_folds(people, folds, seed), "individual"
+    )
     log.info(
         "subgroup_majority: trait %s chosen (validation accuracy %.4f)",
         candidates[best],

@@ -79,3 +79,22 @@ def out_of_fold_predictions(
     ([candidates, pairs]) -> (the out-of-fold prediction of each pair, the candidate chosen per fold)."""
     chosen = cross_fitted_choice(credit, fold)
     return probs[chosen[fold], np.arange(len(fold))], chosen
+
+
+def out_of_fold_frame(
+    frames: list[pd.DataFrame], credit: np.ndarray, units: pd.Series, fold: np.ndarray, unit: str
+) -> tuple[pd.DataFrame, int, np.ndarray]:
+    """Long predictions of candidates (``frames``: the same rows in the same order, each with ``part``
+    and the ``unit`` column) -> (the frame of the candidate best on all validation pairs with its
+    validation rows of each fold replaced by the candidate chosen on the other folds, that best
+    candidate, the candidate chosen per fold). ``credit`` is [candidates, validation pairs] and
+    ``units``/``fold`` give each validation pair's unit and fold."""
+    best = int(credit.mean(axis=1).argmax())
+    chosen = cross_fitted_choice(credit, fold)
+    out = frames[best].copy()
+    fold_of = pd.Series(fold, index=units.to_numpy()).groupby(level=0).first()
+    row_fold = out[unit].astype(str).map(fold_of.rename(index=str))
+    for j, c in enumerate(chosen):
+        rows = (out["part"] == "val") & (row_fold == j)
+        out.loc[rows] = frames[c].loc[rows]
+    return out, best, chosen

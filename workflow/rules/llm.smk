@@ -234,5 +234,7 @@ rule llm_lora:
         entry=LLM_RULES.entry,
         location=LLM_RULES.location,
         options=LLM_RULES.lora_options,
+        folds=config["validation_folds"],
+        axis=lambda wildcards: config["settings"][wildcards.setting]["axis"],
     script:
         "../scripts/llm_lora.py"

@@ -6,7 +6,7 @@ import pandas as pd
 
 from gemsflow.io import read_jsonl
 from gemsflow.llm.finetune import train_lora
-from gemsflow.llm.runs import subsample_individuals, validation_accuracy, write_run
+from gemsflow.llm.runs import subsample_individuals, validation_credit, write_run
 from gemsflow.logs import setup_logging
 from gemsflow.reproducibility import configure_torch
 from gemsflow.survey import SurveyData
@@ -22,15 +22,19 @@ train = subsample_individuals(
     read_jsonl(snakemake.input.train), options.pop("max_train_individuals", None), seed
 )
 options.pop("prompt_style", None)
+# Folds split what the setting holds out: people, or questions on the question axis.
+unit = "question" if snakemake.params.axis == "question" else "individual"
 predictions, info = train_lora(
     snakemake.params.location,
     train,
     read_jsonl(snakemake.input.val),
     read_jsonl(snakemake.input.test),
-    validation_accuracy(data, split),
+    validation_credit(data, split, unit),
     snakemake.output.adapter,
     settings=options,
     seed=seed,
+    folds=snakemake.params.folds,
+    unit=unit,
     dtype=entry.get("dtype", "auto"),
     is_chat=bool(entry.get("chat", False)),
     chat_template_kwargs=entry.get("chat_template_kwargs"),

@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import sparse
 
 from gemsflow.accuracy import pair_credit
-from gemsflow.evaluation.contract import PartArrays, QuestionInfo, align
+from gemsflow.evaluation.contract import PartArrays, QuestionInfo, align, question_info
 from gemsflow.survey import SurveyData
 
 LOG_LOSS_EPS = 1e-15
@@ -118,13 +118,20 @@ def group_sum(index: np.ndarray, n_groups: int, values: np.ndarray) -> np.ndarra
 
 
 def part_credit(
-    predictions: pd.DataFrame, data: SurveyData, split: pd.DataFrame, part: str = "val"
+    predictions: pd.DataFrame,
+    data: SurveyData,
+    split: pd.DataFrame,
+    part: str = "val",
+    unit: str = "individual",
 ) -> tuple[pd.Series, np.ndarray]:
-    """(individual of each pair, its tie-aware credit) on one part only, for choices made on validation
-    (the other part unread). ``predictions`` may hold other parts' rows; only ``part``'s are checked."""
+    """(``unit`` of each pair: its individual or question, its tie-aware credit) on one part only, for
+    choices made on validation (the other part unread). ``predictions`` may hold other parts' rows;
+    only ``part``'s are checked."""
     keep = split["part"].isin(["train", part])
     arr = align(predictions[predictions["part"] == part], data, split[keep])[part]
     credit = pair_credit(arr.probs, arr.answer, valid=_valid(arr), abstained=arr.abstained)
+    if unit == "question":
+        return pd.Series(np.asarray(question_info(data).keys)[arr.q]), credit
     return arr.individuals, credit
 
 

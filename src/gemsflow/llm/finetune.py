@@ -3,10 +3,12 @@
 The loss is the negative log-likelihood of the answer letter's full continuation after the prompt (" B"
 for base models, "B" for chat models), tokenised after the prompt's end by
 :class:`gemsflow.llm.tokens.LetterTokens`, which refuses models whose options share a first token. After
-each epoch the validation prompts are scored exactly like the zero-shot backend and ``val_accuracy``
-(the caller passes :func:`gemsflow.llm.runs.validation_accuracy`, built on ``gemsflow.accuracy``) ranks
+each epoch the validation prompts are scored exactly like the zero-shot backend and ``val_credit``
+(the caller passes :func:`gemsflow.llm.runs.validation_credit`, built on ``gemsflow.accuracy``) ranks
 the epoch. Only after training are the test prompts scored, once, with the selected epoch's adapter; no
-test accuracy is computed here at all (the common scorer does that from the predictions file).
+test accuracy is computed here at all (the common scorer does that from the predictions file). The
+validation predictions written are cross-fitted (:mod:`gemsflow.selection`): each fold of validation
+units gets the epoch best on the other folds, so the validation figure is out-of-fold.
 
 Multi-process runs (``accelerate launch --multi_gpu --num_processes N``, data parallel; on a machine
 without CUDA the same command gives N CPU processes in a gloo group, whereas accelerate 1.x's ``--cpu``
@@ -38,6 +40,7 @@ from tqdm import tqdm
 
 from gemsflow.llm.backends import TransformersBackend, load_causal_lm, right_padded
 from gemsflow.llm.letters import LetterScores, predictions_frame
+from gemsflow.selection import DEFAULT_FOLDS, out_of_fold_frame, validation_folds
 
 log = logging.getLogger(__name__)
 
@@ -187,11 +190,13 @@ def train_lora(
     train_records: list[dict],
     val_records: list[dict],
     test_records: list[dict],
-    val_accuracy: Callable[[pd.DataFrame], float],
+    val_credit: Callable[[pd.DataFrame], tuple[pd.Series, np.ndarray]],
     adapter_dir: str | Path,
     *,
     settings: dict | None = None,
     seed: int = 0,
+    folds: int = DEFAULT_FOLDS,
+    unit: str = "individual",
     dtype: str = "auto",
     is_chat: bool = False,
     chat_template_kwargs: dict | None = None,
@@ -221,22 +226,36 @@ def train_lora(
     generator = torch.Generator().manual_seed(seed)
     ctx = _training_context(accelerator, model, trainable, cfg, inputs, targets, scorer.pad_id)
     ctx["on_step"] = on_step or (lambda step, lr: None)
-    history, best, best_state, best_val = [], None, None, None
+    history, best, best_state, val_frames, val_credits = [], None, None, [], []
     for epoch in range(1, int(cfg["epochs"]) + 1):
         batches = _batches([len(x) for x in inputs], int(cfg["batch_size"]), generator)
         losses = _epoch(ctx, epoch, batches)
-        entry, predictions = _validate(ctx, scorer, val_records, val_accuracy, epoch, losses)
+        entry, predictions, (units, credit) = _validate(
+            ctx, scorer, val_records, val_credit, epoch, losses
+        )
         history.append(entry)
+        val_frames.append(predictions)
+        val_credits.append(credit)
         log.info("epoch %d: %s", epoch, entry)
         if best is None or entry["val_accuracy"] > best["val_accuracy"]:
-            best, best_val = entry, predictions
+            best = entry
             best_state = {n: p.detach().clone() for n, p in trainable.items()}
+    fold = validation_folds(units, folds, seed, unit)
+    best_val, _, chosen = out_of_fold_frame(val_frames, np.stack(val_credits), units, fold, unit)
     test = _score_selected(ctx, scorer, trainable, best_state, adapter_dir, test_records)
     predictions = pd.concat([best_val, test], ignore_index=True)
     info = {
         "epochs": history,
         "best_epoch": best["epoch"],
         "val_accuracy_at_best": best["val_accuracy"],
+        "fold_selected": [
+            {"predicts_fold": j, "epoch": history[c]["epoch"]} for j, c in enumerate(chosen)
+        ],
+        "out_of_fold_val_accuracy": float(val_credit(best_val)[1].mean()),
+        "selected_on": (
+            f"validation accuracy; validation predictions cross-fitted over {folds} folds of "
+            f"{unit} units"
+        ),
         "n_train_prompts": len(train_records),
         "optimizer_steps": ctx["step"],
         "num_processes": accelerator.num_processes,
@@ -281,23 +300,25 @@ def _validate(
     ctx: dict,
     scorer,
     val_records: list[dict],
-    val_accuracy: Callable[[pd.DataFrame], float],
+    val_credit: Callable[[pd.DataFrame], tuple[pd.Series, np.ndarray]],
     epoch: int,
     losses: list[float],
-) -> tuple[dict, pd.DataFrame]:
-    """Score the validation prompts after an epoch: its history entry and its predictions."""
+) -> tuple[dict, pd.DataFrame, tuple[pd.Series, np.ndarray]]:
+    """Score the validation prompts after an epoch: its history entry, its predictions and their
+    per-pair (unit, credit)."""
     accelerator, model = ctx["accelerator"], ctx["model"]
     model.eval()
     scorer.model = accelerator.unwrap_model(model)
     scores = sharded_scores(accelerator, scorer, val_records)
     predictions = predictions_frame(val_records, scores)
+    units, credit = val_credit(predictions)
     entry = {
         "epoch": epoch,
         "train_loss": float(np.nanmean(losses)) if losses else None,
-        "val_accuracy": float(val_accuracy(predictions)),
+        "val_accuracy": float(credit.mean()),
         "mean_valid_mass": float(np.mean([s.mass for s in scores])) if scores else None,
     }
-    return entry, predictions
+    return entry, predictions, (units, credit)
 
 
 def _score_selected(

@@ -37,15 +37,18 @@ def score_records(backend: Backend, records: list[dict]) -> tuple[pd.DataFrame, 
     return predictions_frame(records, scores), info
 
 
-def validation_accuracy(data, split: pd.DataFrame) -> Callable[[pd.DataFrame], float]:
-    """The scorer's tie-aware accuracy of a predictions table's validation pairs.
+def validation_credit(
+    data, split: pd.DataFrame, unit: str = "individual"
+) -> Callable[[pd.DataFrame], tuple[pd.Series, np.ndarray]]:
+    """The scorer's tie-aware credit of a predictions table's validation pairs, with each pair's unit
+    (its individual, or its question on a question-axis setting) for cross-fitting.
 
     Only the ``val`` rows are read, so a selection made with it cannot see test answers.
     """
-    from gemsflow.evaluation import part_accuracy
+    from gemsflow.evaluation import part_credit
 
-    def evaluate(predictions: pd.DataFrame) -> float:
-        return part_accuracy(predictions, data, split, "val")
+    def evaluate(predictions: pd.DataFrame) -> tuple[pd.Series, np.ndarray]:
+        return part_credit(predictions, data, split, "val", unit)
 
     return evaluate
 
