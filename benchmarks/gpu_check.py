@@ -102,7 +102,7 @@ def check_hidden_states(model, data, size: dict):
 def check_lora(data, split, size: dict, work: Path):
     from gemsflow.llm.finetune import train_lora
     from gemsflow.llm.prompts import PromptStyle, build_prompts
-    from gemsflow.llm.runs import validation_accuracy
+    from gemsflow.llm.runs import validation_credit
     from gemsflow.llm.tiny_model import build_tiny_model
 
     heads = max(4, size["lora_hidden"] // 128)
@@ -129,7 +129,7 @@ def check_lora(data, split, size: dict, work: Path):
         prompts["train"][:n],
         val,
         prompts["test"][: n // 5],
-        validation_accuracy(data, val_split),
+        validation_credit(data, val_split),
         work / "adapter",
         settings={"epochs": 1, "batch_size": 8, "lr": 2e-4},
         seed=0,
