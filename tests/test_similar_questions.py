@@ -19,6 +19,7 @@ from gemsflow.similar_questions import (
     similar_questions,
     training_answers,
 )
+from gemsflow.similar_questions import fit as similar_fit
 from gemsflow.similar_questions import position_prior as prior_feature
 from gemsflow.splits import SplitSpec, make_split
 
@@ -96,24 +97,56 @@ def test_reads_each_persons_stance_off_similar_options_where_the_position_prior_
     floor = score(position_prior(data, split)[0], data, split)["parts"]["test"]["accuracy"]
     # 75 % + 25 %/4 of answers follow the person's stance; options are shuffled, so the prior is ~1/4.
     assert floor < 0.35 and learned > 0.7
-    assert info["coefficients"]["personal"] > 0
+    assert info["coefficients"]["more_options"]["personal"] > 0
 
 
-def test_the_choice_is_the_best_validation_candidate_and_validation_is_cross_fitted(stance):
+def rewrite_answers(data, split, part):
+    """The survey with every answer of ``part`` pairs moved to the next option."""
+    pairs = split.loc[split["part"] == part, ["individual", "question"]].astype(str)
+    responses = data.responses.astype({"individual": str, "question": str})
+    marked = responses.merge(pairs, on=["individual", "question"], how="left", indicator=True)
+    hit = (marked["_merge"] == "both").to_numpy()
+    n_options = data.options.groupby("question").size()
+    shifted = responses.copy()
+    shifted.loc[hit, "code"] = (
+        shifted.loc[hit, "code"] % shifted.loc[hit, "question"].map(n_options).to_numpy()
+    ) + 1
+    return type(data)(**{**data.__dict__, "responses": shifted})
+
+
+def test_the_choice_is_made_on_training_questions_so_validation_is_an_untouched_figure(stance):
     data, split, features = stance
-    predictions, info = fit(data, split, features, folds=3)
-    best = max(info["candidates"], key=lambda c: c["val_accuracy"])
-    assert info["best_val_accuracy"] == best["val_accuracy"]
-    assert info["selected"] == {k: best[k] for k in ("variant", "temperature", "neighbours")}
+    predictions, info = fit(data, split, features)
+    best = max(info["candidates"], key=lambda c: c["train_accuracy"])
     assert len(info["candidates"]) == 4
-    # Each fold of validation questions is predicted by the candidate chosen on the other folds.
-    assert [f["predicts_fold"] for f in info["fold_selected"]] == [0, 1, 2]
+    assert info["selected"] == {k: best[k] for k in ("variant", "temperature", "neighbours")}
+    assert info["train_accuracy"] == best["train_accuracy"]
     val = score(predictions, data, split)["parts"]["val"]["accuracy"]
-    assert val == pytest.approx(info["out_of_fold_val_accuracy"], abs=1e-12)
-    # Test pairs follow the overall choice whatever the folds.
-    two_folds, _ = fit(data, split, features, folds=2)
-    test = [p[p["part"] == "test"].reset_index(drop=True) for p in (predictions, two_folds)]
-    pd.testing.assert_frame_equal(*test)
+    assert val == pytest.approx(info["val_accuracy"], abs=1e-12)
+    # Validation answers choose nothing: rewriting them changes neither the choice nor a test prediction.
+    changed, changed_info = fit(rewrite_answers(data, split, "val"), split, features)
+    assert changed_info["selected"] == info["selected"]
+    test = [p[p["part"] == "test"].reset_index(drop=True) for p in (predictions, changed)]
+    pd.testing.assert_frame_equal(*test, check_exact=True)
+
+
+def test_two_option_questions_get_weights_of_their_own_and_borrow_all_pairs_weights_without_any():
+    rng = np.random.default_rng(0)
+    n = 4000
+    features = rng.standard_normal((n, 3, 2))
+    valid = np.ones((n, 3), dtype=bool)
+    kind = rng.integers(0, 2, n)
+    # Kind 0 answers follow feature 0, kind 1 answers follow feature 1.
+    logits = np.where(kind[:, None] == 0, features[..., 0], features[..., 1]) * 3
+    answer = (logits + rng.gumbel(size=logits.shape)).argmax(axis=1)
+    padded = np.concatenate([features, np.zeros((n, 3, 3))], axis=-1)  # five coefficients
+    theta = similar_fit(padded, valid, answer, kind)
+    assert theta[0, 0] > 2 > abs(theta[0, 1]) and theta[1, 1] > 2 > abs(theta[1, 0])
+    only_longer = similar_fit(
+        padded[kind == 1], valid[kind == 1], answer[kind == 1], kind[kind == 1]
+    )
+    np.testing.assert_allclose(only_longer[0], only_longer[1])
+    np.testing.assert_allclose(only_longer[1], theta[1], rtol=1e-4, atol=1e-4)
 
 
 def test_test_answers_are_never_read_and_reruns_are_identical(stance):
@@ -121,18 +154,8 @@ def test_test_answers_are_never_read_and_reruns_are_identical(stance):
     first, info = fit(data, split, features)
     again, _ = fit(data, split, features)
     pd.testing.assert_frame_equal(first, again, check_exact=True)
-    # Rewrite every test answer: neither the fit nor the validation choice may see them.
-    test_pairs = split.loc[split["part"] == "test", ["individual", "question"]].astype(str)
-    responses = data.responses.astype({"individual": str, "question": str})
-    hidden = responses.merge(test_pairs, on=["individual", "question"], how="left", indicator=True)
-    is_test = (hidden["_merge"] == "both").to_numpy()
-    n_options = data.options.groupby("question").size()
-    shifted = responses.copy()
-    shifted.loc[is_test, "code"] = (
-        shifted.loc[is_test, "code"] % shifted.loc[is_test, "question"].map(n_options).to_numpy()
-    ) + 1
-    altered = type(data)(**{**data.__dict__, "responses": shifted})
-    changed, changed_info = fit(altered, split, features)
+    # Rewrite every test answer: neither the fit nor the choice may see them.
+    changed, changed_info = fit(rewrite_answers(data, split, "test"), split, features)
     pd.testing.assert_frame_equal(first, changed, check_exact=True)
     assert changed_info["candidates"] == info["candidates"]
 
@@ -202,7 +225,7 @@ def test_the_option_that_reads_most_like_its_siblings_is_found_in_a_new_question
     floor = score(position_prior(data, split)[0], data, split)["parts"]["test"]["accuracy"]
     # The right option draws 60 % of answers; picking it for everyone scores about 0.6.
     assert floor < 0.3 and learned > 0.55
-    assert info["coefficients"]["central"] > 0
+    assert info["coefficients"]["more_options"]["central"] > 0
 
 
 def test_centrality_marks_the_medoid_and_is_zero_where_no_option_stands_out():

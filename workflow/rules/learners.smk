@@ -89,6 +89,5 @@ rule similar_questions:
     params:
         options=config["learners"]["similar"],
         smoothing=config["baselines"]["smoothing"],
-        folds=config["validation_folds"],
     script:
         "../scripts/run_similar_questions.py"

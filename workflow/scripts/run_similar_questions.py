@@ -26,7 +26,6 @@ with threadpool_limits(snakemake.threads):
         shrinkage=options["shrinkage"],
         smoothing=snakemake.params.smoothing,
         seed=int(snakemake.wildcards.seed),
-        folds=snakemake.params.folds,
     )
 write_parquet(predictions, snakemake.output.predictions)
 write_json({**info, "features": snakemake.input.features}, snakemake.output.info)
