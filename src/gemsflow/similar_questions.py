@@ -334,19 +334,17 @@ def similar_questions(
         candidates.append({**row, "train_accuracy": train, "val_accuracy": val})
         log.info("similar questions %s: training accuracy %.4f, val accuracy %s", row, train, val)
         if best is None or train > best[0]:
-            best = (train, row, theta, probs)
-    train, selected, theta, probs = best
+            best = (train, val, row, theta, probs)
+    train, val, selected, theta, probs = best
     predictions = predictions_frame(problem, pairs, padded([probs], problem.n_options.max()))
     info = {
         "selected": selected,
         "selected_on": "training accuracy, each training question left out of its own features",
         "train_accuracy": train,
-        "val_accuracy": next(
-            c["val_accuracy"] for c in candidates if all(c[k] == v for k, v in selected.items())
-        ),
+        "val_accuracy": val,
         "coefficients": {
-            kind_name: dict(zip(COEFFICIENTS, map(float, weights), strict=True))
-            for kind_name, weights in zip(KINDS, theta, strict=True)
+            kind_name: dict(zip(COEFFICIENTS, map(float, kind_theta), strict=True))
+            for kind_name, kind_theta in zip(KINDS, theta, strict=True)
         },
         "candidates": candidates,
         "n_fit_pairs": len(fit_person),
