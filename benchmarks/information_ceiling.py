@@ -16,13 +16,16 @@ reference: each test question answered with its own most common answer among the
 answer distribution were known in advance (in-sample, so an upper reference for any method that gives
 one answer per question), beside ``uniform`` (the mean of 1/K over the same pairs).
 
+``--learner boosting`` fits scikit-learn's histogram gradient boosting instead, one fixed configuration
+(:func:`boosting`), so that the references are not one learner class only.
+
 Each row gives tie-aware accuracy (:func:`gemsflow.accuracy.pair_credit`) over every answered pair, for
 the inverse L2 strength best on the same folds: a reference that, if anything, flatters the learner (the
 strength is chosen on the pairs it is scored on). It reads ``results/data/<dataset>/`` (rule
 ``prepare_dataset``) and no split: the figures are not test figures of any method and choose nothing.
 
 Usage: ``python benchmarks/information_ceiling.py results/data/twin results/data/dunning_kruger
-[--folds 5] [--seed 0] [--cs 0.003 0.01 0.03 0.1 0.3] [--features traits ...]
+[--folds 5] [--seed 0] [--cs 0.003 0.01 0.03 0.1 0.3] [--features traits ...] [--learner boosting]
 [--splits results/splits/setting3/twin/seed41/split.parquet ...]`` (a split's dataset is read from
 ``results/data/<dataset>/`` beside its ``results/splits/``). Prints a markdown table.
 """
@@ -35,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
@@ -54,10 +58,25 @@ def answer_one_hot(answer: np.ndarray, offsets: np.ndarray, shown: np.ndarray) -
     return out
 
 
+def boosting() -> HistGradientBoostingClassifier:
+    """One fixed gradient-boosting configuration; its number of trees stops early on 15 % of the fit rows."""
+    return HistGradientBoostingClassifier(
+        learning_rate=0.05,
+        max_iter=300,
+        max_leaf_nodes=15,
+        min_samples_leaf=20,
+        early_stopping=True,
+        validation_fraction=0.15,
+        n_iter_no_change=20,
+        random_state=0,
+    )
+
+
 def cross_validated_probs(
-    x: np.ndarray, y: np.ndarray, fold: np.ndarray, n_options: int, c: float
+    x: np.ndarray, y: np.ndarray, fold: np.ndarray, n_options: int, c: float | None
 ) -> np.ndarray:
-    """[n, n_options] held-out probabilities, each fold predicted by a fit on the others."""
+    """[n, n_options] held-out probabilities, each fold predicted by a fit on the others (logistic
+    regression with inverse L2 strength ``c``, or :func:`boosting` where ``c`` is None)."""
     probs = np.zeros((len(y), n_options))
     for k in np.unique(fold):
         fit_rows, held = fold != k, fold == k
@@ -65,7 +84,8 @@ def cross_validated_probs(
         if len(classes) == 1:
             probs[np.ix_(held, classes)] = 1.0
             continue
-        model = LogisticRegression(C=c, max_iter=500).fit(x[fit_rows], y[fit_rows])
+        model = boosting() if c is None else LogisticRegression(C=c, max_iter=500)
+        model.fit(x[fit_rows], y[fit_rows])
         probs[np.ix_(held, model.classes_)] = model.predict_proba(x[held])
     return probs
 
@@ -79,8 +99,9 @@ def majority_probs(y: np.ndarray, fold: np.ndarray, n_options: int) -> np.ndarra
 
 
 def ceiling(
-    data: SurveyData, folds: int, seed: int, cs: list[float], feature_sets: list[str]
+    data: SurveyData, folds: int, seed: int, cs: list[float | None], feature_sets: list[str]
 ) -> pd.DataFrame:
+    """One row per feature set; ``cs`` = [None] fits :func:`boosting` instead of logistic regressions."""
     every_pair = data.responses[["individual", "question"]].assign(part="train")
     problem = build_problem(data, every_pair)
     rng = np.random.default_rng(seed)
@@ -121,6 +142,11 @@ def ceiling(
                 "features": name,
                 "accuracy": by_c[best],
                 "C": "-" if best is None else best,
+                "learner": "majority"
+                if name == "majority"
+                else "logreg"
+                if cs != [None]
+                else "boosting",
                 "by_C": " ".join(f"{c:g}:{a:.4f}" for c, a in by_c.items() if c is not None),
             }
         )
@@ -154,6 +180,12 @@ def main() -> None:
     parser.add_argument("--cs", type=float, nargs="+", default=[0.003, 0.01, 0.03, 0.1, 0.3])
     parser.add_argument("--features", nargs="+", choices=FEATURE_SETS, default=list(FEATURE_SETS))
     parser.add_argument(
+        "--learner",
+        choices=["logreg", "boosting"],
+        default="logreg",
+        help="boosting: scikit-learn's HistGradientBoostingClassifier, one fixed configuration",
+    )
+    parser.add_argument(
         "--splits", nargs="*", type=Path, default=[], help="question-axis split.parquet files"
     )
     args = parser.parse_args()
@@ -168,7 +200,13 @@ def main() -> None:
         started = time.perf_counter()
         with threadpool_limits(1):
             tables.append(
-                ceiling(SurveyData.load(directory), args.folds, args.seed, args.cs, args.features)
+                ceiling(
+                    SurveyData.load(directory),
+                    args.folds,
+                    args.seed,
+                    args.cs if args.learner == "logreg" else [None],
+                    args.features,
+                )
             )
         print(f"{directory}: {time.perf_counter() - started:.0f} s", flush=True)
     if tables:

@@ -37,6 +37,12 @@ def test_other_answers_carry_the_hidden_trait_and_the_own_answer_never_leaks(tmp
     assert table["traits"] < table["traits+reveal40"] < table["traits+all_answers"]
     # A model that saw the answer it predicts would score 1; party explains 70 % + 30 %/K at best.
     assert table["traits+all_answers"] < 0.85
+    # The boosting learner reads the same features and finds the same structure, without the leak.
+    boosted = information_ceiling.ceiling(
+        data, folds=5, seed=0, cs=[None], feature_sets=["traits+all_answers"]
+    ).iloc[0]
+    assert boosted["learner"] == "boosting"
+    assert table["majority"] + 0.2 < boosted["accuracy"] < 0.85
     # Same folds, same reveal draw: the same figures on a rerun.
     again = information_ceiling.ceiling(
         data, folds=5, seed=0, cs=[0.1, 1.0], feature_sets=["traits+reveal40"]
