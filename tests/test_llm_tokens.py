@@ -16,7 +16,16 @@ from gemsflow.llm.tiny_model import build_tiny_model, build_tokenizer, corpus
 from gemsflow.llm.tokens import LetterTokens, check_prompt_tokens, encode_prompts, format_prompt
 
 PROMPT = "Question: How often do you agree?\nA. never\nB. often\nC. always\nAnswer:"
-BOS = {"llama2": "<s>", "llama3": "<|begin_of_text|>", "qwen": None, "tiny": "<s>"}
+BOS = {
+    "llama2": "<s>",
+    "llama3": "<|begin_of_text|>",
+    "qwen": None,
+    "chatml_bos": "<|im_start|>",
+    "tiny": "<s>",
+}
+# BOS tokens a chat prompt holds: one in front, or one per turn (system, user, assistant) where the
+# ChatML turn marker is the BOS.
+CHAT_BOS = {"llama2": 1, "llama3": 1, "chatml_bos": 3}
 
 
 def _tokenizer(style: str):
@@ -31,7 +40,8 @@ def _specials_doubled(tok, ids: list[int]) -> bool:
 
 
 # The tiny model is a base model (no chat template); the three family styles are tested both ways.
-CASES = [(s, c) for s in ("llama2", "llama3", "qwen") for c in (False, True)] + [("tiny", False)]
+CASES = [(s, c) for s in ("llama2", "llama3", "qwen", "chatml_bos") for c in (False, True)]
+CASES += [("tiny", False)]
 
 
 @pytest.mark.parametrize(("style", "is_chat"), CASES)
@@ -41,26 +51,34 @@ def test_final_prompt_has_one_bos_and_no_doubled_specials(style, is_chat):
     assert texts[0] == format_prompt(tok, PROMPT, is_chat)
     if BOS[style] is None:
         assert tok.bos_token_id is None
+    elif is_chat:
+        assert ids[0] == tok.bos_token_id and ids.count(tok.bos_token_id) == CHAT_BOS[style]
+    elif style == "chatml_bos":
+        assert tok.bos_token_id not in ids  # a plain prompt has no turns
     else:
         assert ids[0] == tok.bos_token_id and ids.count(tok.bos_token_id) == 1
     assert not _specials_doubled(tok, ids)
     if is_chat and style == "qwen":
         assert ids.count(tok.convert_tokens_to_ids("<|im_start|>")) == 3  # system, user, assistant
     # The classic mistake, a rendered chat template tokenised with the tokenizer's specials once more,
-    # is caught and named.
-    if is_chat and BOS[style] is not None:
+    # is caught and named (a ChatML tokenizer adds no BOS of its own, so it cannot make it).
+    if is_chat and style in ("llama2", "llama3"):
         twice = tok(texts, add_special_tokens=True)["input_ids"]
         assert twice[0][:2] == [tok.bos_token_id] * 2
-        with pytest.raises(InputDataError, match=f"model {style}: prompt 0 .*2 BOS"):
-            check_prompt_tokens(tok, twice, style, is_chat)
+        with pytest.raises(InputDataError, match=f"model {style}: prompt 0 .*2 BOS.*expected 1"):
+            check_prompt_tokens(tok, texts, twice, style, is_chat)
+    # A BOS doubled in front of a per-turn-BOS chat prompt is refused too.
+    if is_chat and style == "chatml_bos":
+        with pytest.raises(InputDataError, match="prompt 0 .*4 BOS.*expected 3"):
+            check_prompt_tokens(tok, texts, [[tok.bos_token_id, *ids]], style, is_chat)
 
 
 def test_doubled_special_token_without_bos_is_refused():
     tok = STYLES["qwen"]()
-    (ids,) = encode_prompts(tok, [PROMPT], model="qwen-x", is_chat=True)[1]
+    texts, (ids,) = encode_prompts(tok, [PROMPT], model="qwen-x", is_chat=True)
     start = tok.convert_tokens_to_ids("<|im_start|>")
     with pytest.raises(InputDataError, match="qwen-x.*'<\\|im_start\\|>' twice in a row"):
-        check_prompt_tokens(tok, [[start] + ids], "qwen-x", True)
+        check_prompt_tokens(tok, texts, [[start] + ids], "qwen-x", True)
 
 
 @pytest.mark.parametrize("is_chat", [False, True])

@@ -114,4 +114,19 @@ def qwen() -> PreTrainedTokenizerFast:
     return fast
 
 
-STYLES = {"llama2": llama2, "llama3": llama3, "qwen": qwen}
+def chatml_bos() -> PreTrainedTokenizerFast:
+    """SmolLM2's arrangement: ChatML whose BOS is ``<|im_start|>``, so every turn opens with a BOS; plain
+    text gets none."""
+    tok = _byte_level(["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+        pad_token="<|im_end|>",
+        unk_token="<|endoftext|>",
+    )
+    fast.chat_template = QWEN_CHAT
+    return fast
+
+
+STYLES = {"llama2": llama2, "llama3": llama3, "qwen": qwen, "chatml_bos": chatml_bos}

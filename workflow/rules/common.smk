@@ -21,6 +21,8 @@ from gemsflow.config import (  # noqa: E402
     ARCHS,
     features_path,
     graph_config,
+    model_files,
+    model_location,
     name_pattern,
     resolve_config,
     settings_on_axis,
@@ -73,6 +75,13 @@ def dataset_entry(name):
             f"Fix: use one of {sorted(datasets)} or add an entry for it under 'datasets'."
         )
     return resolve_paths(datasets[name], config["gems_data_dir"])
+
+
+def evaluation_panel(wildcards):
+    """evaluation.panel on an individual-axis setting (None where questions are held out)."""
+    if config["settings"][wildcards.setting]["axis"] != "individual":
+        return None
+    return config["evaluation"]["panel"]
 
 
 def dataset_source_files(wildcards):
@@ -286,11 +295,9 @@ def heldout_llm_entry(wildcards):
 
 def heldout_llm_files(wildcards):
     entry = heldout_llm_entry(wildcards)
-    return [TINY_MODEL_DIR] if entry and entry.get("build") == "tiny" else []
+    return model_files(entry) if entry else []
 
 
 def heldout_llm_location(wildcards):
     entry = heldout_llm_entry(wildcards)
-    if not entry:
-        return None
-    return TINY_MODEL_DIR if entry.get("build") == "tiny" else entry.get("path")
+    return model_location(entry) if entry else None

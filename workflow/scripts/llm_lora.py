@@ -1,5 +1,6 @@
 """LoRA fine-tuning on the training prompts; the epoch is chosen on validation, test is scored once."""
 
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -9,6 +10,7 @@ from gemsflow.llm.finetune import train_lora
 from gemsflow.llm.runs import subsample_individuals, validation_credit, write_run
 from gemsflow.logs import setup_logging
 from gemsflow.reproducibility import configure_torch
+from gemsflow.splits import Panel
 from gemsflow.survey import SurveyData
 
 setup_logging(snakemake.log[0])
@@ -18,6 +20,9 @@ configure_torch(snakemake.threads, bool(options.pop("deterministic", False)))
 entry = snakemake.params.entry
 data = SurveyData.load(Path(snakemake.input.data[0]).parent)
 split = pd.read_parquet(snakemake.input.split)
+panel = Panel.from_config(snakemake.params.panel, snakemake.wildcards.dataset)
+# The validation prompts hold the panel's people only (evaluation.panel), so credit is read there.
+val_split = panel.restrict(split) if panel else split
 train = subsample_individuals(
     read_jsonl(snakemake.input.train), options.pop("max_train_individuals", None), seed
 )
@@ -29,7 +34,7 @@ predictions, info = train_lora(
     train,
     read_jsonl(snakemake.input.val),
     read_jsonl(snakemake.input.test),
-    validation_credit(data, split, unit),
+    validation_credit(data, val_split, unit),
     snakemake.output.adapter,
     settings=options,
     seed=seed,
@@ -40,4 +45,6 @@ predictions, info = train_lora(
     chat_template_kwargs=entry.get("chat_template_kwargs"),
 )
 info["model"] = snakemake.wildcards.model
+if panel:
+    info["panel"] = asdict(panel)
 write_run(predictions, info, snakemake.output.predictions, snakemake.output.info)

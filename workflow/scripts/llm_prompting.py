@@ -1,11 +1,14 @@
 """Zero-shot or few-shot letter scoring of the val and test prompts with one model."""
 
+from dataclasses import asdict
+
 import torch
 
 from gemsflow.io import read_jsonl
 from gemsflow.llm.backends import make_backend
 from gemsflow.llm.runs import score_records, write_run
 from gemsflow.logs import setup_logging
+from gemsflow.splits import Panel
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
@@ -14,4 +17,8 @@ records = read_jsonl(snakemake.input.val) + read_jsonl(snakemake.input.test)
 backend = make_backend(snakemake.params.entry, model_path=snakemake.params.location)
 predictions, info = score_records(backend, records)
 info.update(style=snakemake.params.style, model=snakemake.wildcards.model)
+info.update(backend.describe())
+panel = Panel.from_config(snakemake.params.panel, snakemake.wildcards.dataset)
+if panel:  # the prompt files hold the panel's pairs only
+    info["panel"] = asdict(panel)
 write_run(predictions, info, snakemake.output.predictions, snakemake.output.info)

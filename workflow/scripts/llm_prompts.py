@@ -9,6 +9,7 @@ from gemsflow.io import write_jsonl
 from gemsflow.llm.features import load_features
 from gemsflow.llm.prompts import PromptStyle, build_prompts
 from gemsflow.logs import setup_logging
+from gemsflow.splits import Panel
 from gemsflow.survey import SurveyData
 
 setup_logging(snakemake.log[0])
@@ -17,6 +18,7 @@ style = PromptStyle.parse(snakemake.wildcards.style)
 embeddings = load_features(snakemake.input.embeddings) if style.k else None
 data = SurveyData.load(Path(snakemake.input.data[0]).parent)
 split = pd.read_parquet(snakemake.input.split)
+panel = Panel.from_config(snakemake.params.panel, snakemake.wildcards.dataset)
 for part, path in snakemake.output.items():
     records = build_prompts(
         data,
@@ -27,5 +29,6 @@ for part, path in snakemake.output.items():
         shuffle_options=bool(snakemake.params.shuffle_options),
         question_states=embeddings.question_states if embeddings else None,
         question_keys=embeddings.questions if embeddings else None,
+        panel=panel,
     )
     write_jsonl(records, path)

@@ -7,7 +7,8 @@ import pandas as pd
 from gemsflow.evaluation import EvaluationConfig, read_retest_table
 from gemsflow.io import read_json, write_json
 from gemsflow.logs import setup_logging
-from gemsflow.scoring import score
+from gemsflow.scoring import panel_summary, score
+from gemsflow.splits import Panel
 from gemsflow.survey import SurveyData
 
 log = setup_logging(snakemake.log[0])
@@ -21,17 +22,36 @@ identity = {
     "seed": int(snakemake.wildcards.seed),
 }
 retest_path = snakemake.params.retest
+info = read_json(snakemake.input.info)
+panel = Panel.from_config(snakemake.params.panel, snakemake.wildcards.dataset)
+# A run that predicted a panel only (an LLM on a CPU) is scored on that panel, named in its run_info.
+run_panel = Panel(**info["panel"]) if info.get("panel") else None
+scored_split = run_panel.restrict(split) if run_panel else split
+common = {
+    "data": data,
+    "identity": identity,
+    "method_info": info,
+    "evaluation": EvaluationConfig.from_config(snakemake.params.evaluation),
+    "where": snakemake.input.predictions,
+}
 metrics = score(
     predictions,
-    data,
-    split,
-    identity=identity,
-    method_info=read_json(snakemake.input.info),
-    evaluation=EvaluationConfig.from_config(snakemake.params.evaluation),
+    split=scored_split,
     retest=read_retest_table(retest_path) if retest_path else None,
     retest_source=retest_path or "",
-    where=snakemake.input.predictions,
+    **common,
 )
+if run_panel:
+    metrics["scope"] = "panel"
+    metrics["panel"] = panel_summary(metrics, run_panel.describe(split))
+elif panel:
+    panel_split = panel.restrict(split)
+    keys = ["individual", "question", "part"]
+    held = pd.MultiIndex.from_frame(panel_split[keys].astype(str))
+    on_panel = predictions[pd.MultiIndex.from_frame(predictions[keys].astype(str)).isin(held)]
+    metrics["panel"] = panel_summary(
+        score(on_panel, split=panel_split, **common), panel.describe(split)
+    )
 write_json(metrics, snakemake.output[0])
 log.info(
     "test accuracy %.4f on %d pairs; log-loss %.4f; ECE %.4f; representativeness %.4f",

@@ -41,6 +41,8 @@ class Backend(Protocol):
         self, prompts: list[str], max_new_tokens: int, temperature: float = 0.0, seed: int = 0
     ) -> list[str]: ...
 
+    def describe(self) -> dict: ...
+
 
 def resolve_dtype(name: str, device: str) -> torch.dtype:
     if name == "auto":
@@ -136,6 +138,14 @@ class TransformersBackend:
         self.pad_id = (
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         )
+
+    def describe(self) -> dict:
+        """What a run_info records of the model that made it."""
+        return {
+            "backend": "transformers",
+            "chat": self.is_chat,
+            "model_parameters": int(sum(p.numel() for p in self.model.parameters())),
+        }
 
     def encode_texts(self, prompts: list[str]) -> tuple[list[str], list[list[int]]]:
         """Final prompt texts and their checked token ids (see ``gemsflow.llm.tokens``)."""
@@ -310,6 +320,9 @@ class VLLMBackend:
 
             self.lora_request = LoRARequest("adapter", 1, adapter)
 
+    def describe(self) -> dict:
+        return {"backend": "vllm", "chat": self.is_chat, "model_parameters": None}
+
     def token_prompts(self, prompts: list[str]) -> tuple[list[str], list[dict]]:
         """Final texts and the engine's inputs: checked token ids (vLLM's ``TokensPrompt``, a TypedDict),
         so the engine adds no second BOS in front of a chat template's own."""
@@ -430,6 +443,9 @@ class OpenAIBackend:
         self.client = client or openai_client(api_key_env, base_url)
         self.model, self.api_key_env = model, api_key_env
         self.top_logprobs, self.max_retries, self._sleep = top_logprobs, max_retries, sleep
+
+    def describe(self) -> dict:
+        return {"backend": "openai", "chat": True, "model_parameters": None}
 
     def _complete(self, prompt: str, **kwargs):
         return call_api(

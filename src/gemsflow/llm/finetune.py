@@ -226,6 +226,9 @@ def train_lora(
     generator = torch.Generator().manual_seed(seed)
     ctx = _training_context(accelerator, model, trainable, cfg, inputs, targets, scorer.pad_id)
     ctx["on_step"] = on_step or (lambda step, lr: None)
+    # The untrained model's validation figure: what fine-tuning is measured against (not a candidate).
+    before, _, _ = _validate(ctx, scorer, val_records, val_credit, 0, [])
+    log.info("before training: %s", before)
     history, best, best_state, val_frames, val_credits = [], None, None, [], []
     for epoch in range(1, int(cfg["epochs"]) + 1):
         batches = _batches([len(x) for x in inputs], int(cfg["batch_size"]), generator)
@@ -248,6 +251,7 @@ def train_lora(
         "epochs": history,
         "best_epoch": best["epoch"],
         "val_accuracy_at_best": best["val_accuracy"],
+        "val_accuracy_before_training": before["val_accuracy"],
         "fold_selected": [
             {"predicts_fold": j, "epoch": history[c]["epoch"]} for j, c in enumerate(chosen)
         ],

@@ -18,6 +18,7 @@ import torch
 
 from gemsflow.errors import InputDataError
 from gemsflow.llm import templates
+from gemsflow.splits import Panel
 from gemsflow.survey import SurveyData, letters
 
 log = logging.getLogger(__name__)
@@ -155,8 +156,10 @@ def build_prompts(
     question_states: torch.Tensor | None = None,
     question_keys: list[str] | None = None,
     max_individuals: int | None = None,
+    panel: Panel | None = None,
 ) -> list[dict]:
-    """Prompt records for every pair of ``part`` (of the first ``max_individuals`` sampled individuals).
+    """Prompt records for every pair of ``part`` (of the first ``max_individuals`` sampled individuals;
+    of the ``panel``'s people only for a held-out part).
 
     Each record: ``individual``, ``question``, ``part``, ``codes`` (option codes in displayed order),
     ``letters``, ``label`` (letter of the true answer), ``examples`` (question keys of the few-shot
@@ -165,6 +168,9 @@ def build_prompts(
     if part not in PARTS:
         raise InputDataError(None, "part", f"unknown split part {part!r}", f"use one of {PARTS}")
     targets, pool = _targets_and_pool(data, split, part, seed, max_individuals)
+    if panel is not None and part != "train":
+        members = set(panel.individuals(split)[part])
+        targets = targets[targets["individual"].astype(str).isin(members)].reset_index(drop=True)
     examples = _few_shot_examples(targets, pool, style, question_states, question_keys)
     writer = _PromptWriter(data, pool, seed, shuffle_options)
     records = [

@@ -3,9 +3,10 @@
 Every backend (transformers, vLLM) and LoRA training go through :func:`encode_prompts`: a chat prompt is
 rendered by the model's chat template (which already writes the special tokens the model expects) and
 tokenised with ``add_special_tokens=False``; a plain prompt is tokenised with the tokenizer's own special
-tokens. :func:`check_prompt_tokens` then asserts what is otherwise assumed: exactly one BOS at the start
-when the tokenizer uses one, and no special token twice in a row (the classic doubled ``<s><s>`` of a
-chat template rendered to text and tokenised again).
+tokens. :func:`check_prompt_tokens` then asserts what is otherwise assumed: as many BOS tokens as the final text
+holds (one at the start for Llama-style models; one per turn where a ChatML template's BOS is
+``<|im_start|>``, as SmolLM2's is), and no special token twice in a row (the classic doubled ``<s><s>`` of
+a chat template rendered to text and tokenised again).
 
 :func:`letter_ids` gives the tokens of an answer letter *after the prompt's end*: the letter is
 tokenised together with the end of the prompt, never alone, because tokenizers of the Llama-2 family
@@ -55,21 +56,35 @@ def adds_bos(tokenizer) -> bool:
     return bool(ids) and ids[0] == bos
 
 
-def check_prompt_tokens(tokenizer, ids: Iterable[list[int]], model: str, is_chat: bool) -> None:
-    """Exactly one BOS first (when the tokenizer or its chat template uses one); no doubled specials."""
+def expected_bos(tokenizer, text: str, is_chat: bool) -> int:
+    """How many BOS tokens the final prompt must hold: each one the chat template wrote into the text
+    (ChatML templates whose BOS is ``<|im_start|>`` write one per turn), plus the tokenizer's own for a
+    plain prompt."""
+    bos_text = getattr(tokenizer, "bos_token", None)
+    written = text.count(bos_text) if bos_text else 0
+    return written if is_chat else written + int(adds_bos(tokenizer))
+
+
+def check_prompt_tokens(
+    tokenizer, texts: list[str], ids: Iterable[list[int]], model: str, is_chat: bool
+) -> None:
+    """BOS exactly where the final text puts it (first, when the prompt starts with one), never added
+    twice, and no special token doubled."""
     bos = getattr(tokenizer, "bos_token_id", None)
-    wants_bos = adds_bos(tokenizer) or (
-        is_chat and bos is not None and tokenizer.bos_token in (tokenizer.chat_template or "")
-    )
+    # A tokenizer whose BOS is its EOS (GPT-2 style) marks document ends with it, not prompt starts.
+    counts_bos = bos is not None and (bos != tokenizer.eos_token_id or adds_bos(tokenizer))
     special = set(tokenizer.all_special_ids)
-    for n, row in enumerate(ids):
+    for n, (text, row) in enumerate(zip(texts, ids, strict=True)):
         problem = None
-        n_bos = sum(t == bos for t in row) if bos is not None else 0
-        if wants_bos and (n_bos != 1 or row[0] != bos):
-            problem = f"{n_bos} BOS tokens ({tokenizer.bos_token!r}), expected exactly one, first"
-        elif not wants_bos and bos is not None and bos not in (tokenizer.eos_token_id,) and n_bos:
-            problem = f"{n_bos} BOS tokens ({tokenizer.bos_token!r}) where the tokenizer adds none"
-        else:
+        if counts_bos:
+            n_bos = sum(t == bos for t in row)
+            wanted = expected_bos(tokenizer, text, is_chat)
+            starts = (not is_chat and adds_bos(tokenizer)) or text.startswith(tokenizer.bos_token)
+            if n_bos != wanted or (starts and row[0] != bos):
+                problem = f"{n_bos} BOS tokens ({tokenizer.bos_token!r}), expected {wanted}" + (
+                    ", the first one opening the prompt" if starts else ""
+                )
+        if problem is None:
             doubled = [a for a, b in zip(row, row[1:], strict=False) if a == b and a in special]
             if doubled:
                 problem = (
@@ -97,7 +112,7 @@ def encode_prompts(
     texts = [format_prompt(tokenizer, p, is_chat, chat_template_kwargs) for p in prompts]
     # A chat template already contains the special tokens the model expects.
     ids = [list(x) for x in tokenizer(texts, add_special_tokens=not is_chat)["input_ids"]]
-    check_prompt_tokens(tokenizer, ids, model, is_chat)
+    check_prompt_tokens(tokenizer, texts, ids, model, is_chat)
     return texts, ids
 
 
