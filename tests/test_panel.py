@@ -8,8 +8,10 @@ import pytest
 from test_report import fake_run
 
 from gemsflow import leaderboard as lb
+from gemsflow.errors import InputDataError
 from gemsflow.io import read_json, write_json
 from gemsflow.splits import Panel
+from gemsflow.summary import write_deliverable
 
 
 def held_out_split(n_val: int = 30, n_test: int = 50, n_questions: int = 4) -> pd.DataFrame:
@@ -68,6 +70,7 @@ def _with_panel(path, accuracy, val_accuracy, scope="all", individuals=(5, 10)):
     }
     if scope == "panel":
         metrics["scope"] = "panel"
+        metrics["method_info"] = {"model_parameters": 134_515_008}
     write_json(metrics, path)
     return path
 
@@ -103,8 +106,17 @@ def test_panel_only_runs_leave_the_main_table_and_every_method_meets_on_the_pane
     )
     md = (out / "lb.md").read_text()
     assert "## On the evaluation panel" in md
-    assert "| zeroshot-x (panel only) | 2 | 5/10 | 0.3200 ± 0.0283 |" in md
+    assert "| zeroshot-x (135M, panel only) | 2 | 5/10 | 0.3200 ± 0.0283 |" in md
+    assert "| logreg | 2 | 5/10 | 0.6100 ± 0.0141 |" in md
     assert 'id="panel-table"' in (out / "lb.html").read_text()
+    # The deliverable accepts a configured method whose rows are in the panel table only.
+    delivered = write_deliverable(
+        out / "lb.tsv", out / "lb.md", paths, tmp_path / "deliverable", ["logreg", "zeroshot-x"]
+    )
+    assert delivered["method"].tolist() == ["majority", "logreg"]
+    assert "zeroshot-x (135M, panel only)" in (tmp_path / "deliverable/summary.md").read_text()
+    with pytest.raises(InputDataError, match="configured method 'gnn' has no row"):
+        write_deliverable(out / "lb.tsv", out / "lb.md", paths, tmp_path / "d2", ["gnn"])
     # Runs without panel figures (no evaluation.panel configured) make no panel table.
     (tmp_path / "plain").mkdir()
     assert lb.panel_board([fake_run(tmp_path / "plain", "majority", 1, 0.6)]).empty

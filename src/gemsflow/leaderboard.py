@@ -151,6 +151,7 @@ def run_rows(metrics_paths: Iterable[str | Path]) -> pd.DataFrame:
         boot = (metrics.get("bootstrap") or {}).get("test", {}).get("accuracy") or {}
         row["accuracy_ci_low"] = boot.get("low")
         row["accuracy_ci_high"] = boot.get("high")
+        row["model_parameters"] = (metrics.get("method_info") or {}).get("model_parameters")
         row["scope"] = metrics.get("scope", "all")
         row["panel"] = metrics.get("panel")
         row["path"] = str(path)
@@ -273,15 +274,17 @@ def panel_board(metrics_paths: Iterable[str | Path]) -> pd.DataFrame:
                 **{name: panel[name] for name in PANEL_FIGURES},
                 "people": f"{panel['individuals']['val']}/{panel['individuals']['test']}",
                 "scope": scope,
+                "model_parameters": parameters,
             }
-            for method, panel, scope in zip(
-                runs["method"], runs["panel"], runs["scope"], strict=True
+            for method, panel, scope, parameters in zip(
+                runs["method"], runs["panel"], runs["scope"], runs["model_parameters"], strict=True
             )
         ]
     ).astype({name: "float64" for name in PANEL_FIGURES})
     grouped = figures.groupby("method", sort=True)
     board = pd.DataFrame({"n_seeds": grouped.size(), "people": grouped["people"].first()})
     board["panel_only"] = grouped["scope"].first() == "panel"
+    board["model_parameters"] = grouped["model_parameters"].first()
     for name in PANEL_FIGURES:
         board[f"{name}_mean"] = grouped[name].mean()
         board[f"{name}_std"] = grouped[name].std(ddof=1).fillna(0.0)
@@ -302,8 +305,10 @@ def panel_display(panel: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "Method": [
-                m + (" (panel only)" if p else "")
-                for m, p in zip(panel["method"], panel["panel_only"], strict=True)
+                _panel_label(m, only, parameters)
+                for m, only, parameters in zip(
+                    panel["method"], panel["panel_only"], panel["model_parameters"], strict=True
+                )
             ],
             "Seeds": panel["n_seeds"].astype(int),
             "People (val/test)": panel["people"],
@@ -326,6 +331,17 @@ def panel_display(panel: pd.DataFrame) -> pd.DataFrame:
         "n/a" if not np.isfinite(g) else f"{g:+.4f}" for g in panel["accuracy_gain_mean"]
     ]
     return out
+
+
+def _panel_label(method: str, panel_only: bool, parameters) -> str:
+    """The method, the size of the language model behind it, and whether it predicted the panel only."""
+    notes = []
+    if pd.notna(parameters):
+        size = parameters / 1e9
+        notes.append(f"{size:.1f}B" if size >= 1 else f"{parameters / 1e6:.0f}M")
+    if panel_only:
+        notes.append("panel only")
+    return f"{method} ({', '.join(notes)})" if notes else method
 
 
 PANEL_NOTE = (

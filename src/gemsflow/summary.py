@@ -6,8 +6,10 @@
     copies of the leaderboard that rule ``leaderboard`` built once with :mod:`gemsflow.leaderboard`
     (``results/leaderboards/<setting>/<dataset>/leaderboard.{tsv,md}``): one row per configured method
     (the model-free floors first), each metric as mean and sample std over the seeds, the abstain rate,
-    the training time and memory from the jobs' benchmark files, and the method picked on validation.
-    Copied, not rebuilt, so the deliverable and the report show the same table.
+    the training time and memory from the jobs' benchmark files, and the method picked on validation;
+    with ``evaluation.panel`` set, summary.md also holds the panel table, where methods that predicted
+    the panel only (LLMs on a CPU) have their rows. Copied, not rebuilt, so the deliverable and the
+    report show the same tables.
 ``metrics/<method>/seed<k>.json``
     a copy of each run's ``metrics.json``.
 
@@ -41,7 +43,13 @@ def write_deliverable(
     """
     out_dir = Path(out_dir)
     board = pd.read_csv(leaderboard_tsv, sep="\t")
-    missing = sorted(set(methods) - set(board["method"]))
+    # Methods that predicted the evaluation panel only have their rows in the panel table (summary.md).
+    panel_only = {
+        metrics["method"]
+        for metrics in map(read_json, metrics_paths)
+        if metrics.get("scope") == "panel"
+    }
+    missing = sorted(set(methods) - set(board["method"]) - panel_only)
     if missing:
         raise InputDataError(
             str(leaderboard_tsv),

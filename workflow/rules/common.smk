@@ -1,5 +1,6 @@
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
@@ -29,6 +30,7 @@ from gemsflow.config import (  # noqa: E402
 )
 from gemsflow.config_checks import check_config  # noqa: E402
 from gemsflow.datasets import resolve_paths, source_files  # noqa: E402
+from gemsflow.splits import Panel  # noqa: E402
 
 # Schema, names and cross-field rules, each error naming the config file, the key and the fix; the schema
 # check fills in the schema's defaults in place (the schema is their only owner).
@@ -78,10 +80,13 @@ def dataset_entry(name):
 
 
 def evaluation_panel(wildcards):
-    """evaluation.panel on an individual-axis setting (None where questions are held out)."""
+    """The dataset's evaluation panel (gemsflow.splits.Panel fields) on an individual-axis setting;
+    None where questions are held out or no panel is set. Resolved here, so that one dataset's jobs
+    do not rerun when another dataset's panel changes."""
     if config["settings"][wildcards.setting]["axis"] != "individual":
         return None
-    return config["evaluation"]["panel"]
+    panel = Panel.from_config(config["evaluation"]["panel"], wildcards.dataset)
+    return asdict(panel) if panel else None
 
 
 def dataset_source_files(wildcards):

@@ -21,7 +21,7 @@ data = SurveyData.load(Path(snakemake.input.data[0]).parent)
 options = snakemake.params.options
 split = pd.read_parquet(snakemake.input.split)
 records = read_jsonl(snakemake.input.val) + read_jsonl(snakemake.input.test)
-panel = Panel.from_config(snakemake.params.panel, snakemake.wildcards.dataset)
+panel = Panel(**snakemake.params.panel) if snakemake.params.panel else None
 if panel:  # generation is the costliest stage: CoT may answer for a prefix of the panel only
     panel = panel.smaller(options.get("panel_individuals"))
     members = panel.individuals(split)

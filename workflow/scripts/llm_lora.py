@@ -20,7 +20,7 @@ configure_torch(snakemake.threads, bool(options.pop("deterministic", False)))
 entry = snakemake.params.entry
 data = SurveyData.load(Path(snakemake.input.data[0]).parent)
 split = pd.read_parquet(snakemake.input.split)
-panel = Panel.from_config(snakemake.params.panel, snakemake.wildcards.dataset)
+panel = Panel(**snakemake.params.panel) if snakemake.params.panel else None
 # The validation prompts hold the panel's people only (evaluation.panel), so credit is read there.
 val_split = panel.restrict(split) if panel else split
 train = subsample_individuals(

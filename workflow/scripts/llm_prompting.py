@@ -18,7 +18,7 @@ backend = make_backend(snakemake.params.entry, model_path=snakemake.params.locat
 predictions, info = score_records(backend, records)
 info.update(style=snakemake.params.style, model=snakemake.wildcards.model)
 info.update(backend.describe())
-panel = Panel.from_config(snakemake.params.panel, snakemake.wildcards.dataset)
+panel = Panel(**snakemake.params.panel) if snakemake.params.panel else None
 if panel:  # the prompt files hold the panel's pairs only
     info["panel"] = asdict(panel)
 write_run(predictions, info, snakemake.output.predictions, snakemake.output.info)

@@ -18,7 +18,7 @@ style = PromptStyle.parse(snakemake.wildcards.style)
 embeddings = load_features(snakemake.input.embeddings) if style.k else None
 data = SurveyData.load(Path(snakemake.input.data[0]).parent)
 split = pd.read_parquet(snakemake.input.split)
-panel = Panel.from_config(snakemake.params.panel, snakemake.wildcards.dataset)
+panel = Panel(**snakemake.params.panel) if snakemake.params.panel else None
 for part, path in snakemake.output.items():
     records = build_prompts(
         data,

@@ -23,7 +23,7 @@ identity = {
 }
 retest_path = snakemake.params.retest
 info = read_json(snakemake.input.info)
-panel = Panel.from_config(snakemake.params.panel, snakemake.wildcards.dataset)
+panel = Panel(**snakemake.params.panel) if snakemake.params.panel else None
 # A run that predicted a panel only (an LLM on a CPU) is scored on that panel, named in its run_info.
 run_panel = Panel(**info["panel"]) if info.get("panel") else None
 scored_split = run_panel.restrict(split) if run_panel else split
