@@ -1,4 +1,5 @@
-"""Fail unless a pytest JUnit report shows the system tests (real Chromium, real SLURM) ran and passed.
+"""Fail unless a pytest JUnit report shows the system tests (real Chromium, real SLURM, the real
+SmolLM2 model) ran and passed.
 
     python3 .ci/check_system_tests.py report.xml
 
@@ -15,6 +16,19 @@ import xml.etree.ElementTree as ET
 SYSTEM_TESTS = {
     ("tests.test_report", "test_report_opens_in_chromium_with_the_leaderboard_visible"): "Chromium",
     ("tests.test_slurm", "test_setting_target_builds_through_slurm"): "SLURM",
+    # The real model `make test` installs (requirements/packaged-models.txt): chat and plain scoring,
+    # hidden states.
+    (
+        "tests.test_llm_real_model",
+        "test_letter_scores_are_finite_distributions_that_follow_the_prompt[False]",
+    ): "SmolLM2",
+    (
+        "tests.test_llm_real_model",
+        "test_letter_scores_are_finite_distributions_that_follow_the_prompt[True]",
+    ): "SmolLM2",
+    ("tests.test_llm_real_model", "test_hidden_states_cover_every_layer_at_the_model_width"): (
+        "SmolLM2"
+    ),
 }
 
 

@@ -476,6 +476,30 @@ def test_api_rate_limit_and_server_errors_back_off_bounded_and_logged(status, ca
     assert f"HTTP {status}" in caplog.text and "retry 8 of 8" in caplog.text
 
 
+def test_unreachable_endpoint_fails_at_once_naming_it(monkeypatch):
+    """Offline: a connection that cannot be made is not retried like a rate limit (the client's own
+    retries are off too); the error names the endpoint and the fix. Loopback port 9 (discard) has no
+    listener, so the connection is refused without leaving the machine."""
+    import time
+
+    monkeypatch.setenv("GEMSFLOW_TEST_KEY", "sk-test-not-a-key")
+    waits = []
+    backend = OpenAIBackend(
+        "gpt-x",
+        base_url="http://127.0.0.1:9/v1",
+        api_key_env="GEMSFLOW_TEST_KEY",
+        sleep=waits.append,
+    )
+    started = time.monotonic()
+    with pytest.raises(InputDataError) as err:
+        backend.letter_scores(["Q"], [["A", "B"]])
+    assert time.monotonic() - started < 15 and waits == []
+    message = str(err.value)
+    assert err.value.field == "base_url" and "http://127.0.0.1:9/v1" in message
+    assert "no network path" in message and "HTTPS_PROXY" in message
+    assert "sk-test-not-a-key" not in message
+
+
 def test_unwritable_results_folder_fails_before_any_work(tmp_path, monkeypatch):
     import tempfile
 

@@ -68,7 +68,7 @@ def test_question_texts_end_with_answer_cue():
 
 
 class _FakeClient:
-    """Stands in for openai.OpenAI: fails twice, then embeds by text length."""
+    """Stands in for openai.OpenAI: times out twice, then embeds by text length."""
 
     def __init__(self):
         self.calls = []
@@ -78,7 +78,7 @@ class _FakeClient:
     def create(self, model, input):
         if self.failures:
             self.failures -= 1
-            raise ConnectionError("boom")
+            raise TimeoutError("boom")
         self.calls.append(list(input))
 
         class Item:

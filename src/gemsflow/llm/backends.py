@@ -371,7 +371,13 @@ def openai_client(api_key_env: str = "OPENAI_API_KEY", base_url: str | None = No
         )
     import openai
 
-    return openai.OpenAI(api_key=key, base_url=base_url)
+    # gemsflow's call_api is the one retry policy: the client's own retries would multiply it.
+    return openai.OpenAI(api_key=key, base_url=base_url, max_retries=0)
+
+
+def endpoint_of(client) -> str:
+    """The URL a client sends to, for error messages (never the key)."""
+    return str(getattr(client, "base_url", None) or "the API endpoint")
 
 
 # HTTP statuses worth a retry: rate limits (429), request timeouts (408) and transient server errors.
@@ -385,11 +391,21 @@ def _status(error: Exception) -> int | None:
     return status if isinstance(status, int) else None
 
 
-def call_api(fn, *, max_retries: int, sleep, api_key_env: str, what: str, max_wait: float = 60.0):
-    """Call ``fn`` and retry only what can pass by itself (rate limits, 5xx, timeouts, dropped
-    connections), with a logged exponential back-off bounded by ``max_wait`` seconds per wait. An
-    authentication or permission error fails at once, naming the variable that holds the key; any
-    other client error (bad request, unknown model) fails at once too."""
+def call_api(
+    fn,
+    *,
+    max_retries: int,
+    sleep,
+    api_key_env: str,
+    what: str,
+    max_wait: float = 60.0,
+    endpoint: str = "the API endpoint",
+):
+    """Call ``fn`` and retry only what can pass by itself (rate limits, 5xx, timeouts), with a logged
+    exponential back-off bounded by ``max_wait`` seconds per wait. An authentication or permission
+    error fails at once, naming the variable that holds the key; a connection that cannot be made at
+    all (no network, wrong host) fails at once, naming ``endpoint``; any other client error (bad
+    request, unknown model) fails at once too."""
     for attempt in range(max_retries + 1):
         try:
             return fn()
@@ -403,12 +419,23 @@ def call_api(fn, *, max_retries: int, sleep, api_key_env: str, what: str, max_wa
                     f"set {api_key_env} to a valid key with access to this model (export "
                     f"{api_key_env}=...), or point api_key_env at the variable that holds it",
                 ) from error
+            # A refused or unresolvable connection does not heal by waiting; a timeout may.
+            unreachable = type(error).__name__ == "APIConnectionError" or (
+                isinstance(error, ConnectionError) and not isinstance(error, TimeoutError)
+            )
+            if unreachable:
+                raise InputDataError(
+                    None,
+                    "base_url",
+                    f"could not connect to {endpoint} for {what}: no network path to it "
+                    f"({type(error).__name__}: {error})",
+                    "check the network and any proxy (HTTPS_PROXY), or set base_url of the "
+                    "llm.models / llm.embedders entry to a reachable OpenAI-compatible server; on "
+                    "an offline machine use a transformers model (e.g. smollm2-135m) instead",
+                ) from error
             transient = status in RETRY_STATUSES or (
                 status is None
-                and (
-                    isinstance(error, (TimeoutError, ConnectionError))
-                    or type(error).__name__ in ("APIConnectionError", "APITimeoutError")
-                )
+                and (isinstance(error, TimeoutError) or type(error).__name__ == "APITimeoutError")
             )
             if not transient or attempt == max_retries:
                 raise
@@ -456,6 +483,7 @@ class OpenAIBackend:
             sleep=self._sleep,
             api_key_env=self.api_key_env,
             what=f"chat completion ({self.model})",
+            endpoint=endpoint_of(self.client),
         )
 
     def letter_scores(

@@ -167,7 +167,7 @@ class OpenAIEmbedder:
         return self.cache_dir / digest[:2] / f"{digest}.npy"
 
     def _call(self, batch: list[str]) -> list[list[float]]:
-        from gemsflow.llm.backends import call_api
+        from gemsflow.llm.backends import call_api, endpoint_of
 
         response = call_api(
             lambda: self.client.embeddings.create(model=self.model, input=batch),
@@ -175,6 +175,7 @@ class OpenAIEmbedder:
             sleep=self._sleep,
             api_key_env=self.api_key_env,
             what=f"embedding request ({self.model})",
+            endpoint=endpoint_of(self.client),
         )
         return [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
 
