@@ -77,6 +77,8 @@ def test_lora_selects_on_validation_scores_test_once_and_never_resumes(tmp_path,
     # after each of the 3 epochs.
     assert len(scored) == 4 * len(prompts["val"]) + len(prompts["test"])
     assert 0 <= info["val_accuracy_before_training"] <= 1
+    base = TransformersBackend(str(model)).describe()["model_parameters"]
+    assert info["model_parameters"] == base and 0 < info["trainable_parameters"] < base
     assert scored[: len(prompts["val"])] == [r["prompt"] for r in prompts["val"]]
     assert not _keys_with(info, "test")  # no test accuracy anywhere in run_info
     losses = [e["train_loss"] for e in info["epochs"]]

@@ -264,6 +264,10 @@ def train_lora(
         "optimizer_steps": ctx["step"],
         "num_processes": accelerator.num_processes,
         "trainable_parameters": int(sum(p.numel() for p in trainable.values())),
+        # The frozen base model's size, as the other LLM runs report it (leaderboard labels).
+        "model_parameters": int(
+            sum(p.numel() for n, p in model.named_parameters() if n not in trainable)
+        ),
         "hyperparameters": cfg,
         "adapter": str(adapter_dir),
     }
