@@ -146,6 +146,17 @@ stop_daemon() {
     return 1
 }
 
+withdraw_conf() {
+    # With a slurm.conf but no controller, every SLURM client waits ~9 s for it, and Snakemake's SLURM
+    # plugin asks one (`scontrol show config`) at import: every `snakemake` call would start 9 s late.
+    # Without the file the client fails at once. Only the configuration this script wrote goes; the
+    # next start writes it again.
+    if [[ -e $SLURM_CONF ]] && grep -q "^ClusterName=${CLUSTER_NAME}$" "$SLURM_CONF"; then
+        rm -f "$SLURM_CONF"
+        log "removed $SLURM_CONF (this script's), so SLURM clients do not wait for the stopped controller"
+    fi
+}
+
 stop_daemons() {
     # Stops the cluster's daemons that run, except those named in $1 (running before this call).
     local daemon name stopped=""
@@ -156,6 +167,7 @@ stop_daemons() {
         stop_daemon "${daemon%%:*}" "$name" && stopped+=" $name"
     done
     [[ -z $stopped ]] || log "stopped${stopped}${1:+ (left running, as found: $1)}"
+    pid_alive /run/slurmctld.pid slurmctld || withdraw_conf
 }
 
 up() {
