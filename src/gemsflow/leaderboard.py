@@ -240,17 +240,10 @@ def build_leaderboard(
     board["seeds"] = grouped["seed"].agg(lambda s: ",".join(str(x) for x in sorted(s)))
     for name in COST_COLUMNS:
         board[name] = np.nan if costs is None else costs.get(name, pd.Series(dtype=float))
-    floors = [m for m in FLOOR_METHODS if m in board.index]
-    best_floor = _best_on_validation(board.loc[floors]) if floors else None
-    floor = board.loc[best_floor, "accuracy_mean"] if best_floor is not None else np.nan
-    board["accuracy_gain_mean"] = board["accuracy_mean"] - floor
+    selected = _best_on_validation(board)  # ties go to the first method by name, before sorting
+    board = _against_floors(board)
     board["is_floor"] = board.index.isin(FLOOR_METHODS)
-    board["selected"] = board.index == _best_on_validation(board)
-    rank = {m: i for i, m in enumerate(FLOOR_METHODS)}
-    board["_floor_rank"] = [rank.get(m, len(rank)) for m in board.index]
-    board = board.sort_values(
-        ["_floor_rank", "accuracy_mean"], ascending=[True, False], kind="stable"
-    ).drop(columns="_floor_rank")
+    board["selected"] = board.index == selected
     board.insert(0, "setting", runs["setting"].iloc[0])
     board.insert(1, "dataset", runs["dataset"].iloc[0])
     return board.reset_index().rename(columns={"index": "method"})
@@ -288,16 +281,7 @@ def panel_board(metrics_paths: Iterable[str | Path]) -> pd.DataFrame:
     for name in PANEL_FIGURES:
         board[f"{name}_mean"] = grouped[name].mean()
         board[f"{name}_std"] = grouped[name].std(ddof=1).fillna(0.0)
-    floors = [m for m in FLOOR_METHODS if m in board.index]
-    best_floor = _best_on_validation(board.loc[floors]) if floors else None
-    floor = board.loc[best_floor, "accuracy_mean"] if best_floor is not None else np.nan
-    board["accuracy_gain_mean"] = board["accuracy_mean"] - floor
-    rank = {m: i for i, m in enumerate(FLOOR_METHODS)}
-    board["_floor_rank"] = [rank.get(m, len(rank)) for m in board.index]
-    board = board.sort_values(
-        ["_floor_rank", "accuracy_mean"], ascending=[True, False], kind="stable"
-    ).drop(columns="_floor_rank")
-    return board.reset_index().rename(columns={"index": "method"})
+    return _against_floors(board).reset_index().rename(columns={"index": "method"})
 
 
 def panel_display(panel: pd.DataFrame) -> pd.DataFrame:
@@ -351,6 +335,20 @@ PANEL_NOTE = (
     " llm.cot.panel_individuals) covers a prefix of the panel. Δ: against the floor best on the panel's"
     " validation people."
 )
+
+
+def _against_floors(board: pd.DataFrame) -> pd.DataFrame:
+    """``accuracy_gain_mean`` against the floor best on validation; the floors first in
+    ``FLOOR_METHODS`` order, then the other methods by mean test accuracy."""
+    floors = [m for m in FLOOR_METHODS if m in board.index]
+    best_floor = _best_on_validation(board.loc[floors]) if floors else None
+    floor = board.loc[best_floor, "accuracy_mean"] if best_floor is not None else np.nan
+    board["accuracy_gain_mean"] = board["accuracy_mean"] - floor
+    rank = {m: i for i, m in enumerate(FLOOR_METHODS)}
+    board["_floor_rank"] = [rank.get(m, len(rank)) for m in board.index]
+    return board.sort_values(
+        ["_floor_rank", "accuracy_mean"], ascending=[True, False], kind="stable"
+    ).drop(columns="_floor_rank")
 
 
 def _best_on_validation(board: pd.DataFrame) -> str | None:
