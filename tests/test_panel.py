@@ -38,6 +38,12 @@ def test_panel_is_seeded_whole_people_and_a_smaller_panel_is_its_prefix():
     held = restricted[restricted["part"] != "train"]
     assert sorted(held["individual"].unique()) == sorted(chosen["val"] + chosen["test"])
     assert len(held) == 15 * 4  # every question of each panel person
+    # A whole-test-set run's predictions, read on the panel: exactly the panel people's held-out rows.
+    predictions = split[split["part"] != "train"].assign(code=1, prob=1.0)
+    on_panel = panel.predictions_on(predictions, split)
+    assert sorted(map(tuple, on_panel[["individual", "question"]].to_numpy())) == sorted(
+        map(tuple, held[["individual", "question"]].to_numpy())
+    )
     # More people asked for than held out: all of them.
     assert len(Panel(100, 100).individuals(split)["val"]) == 30
 

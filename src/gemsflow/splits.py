@@ -223,6 +223,12 @@ class Panel:
             keep |= (split["part"] == part) & people.isin(members)
         return split.loc[keep].reset_index(drop=True)
 
+    def predictions_on(self, predictions: pd.DataFrame, split: pd.DataFrame) -> pd.DataFrame:
+        """The rows of a whole-test-set run's predictions that fall on the panel's held-out pairs."""
+        keys = ["individual", "question", "part"]
+        held = pd.MultiIndex.from_frame(self.restrict(split)[keys].astype(str))
+        return predictions[pd.MultiIndex.from_frame(predictions[keys].astype(str)).isin(held)]
+
     def describe(self, split: pd.DataFrame) -> dict:
         chosen = self.individuals(split)
         return {"seed": self.seed, "individuals": {part: len(p) for part, p in chosen.items()}}

@@ -45,12 +45,9 @@ if run_panel:
     metrics["scope"] = "panel"
     metrics["panel"] = panel_summary(metrics, run_panel.describe(split))
 elif panel:
-    panel_split = panel.restrict(split)
-    keys = ["individual", "question", "part"]
-    held = pd.MultiIndex.from_frame(panel_split[keys].astype(str))
-    on_panel = predictions[pd.MultiIndex.from_frame(predictions[keys].astype(str)).isin(held)]
+    on_panel = panel.predictions_on(predictions, split)
     metrics["panel"] = panel_summary(
-        score(on_panel, split=panel_split, **common), panel.describe(split)
+        score(on_panel, split=panel.restrict(split), **common), panel.describe(split)
     )
 write_json(metrics, snakemake.output[0])
 log.info(
