@@ -38,57 +38,53 @@ def runs(results: Path, pattern: str):
             yield setting, dataset, method, seed.removeprefix("seed"), info_path.parent
 
 
+def markdown(columns: list[str], rows: list[list]) -> list[str]:
+    """A markdown table: one header line, one rule, one line per row (cells already formatted)."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+
+
 def lora_table(results: Path, model: str) -> list[str]:
-    lines = [
-        "| setting | dataset | seed | val before | val at best epoch | out-of-fold val | best epoch "
-        "| train prompts | job wall s | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for setting, dataset, _, seed, folder in runs(results, f"lora-{re.escape(model)}"):
         info = _read(folder / "run_info.json")
         bench = results / f"benchmarks/llm_lora/{setting}/{dataset}/{model}/seed{seed}.tsv"
         wall, rss = _benchmark(bench) if bench.exists() else (float("nan"), float("nan"))
-        lines.append(
-            f"| {setting} | {dataset} | {seed} | {info['val_accuracy_before_training']:.4f} "
-            f"| {info['val_accuracy_at_best']:.4f} | {info['out_of_fold_val_accuracy']:.4f} "
-            f"| {info['best_epoch']} | {info['n_train_prompts']} | {wall:.0f} | {rss:.0f} |"
+        rows.append(
+            [setting, dataset, seed, f"{info['val_accuracy_before_training']:.4f}"]
+            + [f"{info['val_accuracy_at_best']:.4f}", f"{info['out_of_fold_val_accuracy']:.4f}"]
+            + [info["best_epoch"], info["n_train_prompts"], f"{wall:.0f}", f"{rss:.0f}"]
         )
-    return lines
+    columns = ["setting", "dataset", "seed", "val before", "val at best epoch", "out-of-fold val"]
+    return markdown(columns + ["best epoch", "train prompts", "job wall s", "peak RSS MB"], rows)
 
 
 def cot_table(results: Path, model: str) -> list[str]:
-    lines = [
-        "| setting | dataset | seed | people (val/test) | pairs | retried | abstained | abstain rate "
-        "| test accuracy |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for setting, dataset, _, seed, folder in runs(results, f"cot-{re.escape(model)}(-chat)?"):
         info = _read(folder / "run_info.json")
         metrics = _read(folder / "metrics.json") if (folder / "metrics.json").exists() else {}
         panel = info.get("panel") or {}
         people = f"{panel.get('val_individuals', 'all')}/{panel.get('test_individuals', 'all')}"
-        accuracy = metrics.get("accuracy", float("nan"))
-        lines.append(
-            f"| {setting} | {dataset} | {seed} | {people} | {info['n_pairs']} | {info['n_retried']} "
-            f"| {info['n_invalid']} | {info['invalid_rate']:.3f} | {accuracy:.4f} |"
+        rows.append(
+            [setting, dataset, seed, people, info["n_pairs"], info["n_retried"], info["n_invalid"]]
+            + [f"{info['invalid_rate']:.3f}", f"{metrics.get('accuracy', float('nan')):.4f}"]
         )
-    return lines
+    columns = ["setting", "dataset", "seed", "people (val/test)", "pairs", "retried"]
+    return markdown(columns + ["abstained", "abstain rate", "test accuracy"], rows)
 
 
 def mapping_table(results: Path, model: str) -> list[str]:
-    lines = [
-        "| setting | dataset | method | seed | variant | layer | alpha | val (in-sample) "
-        "| out-of-fold val |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for setting, dataset, method, seed, folder in runs(results, f"mapping-.+-{re.escape(model)}"):
         info = _read(folder / "run_info.json")
-        lines.append(
-            f"| {setting} | {dataset} | {method} | {seed} | {info['best_variant']} "
-            f"| {info['best_layer']} | {info['best_alpha']:g} | {info['val_accuracy_at_best']:.4f} "
-            f"| {info['out_of_fold_val_accuracy']:.4f} |"
+        rows.append(
+            [setting, dataset, method, seed, info["best_variant"], info["best_layer"]]
+            + [f"{info['best_alpha']:g}", f"{info['val_accuracy_at_best']:.4f}"]
+            + [f"{info['out_of_fold_val_accuracy']:.4f}"]
         )
-    return lines
+    columns = ["setting", "dataset", "method", "seed", "variant", "layer", "alpha"]
+    return markdown(columns + ["val (in-sample)", "out-of-fold val"], rows)
 
 
 def main() -> None:
