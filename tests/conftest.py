@@ -3,12 +3,16 @@ that executes the real workflow in a temporary copy of the project."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -134,28 +138,79 @@ def tiny_config(work: Path, **overrides) -> Path:
     return path
 
 
+def tree_hashes(folder: Path) -> dict[str, str]:
+    """Every file's bytes, except a killed job's hidden staging folder (never an output; the job's
+    next run removes it)."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not any(part.startswith(".staging-") for part in p.parts)
+    }
+
+
+def snakemake_command(work: Path, *args: str) -> list[str]:
+    return [SNAKEMAKE, "--cores", "1", "--directory", str(work), "--snakefile", str(work / "Snakefile"), *args]  # fmt: skip
+
+
+SNAKEMAKE_ENV = {**os.environ, "PYTHONDONTWRITEBYTECODE": ""}
+
+
 def snakemake(work: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": ""}
     proc = subprocess.run(
-        [
-            SNAKEMAKE,
-            "--cores",
-            "1",
-            "--directory",
-            str(work),
-            "--snakefile",
-            str(work / "Snakefile"),
-            *args,
-        ],
+        snakemake_command(work, *args),
         cwd=work,
         capture_output=True,
         text=True,
-        env=env,
+        env=SNAKEMAKE_ENV,
         timeout=600,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def start_snakemake(work: Path, *args: str) -> subprocess.Popen:
+    """Snakemake in its own process group (to be stopped as a terminal or a scheduler stops it); its
+    output goes to a file, so a long run never blocks on a full pipe."""
+    log = open(work / f"snakemake-{time.time_ns()}.out", "w")  # noqa: SIM115 (the child holds it)
+    proc = subprocess.Popen(
+        snakemake_command(work, *args),
+        cwd=work,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env=SNAKEMAKE_ENV,
+    )
+    proc.log_path = Path(log.name)
+    log.close()
+    return proc
+
+
+def wait_for_staging(proc: subprocess.Popen, folder: Path, timeout: float = 300) -> None:
+    """Return once a job has taken its outputs' lock and opened its staging folder (it is working)."""
+    deadline = time.time() + timeout
+    while not list(folder.glob(".staging-*")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, (
+        f"the run ended before it could be interrupted:\n{proc.log_path.read_text()}"
+    )
+    assert list(folder.glob(".staging-*")), "the job never started writing"
+
+
+def interrupt_job(proc: subprocess.Popen, folder: Path, sig: int, after: float) -> None:
+    """Wait until the job writing into ``folder`` works, let it run ``after`` seconds, then send ``sig``
+    to the whole process group (Ctrl-C in a terminal sends SIGINT; kill and SLURM send SIGTERM)."""
+    try:
+        wait_for_staging(proc, folder)
+        time.sleep(after)
+        assert proc.poll() is None, "the job finished before it could be interrupted"
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0, proc.log_path.read_text()
 
 
 def planned_jobs(work: Path, *args: str) -> dict[str, int]:

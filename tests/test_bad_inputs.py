@@ -9,14 +9,10 @@ workflow on the tiny dataset.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import hashlib
 import json
 import logging
-import os
 import signal
-import subprocess
 import time
 import types
 from pathlib import Path
@@ -27,32 +23,24 @@ import pytest
 import yaml
 from conftest import (
     ROOT,
-    SNAKEMAKE,
     TINY_DATASET_ENTRY,
+    interrupt_job,
     load_config,
     snakemake,
+    start_snakemake,
     tiny_config,
+    tree_hashes,
     write_tiny_gems,
 )
 
 from gemsflow.config_checks import check_config
 from gemsflow.datasets import load_source
 from gemsflow.errors import InputDataError
-from gemsflow.io import staged_outputs
 from gemsflow.llm.backends import OpenAIBackend
 from gemsflow.splits import SplitSpec, make_split, require_parts
+from gemsflow.staging import staged_outputs
 
 SCHEMA = ROOT / "config" / "schema.yaml"
-
-
-def tree_hashes(folder: Path) -> dict[str, str]:
-    """Every file's bytes, except a killed job's hidden staging folder (never an output; the job's
-    next run removes it)."""
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and not any(part.startswith(".staging-") for part in p.parts)
-    }
 
 
 @pytest.fixture
@@ -129,8 +117,59 @@ def latin1_question_strings(directory, entry):
     path.write_bytes(text.encode("latin-1"))
 
 
+def cut_row(directory, entry):
+    path = directory / "tiny_responses.csv"
+    lines = path.read_text().splitlines()
+    lines[3] = ",".join(lines[3].split(",")[:3])
+    path.write_text("\n".join(lines) + "\n")
+
+
+def extra_field(directory, entry):
+    path = directory / "tiny_responses.csv"
+    lines = path.read_text().splitlines()
+    lines[4] += ",1"
+    path.write_text("\n".join(lines) + "\n")
+
+
 # (id, mutation, file the message names, field, substrings of the message)
 DATA_CASES = [
+    ("row_cut_short", cut_row, "responses.csv", None, ["line 4 has 3 fields", "fewer"]),
+    ("row_with_extra_field", extra_field, "responses.csv", None, ["line 5", "more than"]),
+    (
+        "utf16_without_bom",
+        rewrite_responses(lambda text: text.encode("utf-16-le")),
+        "responses.csv",
+        None,
+        ["UTF-16 without a byte-order mark", "iconv"],
+    ),
+    (
+        "answer_out_of_range",
+        set_cell("Q1_W1", 2, "1e300"),
+        "responses.csv",
+        "Q1_W1",
+        ["'1e300'", "individual 1002"],
+    ),
+    (
+        "weight_overflows",
+        set_cell("WEIGHT_W1", 1, "1e308"),
+        "responses.csv",
+        "WEIGHT_W1",
+        ["'1e308'", "at most 1e+15"],
+    ),
+    (
+        "weight_column_is_a_trait",
+        entry_change(weight_column="AGE"),
+        "responses.csv",
+        "AGE",
+        ["trait 'age'", "not a survey weight"],
+    ),
+    (
+        "weight_column_is_a_question",
+        entry_change(weight_column="Q1_W1"),
+        "responses.csv",
+        "Q1_W1",
+        ["a question"],
+    ),
     (
         "trait_float",
         set_cell("AGE", 5, "2.5"),
@@ -386,6 +425,25 @@ CONFIG_CASES = [
         "'twin'",
     ),
     ("wrong_type", set_path("seeds", value="forty-two"), "seeds", "is not of type 'array'"),
+    ("seed_too_large", set_path("seeds", value=[2**32]), "seeds[0]", "maximum of 4294967295"),
+    (
+        "trait_key_typo",
+        set_path("datasets", "twin", "traits", value={"age": {"colum": "AGE"}}),
+        "datasets.twin.traits.age.colum",
+        "did you mean 'column'",
+    ),
+    (
+        "weight_column_is_a_trait",
+        set_path("datasets", "dunning_kruger", "weight_column", value="pre_accuracy"),
+        "datasets.dunning_kruger.weight_column",
+        "trait 'pre_accuracy'",
+    ),
+    (
+        "subgroup_trait_missing_from_a_dataset_not_in_run",
+        set_path("baselines", "subgroup_trait", value="age"),
+        "baselines.subgroup_trait",
+        "'age' is not a trait of dataset 'dunning_kruger'",
+    ),
 ]
 
 
@@ -403,6 +461,45 @@ def test_config_faults_name_the_file_the_value_came_from(tmp_path, mutate, field
     assert err.value.path == str(path), message
     assert err.value.field == field, message
     assert hint in message and "Fix: " in message
+
+
+def test_a_key_given_twice_in_a_config_file_is_an_error(tmp_path):
+    path = tmp_path / "my_run.yaml"
+    path.write_text("seeds: [41]\nrun:\n  datasets: [synthetic]\nseeds: [42]\n")
+    config = load_config()
+    with pytest.raises(InputDataError) as err:
+        check_config(config, SCHEMA, [str(ROOT / "config/config.yaml"), str(path)], [str(path)])
+    assert err.value.path == str(path) and err.value.field == "seeds"
+    assert "lines 1 and 4" in str(err.value)
+
+
+def test_a_key_given_twice_in_a_study_is_an_error(tmp_path):
+    from gemsflow.studies import load_study
+
+    path = tmp_path / "study.yaml"
+    path.write_text("title: one\nquestions: []\ntitle: two\n")
+    with pytest.raises(InputDataError, match="lines 1 and 3") as err:
+        load_study(path)
+    assert err.value.field == "title"
+
+
+def test_cuda_asked_for_on_a_machine_without_a_gpu_is_rejected_before_any_job(
+    tmp_path, monkeypatch
+):
+    import gemsflow.config_checks as checks
+
+    monkeypatch.setattr(checks, "gpu_visible", lambda: False)
+    config = load_config()
+    config["gnn"]["archs"]["sage"] = {**config["gnn"]["archs"].get("sage", {}), "device": "cuda"}
+    path = tmp_path / "my_run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    files = [str(ROOT / "config/config.yaml"), str(path)]
+    check_config(
+        copy.deepcopy(config), SCHEMA, files, [str(path)]
+    )  # a cluster run: its nodes decide
+    with pytest.raises(InputDataError) as err:
+        check_config(config, SCHEMA, files, [str(path)], local=True)
+    assert err.value.field == "gnn.archs.sage.device" and "no NVIDIA GPU" in str(err.value)
 
 
 def test_config_checks_read_cheap_dataset_files(tmp_path):
@@ -480,7 +577,6 @@ def test_unreachable_endpoint_fails_at_once_naming_it(monkeypatch):
     """Offline: a connection that cannot be made is not retried like a rate limit (the client's own
     retries are off too); the error names the endpoint and the fix. Loopback port 9 (discard) has no
     listener, so the connection is refused without leaving the machine."""
-    import time
 
     monkeypatch.setenv("GEMSFLOW_TEST_KEY", "sk-test-not-a-key")
     waits = []
@@ -557,40 +653,9 @@ def gnn_config(workdir: Path, epochs: int) -> Path:
 
 
 def interrupt_training(workdir: Path, config: Path) -> None:
-    """Start snakemake, wait until the training job is running, then stop it."""
-    proc = subprocess.Popen(
-        [
-            SNAKEMAKE,
-            "--cores",
-            "1",
-            "--directory",
-            str(workdir),
-            "--snakefile",
-            str(workdir / "Snakefile"),
-            f"{GNN_RUN}/run_info.json",
-            "--configfile",
-            str(config),
-        ],
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    run = workdir / GNN_RUN
-    deadline = time.time() + 240
-    while not list(run.glob(".staging-*")) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.5)
-    assert proc.poll() is None, "training finished before it could be interrupted"
-    time.sleep(2)
-    # Stop it the way a scheduler or `kill` does (SIGTERM to the process group); Snakemake cancels the
-    # job and exits. (On Ctrl-C it lets the running job finish first, which would not interrupt it.)
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=90)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode != 0
+    """Start snakemake, wait until the training job is running, then stop it with SIGTERM."""
+    proc = start_snakemake(workdir, f"{GNN_RUN}/run_info.json", "--configfile", str(config))
+    interrupt_job(proc, workdir / GNN_RUN, signal.SIGTERM, after=2)
 
 
 def test_interrupted_training_and_forced_rerun_keep_previous_outputs_and_deleted_files_rebuild(

@@ -56,6 +56,14 @@ class ConfigSource:
         self.overrides = dict(overrides or {})
         self._loaded: dict[Path, Any] = {}
 
+    def check_files(self) -> None:
+        """Read every config file strictly: a key given twice is an error (YAML keeps the last)."""
+        from gemsflow.yaml_files import load_yaml
+
+        for path in self.files:
+            if path.exists():
+                self._loaded[path] = load_yaml(path, "config") or {}
+
     def _load(self, path: Path) -> Any:
         if path not in self._loaded:
             try:
@@ -118,6 +126,7 @@ def check_config(
     configfiles: Sequence[str | Path],
     cli_configfiles: Sequence[str | Path] = (),
     cli_config: Mapping[str, Any] | None = None,
+    local: bool = False,
 ) -> None:
     """Schema, names and cross-field rules; raises :class:`InputDataError` on the first problem.
 
@@ -125,14 +134,17 @@ def check_config(
     is their only owner). ``configfiles`` are all files read (Snakemake's ``workflow.configfiles``),
     ``cli_configfiles`` those given with ``--configfile`` (they override the Snakefile's
     ``configfile:``), ``cli_config`` the ``--config`` overrides; together they say which file a wrong
-    value came from.
+    value came from. ``local``: jobs run on this machine, so a GPU asked for must be here.
     """
     cli = [str(f) for f in cli_configfiles]
     ordered = [f for f in map(str, configfiles) if f not in cli] + cli
     source = ConfigSource(ordered, cli_config)
+    source.check_files()
     check_schema(config, schema_path, source)
     check_names(config, source)
     check_rules(config, source)
+    if local:
+        check_devices(config, source)
 
 
 @functools.cache
@@ -161,7 +173,11 @@ def check_schema(config: dict[str, Any], schema_path: str | Path, source: Config
     if not errors:
         return
     error = errors[0]
-    keys = list(error.path)
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        # "is not valid under any of the given schemas" names no key; the alternative that got
+        # furthest into the value says what is wrong with it (a misspelled key, a missing one).
+        error = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "type"))
+    keys = list(error.absolute_path)
     problem = error.message
     unexpected = re.findall(r"'([^']+)' (?:was|were) unexpected", problem)
     if error.validator in ("additionalProperties", "unevaluatedProperties") and unexpected:
@@ -347,8 +363,8 @@ def check_rules(config: Mapping[str, Any], source: ConfigSource) -> None:
                 "make val_ratio + test_ratio smaller than 1",
             )
     trait = config["baselines"]["subgroup_trait"]
-    for name in config["run"]["datasets"]:
-        entry = config["datasets"][name]
+    # Every configured dataset, not only those in run.datasets: a target path reaches any of them.
+    for name, entry in config["datasets"].items():
         traits = entry.get("traits")
         if trait != "auto" and isinstance(traits, Mapping) and trait not in traits:
             raise InputDataError(
@@ -357,7 +373,56 @@ def check_rules(config: Mapping[str, Any], source: ConfigSource) -> None:
                 f"{trait!r} is not a trait of dataset {name!r}",
                 f"use auto or one of {sorted(traits)}",
             )
+        check_weight_column(name, entry, source)
         check_dataset_files(name, entry, config.get("gems_data_dir", ""), source)
+
+
+def check_weight_column(name: str, entry: Mapping[str, Any], source: ConfigSource) -> None:
+    """A survey weight is its own column: a trait's codes read as weights would change every weighted
+    figure without a word."""
+    weight = entry.get("weight_column")
+    traits = entry.get("traits")
+    if not weight or not isinstance(traits, Mapping):
+        return
+    for trait, spec in traits.items():
+        if isinstance(spec, Mapping) and spec.get("column") == weight:
+            keys = ["datasets", name, "weight_column"]
+            raise InputDataError(
+                source.of(keys),
+                _key(keys),
+                f"{weight!r} is the column of trait {trait!r}, not a survey weight",
+                "name the column that holds each person's weight, or set weight_column: null to "
+                "weigh everyone 1",
+            )
+
+
+def gpu_visible() -> bool:
+    """Whether this machine shows an NVIDIA GPU, read without torch (planning stays torch-free)."""
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return gpus.is_dir() and any(gpus.iterdir())
+
+
+def check_devices(config: Mapping[str, Any], source: ConfigSource) -> None:
+    """``device: cuda`` in the gnn block on a machine without a GPU, for jobs that run on this machine
+    (a cluster's head node may have none while its GPU nodes do; there the job itself says so)."""
+    if gpu_visible():
+        return
+
+    def walk(node: Any, keys: list[Any]) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if key == "device" and isinstance(value, str) and value.startswith("cuda"):
+                    path = [*keys, key]
+                    raise InputDataError(
+                        source.of(path),
+                        _key(path),
+                        f"device {value!r} was asked for, but this machine shows no NVIDIA GPU",
+                        "set device: auto (CUDA when present, else CPU) or cpu, or run on a GPU "
+                        "node with --profile profiles/slurm",
+                    )
+                walk(value, [*keys, key])
+
+    walk(config.get("gnn", {}), ["gnn"])
 
 
 def check_dataset_files(
@@ -405,3 +470,49 @@ def check_dataset_files(
             "answers, so there is nothing to train or test on",
             "lower min_answers or add responses",
         )
+
+
+def _merged(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Snakemake's merge of a --configfile over the Snakefile's configfile: nested keys, later wins."""
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merged(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m gemsflow.config_checks [FILE ...]``: check config files without planning a run.
+
+    Snakemake parses ``--configfile`` files itself, before gemsflow runs, and reports a YAML syntax
+    error as "Config file is not valid JSON or YAML" with no file or line; this command names both, then
+    runs every check the workflow runs at parse time on config/config.yaml with the files over it.
+    """
+    import argparse
+    import sys
+
+    from gemsflow.yaml_files import load_yaml
+
+    parser = argparse.ArgumentParser(
+        prog="python -m gemsflow.config_checks", description=main.__doc__
+    )
+    parser.add_argument("files", nargs="*", help="config files given with --configfile, in order")
+    parser.add_argument("--root", default=".", help="the project folder (default: here)")
+    args = parser.parse_args(argv)
+    root = Path(args.root)
+    default = root / "config" / "config.yaml"
+    try:
+        config = load_yaml(default, "config") or {}
+        for path in args.files:
+            _merged(config, load_yaml(path, "config") or {})
+        check_config(config, root / "config" / "schema.yaml", [default, *args.files], args.files)
+    except InputDataError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"ok: {', '.join(map(str, [default, *args.files]))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -9,11 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import signal
 import tempfile
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,56 +37,6 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
             tmp.unlink()
 
 
-@contextlib.contextmanager
-def staged_outputs(outputs: Mapping[str, str | Path]) -> Iterator[dict[str, str]]:
-    """Yield staging paths for a job's outputs; move them all onto the real paths only on success.
-
-    Together with Snakemake's ``update()`` output flag (outputs are not deleted before the job runs),
-    an interrupted or failed job leaves the previous outputs untouched, all of them from one run.
-    The staging folder is created first, so an unwritable results folder fails before any work.
-    """
-    targets = {name: Path(path) for name, path in outputs.items()}
-    parent = next(iter(targets.values())).parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        # A job killed outright (SIGKILL) leaves its staging folder; the job's folder is its own.
-        for stale in parent.glob(".staging-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        stage = Path(tempfile.mkdtemp(dir=parent, prefix=".staging-"))
-    except PermissionError as exc:
-        from gemsflow.errors import InputDataError
-
-        raise InputDataError(
-            parent, None, "the results folder is not writable", "fix its permissions (chmod u+w)"
-        ) from exc
-    # SIGTERM (how Snakemake and Slurm stop a job) becomes an exception, so the staging folder is removed.
-    restore = _exit_on_sigterm()
-    try:
-        yield {name: str(stage / f"{name}-{path.name}") for name, path in targets.items()}
-        for name, path in targets.items():
-            staged = stage / f"{name}-{path.name}"
-            if not staged.exists():
-                raise FileNotFoundError(f"the job did not write its output {name!r} ({path})")
-        for name, path in targets.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(stage / f"{name}-{path.name}", path)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-        restore()
-
-
-def _exit_on_sigterm():
-    """Turn SIGTERM into SystemExit while a job writes; returns the function restoring the handler."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def stop(signum, frame):
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    return lambda: signal.signal(signal.SIGTERM, previous)
-
-
 def write_json(obj: Any, path: str | Path, *, indent: int = 2) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=indent, sort_keys=False, allow_nan=False) + "\n")
@@ -98,6 +45,28 @@ def write_json(obj: Any, path: str | Path, *, indent: int = 2) -> None:
 def read_json(path: str | Path) -> Any:
     with open(path) as handle:
         return json.load(handle)
+
+
+def read_parquet(path: str | Path, **kwargs: Any) -> pd.DataFrame:
+    """A parquet table the workflow wrote; a truncated or corrupt file is an error naming it.
+
+    pyarrow's own message ("Parquet magic bytes not found", ArrowInvalid) names no file and no fix.
+    """
+    import pyarrow
+
+    try:
+        return pd.read_parquet(path, **kwargs)
+    except (pyarrow.ArrowException, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        from gemsflow.errors import InputDataError
+
+        raise InputDataError(
+            path,
+            None,
+            f"not a readable parquet table, truncated or corrupt ({exc})",
+            "delete the file and rerun: the workflow rebuilds it from its inputs",
+        ) from exc
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:

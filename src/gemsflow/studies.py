@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gemsflow.errors import InputDataError
+from gemsflow.yaml_files import load_yaml
 
 SCHEMA = Path(__file__).resolve().parents[2] / "config" / "studies" / "study.schema.json"
 
@@ -138,11 +137,7 @@ def load_study(path: str | Path) -> Study:
         raise InputDataError(
             path, None, "study file not found", "create it (see config/studies/*.yaml)"
         )
-    try:
-        obj = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise InputDataError(path, None, f"not valid YAML ({error})", "fix the syntax") from None
-    return parse_study(obj, str(path))
+    return parse_study(load_yaml(path, "study"), str(path))
 
 
 def check_traits(study: Study, traits: Mapping[str, Sequence[str] | None]) -> None:

@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 
 from gemsflow.errors import InputDataError
-from gemsflow.io import read_json, write_json, write_parquet
+from gemsflow.io import read_json, read_parquet, write_json, write_parquet
 
 TABLES = ("individuals", "questions", "options", "responses")
 
@@ -115,7 +115,7 @@ class SurveyData:
                 "build it with the workflow's prepare_dataset rule",
             )
         meta = read_json(meta_path)
-        tables = {t: pd.read_parquet(directory / f"{t}.parquet") for t in TABLES}
+        tables = {t: read_parquet(directory / f"{t}.parquet") for t in TABLES}
         return cls(
             name=meta["name"],
             source=meta.get("source", ""),

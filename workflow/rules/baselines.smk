@@ -3,8 +3,8 @@ rule baseline:
         data=DATASET_FILES,
         split=SPLIT,
     output:
-        predictions="results/runs/{setting}/{dataset}/{method}/seed{seed}/predictions.parquet",
-        info="results/runs/{setting}/{dataset}/{method}/seed{seed}/run_info.json",
+        predictions=update(f"{RUN}/predictions.parquet"),
+        info=update(f"{RUN}/run_info.json"),
     log:
         "logs/baseline/{setting}/{dataset}/{method}/seed{seed}.log",
     benchmark:

@@ -3,6 +3,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from snakemake.io import is_flagged
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -31,6 +32,7 @@ from gemsflow.config import (  # noqa: E402
 from gemsflow.config_checks import check_config  # noqa: E402
 from gemsflow.datasets import resolve_paths, source_files  # noqa: E402
 from gemsflow.splits import Panel  # noqa: E402
+from gemsflow.staging import note_untouched, repair_bookkeeping  # noqa: E402
 
 # Schema, names and cross-field rules, each error naming the config file, the key and the fix; the schema
 # check fills in the schema's defaults in place (the schema is their only owner).
@@ -40,10 +42,28 @@ check_config(
     workflow.configfiles,
     workflow.overwrite_configfiles,
     workflow.config_settings.config,
+    local=bool(workflow.local_exec),
 )
 # Snakemake's own validation as well, so the config that jobs see is the one snakemake.utils.validate
 # accepts (about 0.3 s CPU per plan: the schema is parsed and checked a second time).
 validate(config, "../../config/schema.yaml", set_default=True)
+
+# A job that failed or was stopped before replacing its outputs left them as they were; Snakemake's
+# records of them (params, mtime, incomplete mark) are put back before planning (gemsflow.staging).
+for untouched in repair_bookkeeping():
+    print(
+        f"gemsflow: kept {untouched} as it was before a stopped or failed job",
+        file=sys.stderr,
+    )
+
+
+onstart:
+    # What Snakemake records of each staged job's outputs, before any job of this run can change it.
+    note_untouched(
+        [str(f) for f in job.output]
+        for job in workflow.dag.needrun_jobs()
+        if any(is_flagged(f, "update") for f in job.output)
+    )
 
 
 # A setting is any configured key; what it does comes from its block (settings.<name>.axis).

@@ -7,8 +7,8 @@ rule learner:
         data=DATASET_FILES,
         split=SPLIT,
     output:
-        predictions=f"{RUN}/predictions.parquet",
-        info=f"{RUN}/run_info.json",
+        predictions=update(f"{RUN}/predictions.parquet"),
+        info=update(f"{RUN}/run_info.json"),
     log:
         "logs/learner/{setting}/{dataset}/{method}/seed{seed}.log",
     benchmark:
@@ -38,8 +38,8 @@ rule ensemble:
             allow_missing=True,
         ),
     output:
-        predictions=f"{RUN}/predictions.parquet",
-        info=f"{RUN}/run_info.json",
+        predictions=update(f"{RUN}/predictions.parquet"),
+        info=update(f"{RUN}/run_info.json"),
     log:
         "logs/ensemble/{setting}/{dataset}/{method}/seed{seed}.log",
     benchmark:
@@ -72,8 +72,12 @@ rule similar_questions:
             config, wildcards.dataset, wildcards.features
         ),
     output:
-        predictions="results/runs/{setting}/{dataset}/similar-{features}/seed{seed}/predictions.parquet",
-        info="results/runs/{setting}/{dataset}/similar-{features}/seed{seed}/run_info.json",
+        predictions=update(
+            "results/runs/{setting}/{dataset}/similar-{features}/seed{seed}/predictions.parquet"
+        ),
+        info=update(
+            "results/runs/{setting}/{dataset}/similar-{features}/seed{seed}/run_info.json"
+        ),
     log:
         "logs/similar_questions/{setting}/{dataset}/similar-{features}/seed{seed}.log",
     benchmark:

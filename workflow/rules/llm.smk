@@ -72,7 +72,7 @@ rule llm_text_embeddings:
     input:
         data=DATASET_FILES,
     output:
-        TEXT_EMBEDDINGS,
+        features=update(TEXT_EMBEDDINGS),
     log:
         "logs/llm_text_embeddings/{dataset}/{embedder}.log",
     benchmark:
@@ -97,7 +97,7 @@ rule llm_hidden_states:
         data=DATASET_FILES,
         model=LLM_RULES.model_files,
     output:
-        HIDDEN_STATES,
+        features=update(HIDDEN_STATES),
     log:
         "logs/llm_hidden_states/{dataset}/{model}/{position}.log",
     benchmark:
@@ -179,8 +179,8 @@ rule llm_prompting:
         unpack(LLM_RULES.prompting_inputs),
         model=LLM_RULES.model_files,
     output:
-        predictions=LLM_PREDICTIONS,
-        info=LLM_RUN_INFO,
+        predictions=update(LLM_PREDICTIONS),
+        info=update(LLM_RUN_INFO),
     log:
         "logs/llm_prompting/{setting}/{dataset}/{kind}-{model}/seed{seed}.log",
     benchmark:
@@ -211,8 +211,8 @@ rule llm_cot:
         split=SPLIT,
         model=LLM_RULES.model_files,
     output:
-        predictions=LLM_PREDICTIONS.replace("{kind}", "cot"),
-        info=LLM_RUN_INFO.replace("{kind}", "cot"),
+        predictions=update(LLM_PREDICTIONS.replace("{kind}", "cot")),
+        info=update(LLM_RUN_INFO.replace("{kind}", "cot")),
     log:
         "logs/llm_cot/{setting}/{dataset}/{model}/seed{seed}.log",
     benchmark:
@@ -243,9 +243,11 @@ rule llm_lora:
         split=SPLIT,
         model=LLM_RULES.model_files,
     output:
-        predictions=LLM_PREDICTIONS.replace("{kind}", "lora"),
-        info=LLM_RUN_INFO.replace("{kind}", "lora"),
-        adapter=directory("results/models/lora/{setting}/{dataset}/{model}/seed{seed}"),
+        predictions=update(LLM_PREDICTIONS.replace("{kind}", "lora")),
+        info=update(LLM_RUN_INFO.replace("{kind}", "lora")),
+        adapter=update(
+            directory("results/models/lora/{setting}/{dataset}/{model}/seed{seed}")
+        ),
     log:
         "logs/llm_lora/{setting}/{dataset}/{model}/seed{seed}.log",
     benchmark:

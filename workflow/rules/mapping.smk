@@ -12,8 +12,12 @@ rule map_llm_to_gnn:
             config, wildcards.dataset, wildcards.features
         ),
     output:
-        predictions="results/runs/{setting}/{dataset}/mapping-{arch}-{features}/seed{seed}/predictions.parquet",
-        info="results/runs/{setting}/{dataset}/mapping-{arch}-{features}/seed{seed}/run_info.json",
+        predictions=update(
+            "results/runs/{setting}/{dataset}/mapping-{arch}-{features}/seed{seed}/predictions.parquet"
+        ),
+        info=update(
+            "results/runs/{setting}/{dataset}/mapping-{arch}-{features}/seed{seed}/run_info.json"
+        ),
     log:
         "logs/map_llm_to_gnn/{setting}/{dataset}/mapping-{arch}-{features}/seed{seed}.log",
     benchmark:

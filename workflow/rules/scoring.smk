@@ -7,8 +7,8 @@ rule score_run:
         # A configured test-retest table (evaluation.retest.<dataset>) is an input, so editing it rescores.
         retest=lookup(dpath="retest/{dataset}", within=config["evaluation"], default=[]),
     output:
-        # update(): an interrupted or failed rescoring keeps the previous metrics (written atomically).
-        update(f"{RUN}/metrics.json"),
+        # update(): an interrupted or failed rescoring keeps the previous metrics (gemsflow.staging).
+        metrics=update(f"{RUN}/metrics.json"),
     log:
         "logs/score_run/{setting}/{dataset}/{method}/seed{seed}.log",
     benchmark:

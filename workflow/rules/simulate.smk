@@ -48,10 +48,10 @@ rule production_gnn:
     input:
         graph=f"{PRODUCTION}/graph/seed{{seed}}/graph.pt",
     output:
-        embeddings=f"{PRODUCTION_GNN}/embeddings.safetensors",
-        run_info=f"{PRODUCTION_GNN}/run_info.json",
-        curve=f"{PRODUCTION_GNN}/curve.tsv",
-        model=f"{PRODUCTION_GNN}/model.safetensors",
+        embeddings=update(f"{PRODUCTION_GNN}/embeddings.safetensors"),
+        run_info=update(f"{PRODUCTION_GNN}/run_info.json"),
+        curve=update(f"{PRODUCTION_GNN}/curve.tsv"),
+        model=update(f"{PRODUCTION_GNN}/model.safetensors"),
     log:
         "logs/production_gnn/{dataset}/{arch}/seed{seed}.log",
     wildcard_constraints:
@@ -80,9 +80,9 @@ rule production_model:
             config, wildcards.dataset, wildcards.features
         ),
     output:
-        info=f"{PRODUCTION_MODEL}/model.json",
-        model=f"{PRODUCTION_MODEL}/production.safetensors",
-        people=f"{PRODUCTION_MODEL}/individuals.parquet",
+        info=update(f"{PRODUCTION_MODEL}/model.json"),
+        model=update(f"{PRODUCTION_MODEL}/production.safetensors"),
+        people=update(f"{PRODUCTION_MODEL}/individuals.parquet"),
     log:
         "logs/production_model/{dataset}/{arch}/seed{seed}/{features}.log",
     wildcard_constraints:

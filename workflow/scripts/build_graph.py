@@ -2,18 +2,17 @@
 
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 from gemsflow.gnn.graph import build_graph, counts
-from gemsflow.io import save_torch
+from gemsflow.io import read_parquet, save_torch
 from gemsflow.logs import setup_logging
 from gemsflow.survey import SurveyData
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 data = SurveyData.load(Path(snakemake.input.data[0]).parent)
-split = pd.read_parquet(snakemake.input.split)
+split = read_parquet(snakemake.input.split)
 bundle = build_graph(
     data,
     split,

@@ -3,45 +3,47 @@
 from dataclasses import asdict
 from pathlib import Path
 
-import pandas as pd
 import torch
 
-from gemsflow.io import read_jsonl
+from gemsflow.io import read_jsonl, read_parquet
 from gemsflow.llm.agentic import run_cot
 from gemsflow.llm.backends import make_backend
 from gemsflow.llm.prompts import persona_texts
 from gemsflow.llm.runs import write_run
 from gemsflow.logs import setup_logging
 from gemsflow.splits import Panel
+from gemsflow.staging import staged_outputs
 from gemsflow.survey import SurveyData
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-data = SurveyData.load(Path(snakemake.input.data[0]).parent)
-options = snakemake.params.options
-split = pd.read_parquet(snakemake.input.split)
-records = read_jsonl(snakemake.input.val) + read_jsonl(snakemake.input.test)
-panel = Panel(**snakemake.params.panel) if snakemake.params.panel else None
-if panel:  # generation is the costliest stage: CoT may answer for a prefix of the panel only
-    panel = panel.smaller(options.get("panel_individuals"))
-    members = panel.individuals(split)
-    records = [r for r in records if r["individual"] in set(members[r["part"]])]
-backend = make_backend(snakemake.params.entry, model_path=snakemake.params.location)
-predictions, info = run_cot(
-    backend,
-    data,
-    records,
-    split,
-    persona_texts(data, header=False),
-    expert=snakemake.params.expert,
-    reflection_tokens=int(options["reflection_tokens"]),
-    answer_tokens=int(options["answer_tokens"]),
-    max_prior=options.get("max_prior_answers"),
-    retry_temperature=float(options.get("retry_temperature", 0.7)),
-    seed=int(snakemake.wildcards.seed),
-)
-info["model"] = snakemake.wildcards.model
-info.update(backend.describe())
-if panel:
-    info["panel"] = asdict(panel)
-write_run(predictions, info, snakemake.output.predictions, snakemake.output.info)
+# Outputs are update()-flagged: the previous run's files stay until this run has written all of its own.
+with staged_outputs(dict(snakemake.output.items())) as out:
+    data = SurveyData.load(Path(snakemake.input.data[0]).parent)
+    options = snakemake.params.options
+    split = read_parquet(snakemake.input.split)
+    records = read_jsonl(snakemake.input.val) + read_jsonl(snakemake.input.test)
+    panel = Panel(**snakemake.params.panel) if snakemake.params.panel else None
+    if panel:  # generation is the costliest stage: CoT may answer for a prefix of the panel only
+        panel = panel.smaller(options.get("panel_individuals"))
+        members = panel.individuals(split)
+        records = [r for r in records if r["individual"] in set(members[r["part"]])]
+    backend = make_backend(snakemake.params.entry, model_path=snakemake.params.location)
+    predictions, info = run_cot(
+        backend,
+        data,
+        records,
+        split,
+        persona_texts(data, header=False),
+        expert=snakemake.params.expert,
+        reflection_tokens=int(options["reflection_tokens"]),
+        answer_tokens=int(options["answer_tokens"]),
+        max_prior=options.get("max_prior_answers"),
+        retry_temperature=float(options.get("retry_temperature", 0.7)),
+        seed=int(snakemake.wildcards.seed),
+    )
+    info["model"] = snakemake.wildcards.model
+    info.update(backend.describe())
+    if panel:
+        info["panel"] = asdict(panel)
+    write_run(predictions, info, out["predictions"], out["info"])

@@ -8,22 +8,25 @@ from gemsflow.llm.backends import load_causal_lm
 from gemsflow.llm.features import save_features
 from gemsflow.llm.hidden_states import choice_hidden_states
 from gemsflow.logs import setup_logging
+from gemsflow.staging import staged_outputs
 from gemsflow.survey import SurveyData
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 entry, options = snakemake.params.entry, snakemake.params.options
-tokenizer, model = load_causal_lm(
-    snakemake.params.location, dtype=entry.get("dtype", "auto"), adapter=entry.get("adapter")
-)
-features = choice_hidden_states(
-    SurveyData.load(Path(snakemake.input.data[0]).parent),
-    model,
-    tokenizer,
-    position=snakemake.wildcards.position,
-    layers=options.get("layers", "all"),
-    batch_size=int(options.get("batch_size", 8)),
-    store_dtype=options.get("store_dtype", "bfloat16"),
-    info={"model": snakemake.wildcards.model, "location": snakemake.params.location},
-)
-save_features(features, snakemake.output[0])
+# Outputs are update()-flagged: the previous run's files stay until this run has written all of its own.
+with staged_outputs(dict(snakemake.output.items())) as out:
+    tokenizer, model = load_causal_lm(
+        snakemake.params.location, dtype=entry.get("dtype", "auto"), adapter=entry.get("adapter")
+    )
+    features = choice_hidden_states(
+        SurveyData.load(Path(snakemake.input.data[0]).parent),
+        model,
+        tokenizer,
+        position=snakemake.wildcards.position,
+        layers=options.get("layers", "all"),
+        batch_size=int(options.get("batch_size", 8)),
+        store_dtype=options.get("store_dtype", "bfloat16"),
+        info={"model": snakemake.wildcards.model, "location": snakemake.params.location},
+    )
+    save_features(features, out["features"])

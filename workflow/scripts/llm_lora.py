@@ -3,14 +3,13 @@
 from dataclasses import asdict
 from pathlib import Path
 
-import pandas as pd
-
-from gemsflow.io import read_jsonl
+from gemsflow.io import read_jsonl, read_parquet
 from gemsflow.llm.finetune import train_lora
 from gemsflow.llm.runs import subsample_individuals, validation_credit, write_run
 from gemsflow.logs import setup_logging
 from gemsflow.reproducibility import configure_torch
 from gemsflow.splits import Panel
+from gemsflow.staging import staged_outputs
 from gemsflow.survey import SurveyData
 
 setup_logging(snakemake.log[0])
@@ -18,33 +17,36 @@ seed = int(snakemake.wildcards.seed)
 options = dict(snakemake.params.options)
 configure_torch(snakemake.threads, bool(options.pop("deterministic", False)))
 entry = snakemake.params.entry
-data = SurveyData.load(Path(snakemake.input.data[0]).parent)
-split = pd.read_parquet(snakemake.input.split)
-panel = Panel(**snakemake.params.panel) if snakemake.params.panel else None
-# The validation prompts hold the panel's people only (evaluation.panel), so credit is read there.
-val_split = panel.restrict(split) if panel else split
-train = subsample_individuals(
-    read_jsonl(snakemake.input.train), options.pop("max_train_individuals", None), seed
-)
-options.pop("prompt_style", None)
-# Folds split what the setting holds out: people, or questions on the question axis.
-unit = "question" if snakemake.params.axis == "question" else "individual"
-predictions, info = train_lora(
-    snakemake.params.location,
-    train,
-    read_jsonl(snakemake.input.val),
-    read_jsonl(snakemake.input.test),
-    validation_credit(data, val_split, unit),
-    snakemake.output.adapter,
-    settings=options,
-    seed=seed,
-    folds=snakemake.params.folds,
-    unit=unit,
-    dtype=entry.get("dtype", "auto"),
-    is_chat=bool(entry.get("chat", False)),
-    chat_template_kwargs=entry.get("chat_template_kwargs"),
-)
-info["model"] = snakemake.wildcards.model
-if panel:
-    info["panel"] = asdict(panel)
-write_run(predictions, info, snakemake.output.predictions, snakemake.output.info)
+# Outputs are update()-flagged: the previous run's files stay until this run has written all of its own.
+with staged_outputs(dict(snakemake.output.items())) as out:
+    data = SurveyData.load(Path(snakemake.input.data[0]).parent)
+    split = read_parquet(snakemake.input.split)
+    panel = Panel(**snakemake.params.panel) if snakemake.params.panel else None
+    # The validation prompts hold the panel's people only (evaluation.panel), so credit is read there.
+    val_split = panel.restrict(split) if panel else split
+    train = subsample_individuals(
+        read_jsonl(snakemake.input.train), options.pop("max_train_individuals", None), seed
+    )
+    options.pop("prompt_style", None)
+    # Folds split what the setting holds out: people, or questions on the question axis.
+    unit = "question" if snakemake.params.axis == "question" else "individual"
+    predictions, info = train_lora(
+        snakemake.params.location,
+        train,
+        read_jsonl(snakemake.input.val),
+        read_jsonl(snakemake.input.test),
+        validation_credit(data, val_split, unit),
+        out["adapter"],
+        settings=options,
+        seed=seed,
+        folds=snakemake.params.folds,
+        unit=unit,
+        dtype=entry.get("dtype", "auto"),
+        is_chat=bool(entry.get("chat", False)),
+        chat_template_kwargs=entry.get("chat_template_kwargs"),
+    )
+    # Where the adapter lives once the run is in place (it is written to a staging folder first).
+    info.update(model=snakemake.wildcards.model, adapter=snakemake.output.adapter)
+    if panel:
+        info["panel"] = asdict(panel)
+    write_run(predictions, info, out["predictions"], out["info"])

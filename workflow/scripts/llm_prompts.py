@@ -2,10 +2,9 @@
 
 from pathlib import Path
 
-import pandas as pd
 import torch
 
-from gemsflow.io import write_jsonl
+from gemsflow.io import read_parquet, write_jsonl
 from gemsflow.llm.features import load_features
 from gemsflow.llm.prompts import PromptStyle, build_prompts
 from gemsflow.logs import setup_logging
@@ -17,7 +16,7 @@ torch.set_num_threads(snakemake.threads)
 style = PromptStyle.parse(snakemake.wildcards.style)
 embeddings = load_features(snakemake.input.embeddings) if style.k else None
 data = SurveyData.load(Path(snakemake.input.data[0]).parent)
-split = pd.read_parquet(snakemake.input.split)
+split = read_parquet(snakemake.input.split)
 panel = Panel(**snakemake.params.panel) if snakemake.params.panel else None
 for part, path in snakemake.output.items():
     records = build_prompts(

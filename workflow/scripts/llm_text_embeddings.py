@@ -7,13 +7,16 @@ import torch
 from gemsflow.llm.embeddings import text_embeddings
 from gemsflow.llm.features import save_features
 from gemsflow.logs import setup_logging
+from gemsflow.staging import staged_outputs
 from gemsflow.survey import SurveyData
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-features = text_embeddings(
-    SurveyData.load(Path(snakemake.input.data[0]).parent),
-    snakemake.params.embedder,
-    cache_dir=snakemake.params.cache_dir,
-)
-save_features(features, snakemake.output[0])
+# Outputs are update()-flagged: the previous run's files stay until this run has written all of its own.
+with staged_outputs(dict(snakemake.output.items())) as out:
+    features = text_embeddings(
+        SurveyData.load(Path(snakemake.input.data[0]).parent),
+        snakemake.params.embedder,
+        cache_dir=snakemake.params.cache_dir,
+    )
+    save_features(features, out["features"])

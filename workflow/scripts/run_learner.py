@@ -2,28 +2,30 @@
 
 from pathlib import Path
 
-import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from gemsflow.io import write_json, write_parquet
+from gemsflow.io import read_parquet, write_json, write_parquet
 from gemsflow.learners import logreg
 from gemsflow.logs import setup_logging
+from gemsflow.staging import staged_outputs
 from gemsflow.survey import SurveyData
 
 log = setup_logging(snakemake.log[0])
-data = SurveyData.load(Path(snakemake.input.data[0]).parent)
-split = pd.read_parquet(snakemake.input.split)
-options = snakemake.params.options
-with threadpool_limits(snakemake.threads):
-    predictions, info = logreg(
-        data,
-        split,
-        seed=int(snakemake.wildcards.seed),
-        cs=options["cs"],
-        features=options["features"],
-        masks=options["masks"],
-        folds=snakemake.params.folds,
-    )
-write_parquet(predictions, snakemake.output.predictions)
-write_json(info, snakemake.output.info)
-log.info("logreg: %d predicted rows; selected %s", len(predictions), info["selected"])
+# Outputs are update()-flagged: the previous run's files stay until this run has written all of its own.
+with staged_outputs(dict(snakemake.output.items())) as out:
+    data = SurveyData.load(Path(snakemake.input.data[0]).parent)
+    split = read_parquet(snakemake.input.split)
+    options = snakemake.params.options
+    with threadpool_limits(snakemake.threads):
+        predictions, info = logreg(
+            data,
+            split,
+            seed=int(snakemake.wildcards.seed),
+            cs=options["cs"],
+            features=options["features"],
+            masks=options["masks"],
+            folds=snakemake.params.folds,
+        )
+    write_parquet(predictions, out["predictions"])
+    write_json(info, out["info"])
+    log.info("logreg: %d predicted rows; selected %s", len(predictions), info["selected"])

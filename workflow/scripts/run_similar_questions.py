@@ -2,31 +2,35 @@
 
 from pathlib import Path
 
-import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from gemsflow.io import write_json, write_parquet
+from gemsflow.io import read_parquet, write_json, write_parquet
 from gemsflow.logs import setup_logging
 from gemsflow.mapping import load_choice_features
 from gemsflow.similar_questions import similar_questions
+from gemsflow.staging import staged_outputs
 from gemsflow.survey import SurveyData
 
 log = setup_logging(snakemake.log[0])
-data = SurveyData.load(Path(snakemake.input.data[0]).parent)
-features = load_choice_features(snakemake.input.features)
-options = snakemake.params.options
-with threadpool_limits(snakemake.threads):
-    predictions, info = similar_questions(
-        data,
-        pd.read_parquet(snakemake.input.split),
-        features.choices,
-        features.candidates(),
-        temperatures=options["temperatures"],
-        neighbours=options["neighbours"],
-        shrinkage=options["shrinkage"],
-        smoothing=snakemake.params.smoothing,
-        seed=int(snakemake.wildcards.seed),
+# Outputs are update()-flagged: the previous run's files stay until this run has written all of its own.
+with staged_outputs(dict(snakemake.output.items())) as out:
+    data = SurveyData.load(Path(snakemake.input.data[0]).parent)
+    features = load_choice_features(snakemake.input.features)
+    options = snakemake.params.options
+    with threadpool_limits(snakemake.threads):
+        predictions, info = similar_questions(
+            data,
+            read_parquet(snakemake.input.split),
+            features.choices,
+            features.candidates(),
+            temperatures=options["temperatures"],
+            neighbours=options["neighbours"],
+            shrinkage=options["shrinkage"],
+            smoothing=snakemake.params.smoothing,
+            seed=int(snakemake.wildcards.seed),
+        )
+    write_parquet(predictions, out["predictions"])
+    write_json({**info, "features": snakemake.input.features}, out["info"])
+    log.info(
+        "similar questions: %d predicted rows; selected %s", len(predictions), info["selected"]
     )
-write_parquet(predictions, snakemake.output.predictions)
-write_json({**info, "features": snakemake.input.features}, snakemake.output.info)
-log.info("similar questions: %d predicted rows; selected %s", len(predictions), info["selected"])

@@ -3,10 +3,9 @@ directory built from the split's GNN and validation-selected mapping, and compar
 
 from pathlib import Path
 
-import pandas as pd
 import torch
 
-from gemsflow.io import read_json, write_parquet
+from gemsflow.io import read_json, read_parquet, write_parquet
 from gemsflow.logs import setup_logging
 from gemsflow.mapping import load_choice_features, load_gnn_embeddings, question_parts
 from gemsflow.simulate_heldout import (
@@ -22,7 +21,7 @@ log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 seed = int(snakemake.wildcards.seed)
 data = SurveyData.load(Path(snakemake.input.data[0]).parent)
-split = pd.read_parquet(snakemake.input.split)
+split = read_parquet(snakemake.input.split)
 features = load_choice_features(snakemake.input.features)
 gnn = load_gnn_embeddings(snakemake.input.gnn)
 ridge, selected = fit_production_mapping(

@@ -3,49 +3,51 @@ and write the self-contained model directory that every study (and gemsflow.simu
 
 from pathlib import Path
 
-import pandas as pd
 import torch
 
-from gemsflow.io import read_json
+from gemsflow.io import read_json, read_parquet
 from gemsflow.logs import setup_logging
 from gemsflow.mapping import load_choice_features, load_gnn_embeddings
 from gemsflow.simulation import fit_production_mapping, save_production_model
+from gemsflow.staging import staged_outputs
 from gemsflow.survey import SurveyData
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-data = SurveyData.load(Path(snakemake.input.data[0]).parent)
-split = pd.read_parquet(snakemake.input.split)
-gnn = load_gnn_embeddings(snakemake.input.gnn)
-gnn_info = read_json(snakemake.input.gnn_info)
-ridge, selected = fit_production_mapping(
-    load_choice_features(snakemake.input.features),
-    gnn,
-    data,
-    split,
-    **snakemake.params.mapping_grid,
-)
-info = {
-    "arch": snakemake.wildcards.arch,
-    "features": snakemake.wildcards.features,
-    "embedder": snakemake.params.embedder,
-    "seed": int(snakemake.wildcards.seed),
-    "variant": selected["best_variant"],
-    "alpha": selected["best_alpha"],
-    "layer": selected["best_layer"],
-    "split": snakemake.input.split,
-    "gnn_embeddings": snakemake.input.gnn,
-    "validation": {
-        "gnn_val_accuracy": gnn_info["best_val_accuracy"],
-        "gnn_best_epoch": gnn_info["best_epoch"],
-        "mapping_val_accuracy": selected["val_accuracy_at_best"],
+# Outputs are update()-flagged: the previous run's files stay until this run has written all of its own.
+with staged_outputs(dict(snakemake.output.items())) as out:
+    data = SurveyData.load(Path(snakemake.input.data[0]).parent)
+    split = read_parquet(snakemake.input.split)
+    gnn = load_gnn_embeddings(snakemake.input.gnn)
+    gnn_info = read_json(snakemake.input.gnn_info)
+    ridge, selected = fit_production_mapping(
+        load_choice_features(snakemake.input.features),
+        gnn,
+        data,
+        split,
+        **snakemake.params.mapping_grid,
+    )
+    info = {
+        "arch": snakemake.wildcards.arch,
+        "features": snakemake.wildcards.features,
+        "embedder": snakemake.params.embedder,
+        "seed": int(snakemake.wildcards.seed),
         "variant": selected["best_variant"],
         "alpha": selected["best_alpha"],
         "layer": selected["best_layer"],
-        "n_val_questions": int(split.loc[split["part"] == "val", "question"].nunique()),
-        "grid": selected["grid"],
-    },
-}
-save_production_model(Path(snakemake.output.info).parent, gnn, ridge, data, info)
-log.info("alpha %s, layer %s, mapping val accuracy %.4f", info["alpha"], info["layer"],
-         selected["val_accuracy_at_best"])  # fmt: skip
+        "split": snakemake.input.split,
+        "gnn_embeddings": snakemake.input.gnn,
+        "validation": {
+            "gnn_val_accuracy": gnn_info["best_val_accuracy"],
+            "gnn_best_epoch": gnn_info["best_epoch"],
+            "mapping_val_accuracy": selected["val_accuracy_at_best"],
+            "variant": selected["best_variant"],
+            "alpha": selected["best_alpha"],
+            "layer": selected["best_layer"],
+            "n_val_questions": int(split.loc[split["part"] == "val", "question"].nunique()),
+            "grid": selected["grid"],
+        },
+    }
+    save_production_model(Path(out["info"]).parent, gnn, ridge, data, info)
+    log.info("alpha %s, layer %s, mapping val accuracy %.4f", info["alpha"], info["layer"],
+             selected["val_accuracy_at_best"])  # fmt: skip

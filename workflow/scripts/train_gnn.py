@@ -2,8 +2,9 @@
 
 from gemsflow.gnn.graph import check_bundle
 from gemsflow.gnn.training import train_run
-from gemsflow.io import load_torch, staged_outputs
+from gemsflow.io import load_torch
 from gemsflow.logs import setup_logging
+from gemsflow.staging import staged_outputs
 
 log = setup_logging(snakemake.log[0])
 bundle = load_torch(snakemake.input.graph)

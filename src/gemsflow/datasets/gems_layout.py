@@ -140,6 +140,19 @@ def _check_columns(
             "trait would reveal the answer",
             "point the trait at another column or remove the question from the question keys",
         )
+    if weight_column in trait_columns or weight_column in questions:
+        role = (
+            f"the column of trait {trait_columns[weight_column]!r}"
+            if weight_column in trait_columns
+            else "a question"
+        )
+        raise InputDataError(
+            path,
+            weight_column,
+            f"the weight column is {role}, not a survey weight",
+            "set weight_column to the column that holds each person's weight, or to null to "
+            "weigh everyone 1",
+        )
     needed = [id_column, *questions, *trait_columns]
     if weight_column:
         needed.append(weight_column)

@@ -53,7 +53,7 @@ def read_text(path: Path, kind: str) -> str:
                 _convert_fix(path, encoding),
             )
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         if b"\x00" in raw[:200]:
             guess = "UTF-16 (no byte-order mark)"
@@ -66,6 +66,16 @@ def read_text(path: Path, kind: str) -> str:
             f"file is not UTF-8 (byte {raw[exc.start]:#04x} at offset {exc.start}; {guess})",
             _convert_fix(path, encoding),
         ) from exc
+    if "\x00" in text[:4096]:
+        # UTF-16 text without a byte-order mark decodes as UTF-8 with a NUL after every ASCII letter;
+        # read on, every column name would be wrong and the error would be "column missing".
+        raise InputDataError(
+            path,
+            None,
+            "file holds NUL bytes: it is UTF-16 without a byte-order mark, not UTF-8",
+            _convert_fix(path, "UTF-16LE"),
+        )
+    return text
 
 
 def read_json(path: Path, kind: str) -> Any:
@@ -100,9 +110,30 @@ def read_csv_strict(path: Path) -> pd.DataFrame:
                 path, column, "column appears twice in the header", "keep one column per question"
             )
         seen.add(column)
+    _check_row_lengths(text, path, len(header))
     return pd.read_csv(
         io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], low_memory=False
     )
+
+
+def _check_row_lengths(text: str, path: Path, width: int) -> None:
+    """Every row has the header's number of fields: pandas would read a short row's missing cells as
+    unanswered questions and stop at a long one with a message that names no file."""
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if row and len(row) != width:
+            what = "fewer" if len(row) < width else "more"
+            raise InputDataError(
+                path,
+                None,
+                f"line {number} has {len(row)} fields, {what} than the header's {width}",
+                "repair that line (a cut-off row, or a comma inside an unquoted value)",
+            )
+
+
+# Codes are option numbers; beyond this they cannot be stored as integers and cannot be any option.
+MAX_CODE = 2**31 - 1
+# Survey weights beyond this overflow the weighted sums of scoring.
+MAX_WEIGHT = 1e15
 
 
 def parse_codes(
@@ -119,8 +150,9 @@ def parse_codes(
     """
     present = values.notna()
     numbers = pd.to_numeric(values.where(present), errors="coerce")
-    finite = np.isfinite(numbers.to_numpy(dtype="float64", na_value=np.nan))
-    integral = finite & (numbers.to_numpy(dtype="float64", na_value=np.nan) % 1 == 0)
+    as_float = numbers.to_numpy(dtype="float64", na_value=np.nan)
+    finite = np.isfinite(as_float) & (np.abs(np.nan_to_num(as_float)) <= MAX_CODE)
+    integral = finite & (as_float % 1 == 0)
     bad = present.to_numpy() & ~integral
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
@@ -129,7 +161,8 @@ def parse_codes(
             path,
             col,
             f"row {int(rows.iloc[first])} (individual {ids.iloc[first]}): value "
-            f"{values.iloc[first]!r} is not an integer code ({int(bad.sum())} such cell(s) in the table)",
+            f"{values.iloc[first]!r} is not an integer code up to {MAX_CODE} ({int(bad.sum())} "
+            "such cell(s) in the table)",
             fix,
         )
     return numbers.astype("Int64")
@@ -139,11 +172,15 @@ def parse_weights(table: pd.DataFrame, column: str, id_column: str, path: Path) 
     """Survey weights: finite numbers > 0. A blank weight is an error (there is no silent default)."""
     cells = table[column]
     numbers = pd.to_numeric(cells, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    bad = ~(np.isfinite(numbers) & (numbers > 0))
+    bad = ~(np.isfinite(numbers) & (numbers > 0) & (numbers <= MAX_WEIGHT))
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         value = cells.iloc[first]
-        what = "is blank" if pd.isna(value) else f"{value!r} is not a finite number > 0"
+        what = (
+            "is blank"
+            if pd.isna(value)
+            else f"{value!r} is not a finite number > 0 and at most {MAX_WEIGHT:g}"
+        )
         raise InputDataError(
             path,
             column,

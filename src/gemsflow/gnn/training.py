@@ -76,6 +76,14 @@ class SampleDrawer:
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputDataError(
+            None,
+            "gnn device",
+            f"device {name!r} was asked for, but this machine's torch sees no CUDA GPU",
+            "set device: auto (CUDA when present, else CPU) or cpu in the gnn block, or run the job "
+            "on a GPU node (profiles/slurm)",
+        )
     return torch.device(name)
 
 

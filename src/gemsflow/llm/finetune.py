@@ -269,7 +269,6 @@ def train_lora(
             sum(p.numel() for n, p in model.named_parameters() if n not in trainable)
         ),
         "hyperparameters": cfg,
-        "adapter": str(adapter_dir),
     }
     return predictions, info
 
