@@ -684,3 +684,15 @@ def test_interrupted_training_and_forced_rerun_keep_previous_outputs_and_deleted
     proc = snakemake(workdir, "--dry-run", "--configfile", str(short))
     plan = proc.stdout + proc.stderr
     assert "rule train_gnn:" in plan and f"Missing output files: {GNN_RUN}/" in plan, plan
+
+
+def test_config_check_command_names_the_file_and_line_of_a_yaml_error(tmp_path, capsys):
+    from gemsflow.config_checks import main
+
+    path = tmp_path / "my_run.yaml"
+    path.write_text("seeds: [41, 42\nrun:\n  datasets: [twin]\n")
+    assert main([str(path), "--root", str(ROOT)]) == 1
+    message = capsys.readouterr().err
+    assert str(path) in message and "not valid YAML at line 2" in message and "Fix:" in message
+    path.write_text("seeds: [41, 42]\n")
+    assert main([str(path), "--root", str(ROOT)]) == 0

@@ -177,3 +177,33 @@ def test_every_update_flagged_output_is_written_through_staging():
     assert {"train_gnn", "baseline", "llm_lora", "production_model", "score_run"} <= set(rules)
     for rule, script in rules.items():
         assert "with staged_outputs(dict(snakemake.output.items()))" in script.read_text(), rule
+
+
+@pytest.mark.slow
+def test_a_corrupt_input_fails_the_rerun_naming_it_and_keeps_the_predictions(workdir):
+    config = tiny_config(workdir)
+    run = workdir / "results/runs/setting1/tiny/majority/seed42"
+    target = f"{run.relative_to(workdir)}/metrics.json"
+    snakemake(workdir, target, "--configfile", str(config))
+    before = results_hashes(workdir)
+    split = workdir / "results/splits/setting1/tiny/seed42/split.parquet"
+    split.write_bytes(split.read_bytes()[:100])  # a disk that filled up; its mtime is new
+    proc = snakemake(workdir, target, "--configfile", str(config), check=False)
+    assert proc.returncode != 0
+    log = (workdir / "logs/baseline/setting1/tiny/majority/seed42.log").read_text()
+    assert f"{split.relative_to(workdir)}: not a readable parquet table" in log
+    assert "delete the file and rerun" in log
+    after = results_hashes(workdir)
+    split_key = str(split.relative_to(workdir / "results"))
+    assert {k: v for k, v in after.items() if k != split_key} == {
+        k: v for k, v in before.items() if k != split_key
+    }
+    # The fix the message gives: deleted, the split is rebuilt byte for byte when asked for, and the
+    # run redone from it gives the same predictions and metrics (only its timings differ).
+    split.unlink()
+    snakemake(workdir, target, str(split.relative_to(workdir)), "--configfile", str(config))
+
+    def computed(hashes):
+        return {k: v for k, v in hashes.items() if not k.startswith("benchmarks/")}
+
+    assert computed(results_hashes(workdir)) == computed(before)
