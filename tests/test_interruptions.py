@@ -207,3 +207,39 @@ def test_a_corrupt_input_fails_the_rerun_naming_it_and_keeps_the_predictions(wor
         return {k: v for k, v in hashes.items() if not k.startswith("benchmarks/")}
 
     assert computed(results_hashes(workdir)) == computed(before)
+
+
+def test_records_are_put_back_only_where_a_stopped_job_changed_them(tmp_path, monkeypatch):
+    """The repair is silent for a job that was planned but never started, and puts back what
+    Snakemake changed for one that failed: its record, the output's mtime, the incomplete mark and the
+    backup copy."""
+    from gemsflow import staging
+
+    monkeypatch.chdir(tmp_path)
+    output = "results/run/model.safetensors"
+    Path(output).parent.mkdir(parents=True)
+    Path(output).write_bytes(b"old model")
+    os.utime(output, ns=(1_000_000_000, 1_000_000_000))
+    record = staging._record("metadata", output)
+    record.parent.mkdir(parents=True)
+    record.write_text('{"params": "old"}')
+    staging.note_untouched([[output]])
+    monkeypatch.setattr(staging, "_alive", lambda run: False)  # the noting run has ended
+    assert staging.repair_bookkeeping() == []  # never started: nothing to put back, note dropped
+    assert not staging.NOTES.exists() or not any(staging.NOTES.iterdir())
+
+    staging.note_untouched([[output]])
+    # What Snakemake does when the job fails: the new params recorded, the backup copied back (new
+    # mtime), and after a stop, the mark and the backup left.
+    record.write_text('{"params": "new"}')
+    Path(output).write_bytes(b"old model")
+    mark = staging._record("incomplete", output)
+    mark.parent.mkdir(parents=True)
+    mark.write_text("{}")
+    backup = staging._backup(output)
+    backup.parent.mkdir(parents=True)
+    backup.write_bytes(b"old model")
+    assert staging.repair_bookkeeping() == [output]
+    assert record.read_text() == '{"params": "old"}'
+    assert os.stat(output).st_mtime_ns == 1_000_000_000
+    assert not mark.exists() and not backup.exists()

@@ -38,6 +38,7 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from gemsflow.errors import InputDataError
 
@@ -216,14 +217,16 @@ def note_untouched(jobs: Iterable[list[str]]) -> None:
                 shutil.copyfile(record, note / kept)
             entries[output] = {"record": kept, "mtimes": _mtimes(Path(output))}
         folder = str(Path(outputs[0]).parent)
-        (note / "note.json").write_text(json.dumps({"folder": folder, "outputs": entries}))
+        noted = {"folder": folder, "run": [os.uname().nodename, os.getpid()], "outputs": entries}
+        (note / "note.json").write_text(json.dumps(noted))
 
 
 def repair_bookkeeping() -> list[str]:
     """Undo Snakemake's bookkeeping of outputs that a failed or stopped job left untouched.
 
-    Runs in the workflow's head process before planning; returns the outputs it repaired. A note
-    whose job still holds its output lock (a job of another run, still working) is left alone.
+    Runs in the workflow's head process before planning; returns the outputs whose records it had
+    to put back. A note is left alone while the run that wrote it goes on, or while its job still
+    holds its output lock.
     """
     repaired = []
     if not NOTES.is_dir():
@@ -232,27 +235,55 @@ def repair_bookkeeping() -> list[str]:
         try:
             content = json.loads((note / "note.json").read_text())
         except (OSError, ValueError):
-            shutil.rmtree(note, ignore_errors=True)  # the job died while writing it: nothing noted
+            shutil.rmtree(note, ignore_errors=True)  # its run died while writing it: nothing noted
             continue
-        if _folder_busy(Path(content["folder"])):
-            continue
+        if _alive(content["run"]) or _folder_busy(Path(content["folder"])):
+            continue  # its run goes on (its job may not have started yet), or its job still writes
         for output, entry in content["outputs"].items():
-            if not Path(output).exists():
-                continue  # gone since: Snakemake will rebuild it whatever its records say
-            record = _record("metadata", output)
-            if entry["record"]:
-                record.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(note / entry["record"], record)
-            else:
-                record.unlink(missing_ok=True)
-            for path, mtime in entry["mtimes"].items():
-                with contextlib.suppress(FileNotFoundError):
-                    os.utime(path, ns=(mtime, mtime))
-            _record("incomplete", output).unlink(missing_ok=True)
-            _remove(_backup(output))
-            repaired.append(output)
+            if Path(output).exists() and _put_back(output, entry, note):
+                repaired.append(output)
         shutil.rmtree(note, ignore_errors=True)
     return repaired
+
+
+def _alive(run: list) -> bool:
+    """Whether the head process that wrote a note still runs (on another host: taken as ended)."""
+    host, pid = run
+    if host != os.uname().nodename or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _put_back(output: str, entry: Mapping[str, Any], note: Path) -> bool:
+    """Restore one output's record and mtimes, drop its incomplete mark and backup copy; True if any
+    of them had changed (a job that was planned but never started changed nothing)."""
+    changed = False
+    record = _record("metadata", output)
+    kept = note / entry["record"] if entry["record"] else None
+    current = record.read_bytes() if record.exists() else None
+    if current != (kept.read_bytes() if kept else None):
+        changed = True
+        if kept:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(kept, record)
+        else:
+            record.unlink()
+    for path, mtime in entry["mtimes"].items():
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(path).st_mtime_ns != mtime:
+                changed = True
+                os.utime(path, ns=(mtime, mtime))
+    for leftover in (_record("incomplete", output), _backup(output)):
+        if leftover.exists():
+            changed = True
+            _remove(leftover)
+    return changed
 
 
 def _backup(output: str) -> Path:

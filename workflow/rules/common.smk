@@ -50,11 +50,13 @@ validate(config, "../../config/schema.yaml", set_default=True)
 
 # A job that failed or was stopped before replacing its outputs left them as they were; Snakemake's
 # records of them (params, mtime, incomplete mark) are put back before planning (gemsflow.staging).
-for untouched in repair_bookkeeping():
-    print(
-        f"gemsflow: kept {untouched} as it was before a stopped or failed job",
-        file=sys.stderr,
-    )
+# Only the run's head process does this, never a job that parses the workflow (remote or subprocess).
+if not (workflow.remote_exec or workflow.subprocess_exec):
+    for untouched in repair_bookkeeping():
+        print(
+            f"gemsflow: kept {untouched} as it was before a stopped or failed job",
+            file=sys.stderr,
+        )
 
 
 onstart:
