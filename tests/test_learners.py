@@ -15,7 +15,7 @@ from gemsflow.baselines import majority
 from gemsflow.datasets import load_source
 from gemsflow.errors import InputDataError
 from gemsflow.evaluation import align
-from gemsflow.learners import ensemble, logreg
+from gemsflow.learners import boosted_trees, ensemble, logreg, multilayer_perceptron, per_question
 from gemsflow.scoring import score
 from gemsflow.selection import validation_folds
 from gemsflow.splits import SplitSpec, make_split
@@ -404,3 +404,26 @@ def test_extra_masks_rethin_training_people_only_and_are_seeded(tmp_path):
     assert not one["prob"].equals(two["prob"])  # the extra rows change the fit
     parts = align(two, data, split)  # the scorer's contract: every held-out pair, once
     assert parts["val"].n + parts["test"].n == int(split["part"].isin(["val", "test"]).sum())
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        boosted_trees([0.2], [4, 8], max_iter=10, l2=1.0),
+        multilayer_perceptron([[8]], [0.01, 1.0], max_iter=300),
+    ],
+    ids=["gbt", "mlp"],
+)
+def test_tree_and_mlp_learners_find_the_party_signal_and_choose_on_validation(tmp_path, estimator):
+    data = tiny(tmp_path)
+    split = make_split(data, SETTING2, 3)
+    predictions, info = per_question(estimator, data, split, seed=3, features=["traits"])
+    learned = score(predictions, data, split)
+    floor = score(majority(data, split), data, split)
+    assert learned["accuracy"] > floor["accuracy"] + 0.2
+    grid = info["val_accuracy"]["traits"]
+    assert len(grid) == 2 and info["best_val_accuracy"] == max(grid.values())
+    chosen = {k: v for k, v in info["selected"].items() if k != "features"}
+    assert grid[estimator.label(chosen)] == info["best_val_accuracy"]
+    again, _ = per_question(estimator, data, split, seed=3, features=["traits"])
+    pd.testing.assert_frame_equal(predictions, again, check_exact=True)

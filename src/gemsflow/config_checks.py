@@ -25,7 +25,7 @@ from gemsflow.errors import InputDataError
 
 # THE list of method kinds (the GNN archs live beside the other torch-free config facts in gemsflow.config).
 BASELINE_METHODS = ("majority", "subgroup_majority", "uniform", "position_prior")
-LEARNER_METHODS = ("logreg", "ensemble")
+LEARNER_METHODS = ("logreg", "gbt", "mlp", "ensemble")
 LLM_KINDS = ("zeroshot", "fewshot", "cot", "lora")
 MAPPING_KIND = "mapping"
 SIMILAR_KIND = "similar"  # similar-<features>: gemsflow.similar_questions

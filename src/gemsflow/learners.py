@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -228,28 +230,13 @@ def predictions_frame(problem: Problem, pairs: EvalPairs, probs: np.ndarray) -> 
     )
 
 
-def _softmax_predict(fitted: tuple, x: np.ndarray, n_options: int) -> np.ndarray:
-    classes, coef, intercept = fitted
-    probs = np.zeros((len(x), n_options))
-    if coef is None:  # a question with one training answer (or none): predict it (or uniform)
-        probs[:, classes] = 1.0
-        return probs / probs.sum(axis=1, keepdims=True) if len(classes) else probs + 1 / n_options
-    logits = x @ coef.T + intercept
-    if logits.shape[1] == 1:  # binary: sklearn keeps one logit for the second class
-        logits = np.hstack([np.zeros_like(logits), logits])
-    logits -= logits.max(axis=1, keepdims=True)
-    e = np.exp(logits)
-    probs[:, classes] = e / e.sum(axis=1, keepdims=True)
-    return probs
-
-
-def _fit_question(x: np.ndarray, y: np.ndarray, cs: list[float]) -> list[tuple]:
+def _fit_question(x: np.ndarray, y: np.ndarray, cs: list[float]) -> list[tuple | None]:
     """Per C: (classes, coef, intercept) of a multinomial logistic regression (one thread, lbfgs)."""
     from sklearn.linear_model import LogisticRegression
 
     classes = np.unique(y)
     if len(classes) < 2:
-        return [(classes, None, None) for _ in cs]
+        return [None for _ in cs]
     fits = []
     model = LogisticRegression(C=cs[0], max_iter=300, tol=1e-3, warm_start=True)
     for c in cs:
@@ -410,6 +397,111 @@ def usable_feature_sets(problem: Problem, names: list[str]) -> list[str]:
     return [n for n in names if n == "traits" or reveal_rate(problem) > 0]
 
 
+@dataclass(frozen=True)
+class Estimator:
+    """A per-question model family: the settings tried on validation and how each is fitted and used.
+
+    ``fit(x, y, seed)`` returns one fitted model per entry of ``grid`` (or ``None`` entries where the
+    question has fewer than two training answers: its answer, or uniform, is predicted);
+    ``predict(fitted, x)`` returns probabilities over ``fitted``'s classes.
+    """
+
+    name: str
+    grid: list[dict[str, Any]]
+    fit: Callable[[np.ndarray, np.ndarray, int], list[Any]]
+    predict: Callable[[Any, np.ndarray], np.ndarray]
+    label: Callable[[dict[str, Any]], str]
+
+
+def logistic_regression(cs: list[float]) -> Estimator:
+    cs = sorted(cs)
+
+    def fit(x: np.ndarray, y: np.ndarray, seed: int) -> list[Any]:
+        return _fit_question(x, y, cs)
+
+    def predict(fitted: tuple, x: np.ndarray) -> np.ndarray:
+        _, coef, intercept = fitted
+        logits = x @ coef.T + intercept
+        if logits.shape[1] == 1:  # binary: sklearn keeps one logit for the second class
+            logits = np.hstack([np.zeros_like(logits), logits])
+        logits -= logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+
+    return Estimator("logreg", [{"C": c} for c in cs], fit, predict, lambda g: repr(g["C"]))
+
+
+def _settings_label(settings: dict[str, Any]) -> str:
+    return ",".join(f"{key}={value}" for key, value in settings.items())
+
+
+def _sklearn_estimator(name: str, grid: list[dict[str, Any]], make) -> Estimator:
+    """An estimator family from a scikit-learn classifier factory ``make(settings, seed)``."""
+
+    def fit(x: np.ndarray, y: np.ndarray, seed: int) -> list[Any]:
+        if len(np.unique(y)) < 2:
+            return [None for _ in grid]
+        return [make(settings, seed).fit(x, y) for settings in grid]
+
+    def predict(model: Any, x: np.ndarray) -> np.ndarray:
+        return model.predict_proba(x)
+
+    return Estimator(name, grid, fit, predict, _settings_label)
+
+
+def boosted_trees(
+    learning_rates: list[float], max_leaf_nodes: list[int], max_iter: int, l2: float
+) -> Estimator:
+    """Histogram gradient boosting (scikit-learn), one model per question, no early stopping (its
+    internal validation split would be a second, unseeded selection)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    grid = [
+        {"learning_rate": lr, "max_leaf_nodes": leaves}
+        for lr in learning_rates
+        for leaves in max_leaf_nodes
+    ]
+
+    def make(settings: dict[str, Any], seed: int):
+        return HistGradientBoostingClassifier(
+            **settings, max_iter=max_iter, l2_regularization=l2, early_stopping=False,
+            random_state=seed,
+        )  # fmt: skip
+
+    return _sklearn_estimator("gbt", grid, make)
+
+
+def multilayer_perceptron(hidden: list[list[int]], alphas: list[float], max_iter: int) -> Estimator:
+    """A plain MLP (scikit-learn, adam), one model per question, L2 strength ``alpha``."""
+    from sklearn.neural_network import MLPClassifier
+
+    grid = [{"hidden": list(h), "alpha": a} for h in hidden for a in alphas]
+
+    def make(settings: dict[str, Any], seed: int):
+        return MLPClassifier(
+            hidden_layer_sizes=tuple(settings["hidden"]), alpha=settings["alpha"],
+            max_iter=max_iter, random_state=seed,
+        )  # fmt: skip
+
+    return _sklearn_estimator("mlp", grid, make)
+
+
+def estimator_of(method: str, options: Mapping[str, Any]) -> Estimator:
+    """The per-question estimator family of a learner method from its config block (learners.<method>)."""
+    if method == "logreg":
+        return logistic_regression(options["cs"])
+    if method == "gbt":
+        return boosted_trees(
+            options["learning_rates"],
+            options["max_leaf_nodes"],
+            options["max_iter"],
+            options["l2_regularization"],
+        )
+    if method == "mlp":
+        return multilayer_perceptron(options["hidden"], options["alphas"], options["max_iter"])
+    raise ValueError(f"no per-question learner is called {method!r}")
+
+
 def logreg(
     data: SurveyData,
     split: pd.DataFrame,
@@ -420,7 +512,23 @@ def logreg(
     masks: int = 1,
     folds: int = DEFAULT_FOLDS,
 ) -> tuple[pd.DataFrame, dict]:
-    """Per-question multinomial logistic regression; feature set and C chosen on validation accuracy.
+    """Per-question multinomial logistic regression (see :func:`per_question`)."""
+    return per_question(
+        logistic_regression(cs), data, split, seed=seed, features=features, masks=masks, folds=folds
+    )
+
+
+def per_question(
+    estimator: Estimator,
+    data: SurveyData,
+    split: pd.DataFrame,
+    *,
+    seed: int,
+    features: list[str],
+    masks: int = 1,
+    folds: int = DEFAULT_FOLDS,
+) -> tuple[pd.DataFrame, dict]:
+    """One model per question; feature set and the estimator's settings chosen on validation accuracy.
 
     Test pairs are predicted by the candidate best on all validation pairs; the validation pairs of each
     fold of validation people by the candidate best on the other folds (:mod:`gemsflow.selection`), so
@@ -439,12 +547,12 @@ def logreg(
             "part",
             f"question {problem.questions[untrained[0]]!r} is held out with no training answer "
             "(a new-question split)",
-            "run logreg in settings with the individual axis (setting1, setting2) only",
+            f"run {estimator.name} in settings with the individual axis (setting1, setting2) only",
         )
     pairs = EvalPairs.of(problem)
     is_val = pairs.part == 2
     n_options = problem.n_options
-    cs = sorted(cs)
+    grid = estimator.grid
     val_accuracy: dict[str, dict[str, float]] = {}
     candidates, candidate_probs, candidate_credit = [], [], []
     fitted_by_set = {}
@@ -454,7 +562,7 @@ def logreg(
             Design(problem, seed, name, mask=m, basis=design)
             for m in range(1, masks if name != "traits" else 1)
         ]
-        fits, val_probs = [], [[] for _ in cs]
+        fits, val_probs = [], [[] for _ in grid]
         for q in range(len(problem.questions)):
             x = design(q)
             train = problem.part[:, q] == 1
@@ -463,41 +571,48 @@ def logreg(
             y_fit = np.concatenate(
                 [problem.answer[train, q]] + [problem.answer[again, q]] * len(extra)
             )
-            fits.append(_fit_question(x_fit, y_fit, cs))
+            fits.append((np.unique(y_fit), estimator.fit(x_fit, y_fit, seed)))
             val_rows = problem.part[:, q] == 2
-            for k in range(len(cs)):
-                val_probs[k].append(_softmax_predict(fits[q][k], x[val_rows], n_options[q]))
+            for k in range(len(grid)):
+                val_probs[k].append(
+                    _question_probs(estimator, fits[q], k, x[val_rows], n_options[q])
+                )
         fitted_by_set[name] = fits
         val_accuracy[name] = {}
-        for k, c in enumerate(cs):
+        for k, settings in enumerate(grid):
             probs = padded(val_probs[k], n_options.max())
             credit = pair_credit(probs, pairs.answer[is_val])
-            val_accuracy[name][repr(c)] = float(credit.mean())
-            log.info("logreg %s C=%g: validation accuracy %.4f", name, c, credit.mean())
+            val_accuracy[name][estimator.label(settings)] = float(credit.mean())
+            log.info(
+                "%s %s %s: validation accuracy %.4f",
+                estimator.name, name, estimator.label(settings), credit.mean(),
+            )  # fmt: skip
             candidates.append((name, k))
             candidate_probs.append(probs)
             candidate_credit.append(credit)
     credit = np.stack(candidate_credit)
     name, k = candidates[int(credit.mean(axis=1).argmax())]
-    acc = val_accuracy[name][repr(cs[k])]
+    acc = val_accuracy[name][estimator.label(grid[k])]
     design = Design(problem, seed, name)
     blocks = []
     for q in range(len(problem.questions)):
         rows = problem.part[:, q] >= 2
-        blocks.append(_softmax_predict(fitted_by_set[name][q][k], design(q)[rows], n_options[q]))
+        blocks.append(
+            _question_probs(estimator, fitted_by_set[name][q], k, design(q)[rows], n_options[q])
+        )
     probs = padded(blocks, n_options.max())
     fold = validation_folds(pd.Series(problem.people[pairs.person[is_val]]), folds, seed)
     probs[is_val], chosen = out_of_fold_predictions(np.stack(candidate_probs), credit, fold)
     preds = predictions_frame(problem, pairs, probs)
     info = {
-        "selected": {"features": name, "C": cs[k]},
+        "selected": {"features": name, **grid[k]},
         "selected_on": (
             f"validation accuracy; validation predictions cross-fitted over {folds} folds of individuals"
         ),
         "best_val_accuracy": acc,
         "val_accuracy": val_accuracy,
         "fold_selected": [
-            {"predicts_fold": j, "features": candidates[c][0], "C": cs[candidates[c][1]]}
+            {"predicts_fold": j, "features": candidates[c][0], **grid[candidates[c][1]]}
             for j, c in enumerate(chosen)
         ],
         "out_of_fold_val_accuracy": accuracy(probs[is_val], pairs.answer[is_val]),
@@ -507,6 +622,20 @@ def logreg(
         "train_seconds": time.perf_counter() - start,
     }
     return preds, info
+
+
+def _question_probs(
+    estimator: Estimator, fitted: tuple, k: int, x: np.ndarray, n_options: int
+) -> np.ndarray:
+    """[rows, n_options] probabilities of one question's setting ``k``; a question with fewer than two
+    training answers predicts its one answer (or uniform)."""
+    classes, models = fitted
+    probs = np.zeros((len(x), n_options))
+    if models[k] is None:
+        probs[:, classes] = 1.0
+        return probs / probs.sum(axis=1, keepdims=True) if len(classes) else probs + 1 / n_options
+    probs[:, classes] = estimator.predict(models[k], x)
+    return probs
 
 
 def _average(probs: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:

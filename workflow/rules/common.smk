@@ -232,7 +232,7 @@ def training_rules(setting, method):
         return [(f"llm_{kind}", model)]
     if method in ("majority", "subgroup_majority", "uniform", "position_prior"):
         return [("baseline", method)]
-    if method == "logreg":
+    if method in ("logreg", "gbt", "mlp"):
         return [("learner", method)]
     if re.fullmatch(f"similar-({MAPPING_FEATURES})", method):
         return [("similar_questions", method)]

@@ -14,7 +14,7 @@ rule learner:
     benchmark:
         "results/benchmarks/learner/{setting}/{dataset}/{method}/seed{seed}.tsv"
     wildcard_constraints:
-        method="logreg",
+        method="logreg|gbt|mlp",
     conda:
         "../../envs/core.yaml"
     threads: 1
