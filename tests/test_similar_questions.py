@@ -245,3 +245,44 @@ def test_centrality_marks_the_medoid_and_is_zero_where_no_option_stands_out():
     central = centrality(features, question_of)
     assert central[0] > 0 > central[1] and central[1] == pytest.approx(central[2])
     np.testing.assert_allclose(central[3:], 0.0, atol=1e-12)
+
+
+def test_a_saved_model_scores_new_questions_exactly_as_the_fit_scored_held_out_ones(
+    stance, tmp_path
+):
+    # simulate's production model is this fit, saved: a study question must get the probabilities a
+    # held-out test question got, or the held-out evidence would not describe the product.
+    from gemsflow import mapping
+    from gemsflow.similar_questions import fit_similar
+    from gemsflow.simulate_heldout import study_features_from_dataset, test_study
+    from gemsflow.simulation import load_production_model, save_similar_model, simulate
+
+    data, split, (choices, variants) = stance
+    result = fit_similar(
+        data, split, choices, variants, temperatures=[0.1], neighbours=[5], shrinkage=5.0, seed=3
+    )
+    save_similar_model(
+        tmp_path / "m", result, data, {"features": "f", "embedder": {}, "seed": 3,
+                                       "variant": "option", "validation": {}},
+    )  # fmt: skip
+    assert load_production_model(tmp_path / "m").model.neighbours == 5
+    test = sorted(split.loc[split["part"] == "test", "question"].unique())
+    features = mapping.ChoiceFeatures(choices, [0], variants["option"], {}, "option")
+    sim = simulate(
+        tmp_path / "m",
+        test_study(data, test, "t"),
+        features=study_features_from_dataset(features, data, test),
+        n_boot=0,
+    )
+    ours = sim.individuals.merge(
+        data.options[["question", "position", "code"]], on=["question", "position"]
+    )
+    fitted = result.predictions.loc[result.predictions["part"] == "test"]
+    both = fitted.merge(ours, on=["individual", "question", "code"], suffixes=("_fit", "_sim"))
+    assert len(both) == len(fitted)
+    np.testing.assert_allclose(both["prob_sim"], both["prob_fit"], atol=1e-6)
+    # The prediction interval widens the share by the model's error measured on training questions.
+    dist = sim.distributions
+    assert sim.info["method"] == "similar-f" and sim.info["interval_sd"]["all"] >= 0
+    assert ((dist["lo"] <= dist["share"]) & (dist["share"] <= dist["hi"])).all()
+    assert (dist["hi"] - dist["lo"]).min() > 0

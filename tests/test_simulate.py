@@ -144,16 +144,29 @@ def test_study_target_writes_every_deliverable(built):
     html = (out / "index.html").read_text()
     assert "Tiny study" in html and "pets.png" in html
     info = yaml.safe_load((out / "run_info.json").read_text())
-    assert info["seeds"] == [1, 2] and info["arch"] == "sage" and info["features"] == "minilm"
+    assert info["seeds"] == [1, 2] and info["features"] == "minilm"
     assert set(info["validation"]) == {"1", "2"}
-    assert 0.0 <= info["validation"]["1"]["mapping_val_accuracy"] <= 1.0
+    assert 0.0 <= info["validation"]["1"]["val_accuracy"] <= 1.0
+    # Which method made the study and why: the validation choice, with its figures.
+    assert info["method"] == "similar-minilm"
+    choice = info["method_choice"]
+    assert choice["chosen"] in choice["figures"] and "validation" in choice["criterion"]
+    assert choice["agrees"] == (choice["chosen"] == "similar-minilm")
+    # Per trait, how contrasts held up on held-out questions, in the table and beside every row.
+    assert set(info["contrast_evidence"]) == {"party", "age"}
+    held = dist.loc[dist["trait"] != "all"]
+    expected = held["trait"].map(lambda t: info["contrast_evidence"][t]["held_up"])
+    assert (held["contrasts_held_up"].astype(bool) == expected).all()
+    assert dist.loc[dist["trait"] == "all", "contrasts_held_up"].isna().all()
+    assert ((dist["lo"] <= dist["share"] + 1e-9) & (dist["share"] <= dist["hi"] + 1e-9)).all()
+    assert "How far the breakdowns can be trusted" in html
 
 
 @pytest.mark.slow
 def test_notebook_entry_point_matches_the_rule(built):
     import gemsflow
 
-    models = sorted(built.glob("results/models/production/tiny/sage/seed*/minilm"))
+    models = sorted(built.glob("results/models/production/tiny/similar-minilm/seed*"))
     assert len(models) == 2
     sim = gemsflow.simulate(models, STUDY["questions"], n_boot=0)
     ours = sim.individuals.sort_values(["seed", "question", "individual", "position"])
@@ -180,12 +193,17 @@ def test_heldout_table_compares_gemsflow_with_the_alternatives(built):
     target = "results/leaderboards/setting3/tiny/simulation.tsv"
     snakemake(built, target, "--configfile", "config/test.yaml")
     table = pd.read_csv(built / target, sep="\t")
-    assert list(table["method"]) == [
-        "gemsflow",
+    methods = [
+        "mapping-sage-minilm",
+        "similar-minilm",
         "position_prior",
         "pooled_subgroup",
         "zeroshot-tiny",
+        "no_contrast",
+        "nearest_question",
+        "trait_lean",
     ]
+    assert list(table["method"]) == methods
     assert (table["n_seeds"] == 2).all()
     distances = pd.concat(
         pd.read_parquet(p)
@@ -196,7 +214,7 @@ def test_heldout_table_compares_gemsflow_with_the_alternatives(built):
     # Every test question appears once for the population and once per category of each trait.
     per_question = distances.groupby(["seed", "question"])["trait"].value_counts().unstack()
     assert (per_question["all"] == 1).all()
-    values = distances[["gemsflow", "position_prior", "pooled_subgroup", "zeroshot-tiny"]]
+    values = distances[methods]
     assert values.notna().all().all() and (values.to_numpy() >= 0).all()
     nominal = distances["metric"] == "total_variation"
     assert (values[nominal].to_numpy() <= 1.0 + 1e-9).all()
@@ -204,17 +222,26 @@ def test_heldout_table_compares_gemsflow_with_the_alternatives(built):
     sub = distances[(distances["trait"] != "all") & nominal]
     if len(sub):
         expected = np.mean(
-            [np.average(g["gemsflow"], weights=g["n"]) for _, g in sub.groupby("seed")]
+            [np.average(g["similar-minilm"], weights=g["n"]) for _, g in sub.groupby("seed")]
         )
-        got = table.loc[table["method"] == "gemsflow", "subgroup_tv"].iloc[0]
+        got = table.loc[table["method"] == "similar-minilm", "subgroup_tv"].iloc[0]
         assert got == pytest.approx(expected, abs=1e-4)
+    # The contrast table: every method per trait, seeds and pooled, with the split-half ceiling.
+    contrast = pd.read_csv(built / "results/leaderboards/setting3/tiny/contrasts.tsv", sep="\t")
+    pooled = contrast.loc[(contrast["seed"] == "pooled") & contrast["method"].isin(methods)]
+    assert set(pooled["method"]) == set(methods)
+    assert {"overall", "party", "age"} >= set(pooled["trait"]) >= {"overall"}
+    no_contrast = pooled.loc[pooled["method"] == "no_contrast"]
+    assert no_contrast["correlation"].isna().all()
+    np.testing.assert_allclose(no_contrast["rmse"], no_contrast["rmse_no_contrast"])
+    assert pooled["ceiling_correlation"].notna().all()
 
 
 @pytest.mark.slow
 def test_simulate_rejects_a_trait_the_model_lacks(built):
     import gemsflow
 
-    model = next(built.glob("results/models/production/tiny/sage/seed1/minilm"))
+    model = next(built.glob("results/models/production/tiny/similar-minilm/seed1"))
     with pytest.raises(InputDataError, match="unknown trait 'income'"):
         gemsflow.simulate(model, [question(breakdown=["income"])])
 

@@ -96,11 +96,22 @@ def neighbour_weights(
     features: np.ndarray, answers: Answers, temperature: float, neighbours: int
 ) -> np.ndarray:
     """[C, C] row-normalised weights over each option's nearest training options of other questions."""
-    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-    similarity = unit @ unit.T
+    unit = _unit(features)
     usable = answers.train_option[None, :] & (
         answers.question_of[:, None] != answers.question_of[None, :]
     )
+    return top_weights(unit @ unit.T, usable, temperature, neighbours)
+
+
+def _unit(features: np.ndarray) -> np.ndarray:
+    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+
+
+def top_weights(
+    similarity: np.ndarray, usable: np.ndarray, temperature: float, neighbours: int
+) -> np.ndarray:
+    """Row-normalised ``softmax(similarity / temperature)`` over each row's ``neighbours`` most similar
+    usable columns (0 elsewhere; a row with no usable column is all 0)."""
     similarity = np.where(usable, similarity, -np.inf)
     k = min(neighbours, similarity.shape[1])
     # The k-th largest similarity per row; ties with it are kept, so the result does not depend on sort order.
@@ -178,7 +189,7 @@ class Design:
 def centrality(features: np.ndarray, question_of: np.ndarray) -> np.ndarray:
     """[C] each option's mean cosine similarity to the other options of its question, standardised
     within the question (0 where the options are equally alike, e.g. any two-option question)."""
-    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    unit = _unit(features)
     siblings = question_of[:, None] == question_of[None, :]
     np.fill_diagonal(siblings, False)
     alike = np.where(siblings, unit @ unit.T, 0.0).sum(axis=1) / np.maximum(siblings.sum(axis=1), 1)
@@ -282,7 +293,105 @@ def option_features(
     }
 
 
-def similar_questions(
+@dataclass(frozen=True)
+class SimilarModel:
+    """A fitted ``similar-<features>`` model that scores the options of questions nobody has answered.
+
+    Holds the training answers (training options only) and the selected candidate; a new option is
+    scored exactly as a held-out one: its neighbours are all training options, the position prior and
+    each person's lean are rates over all training questions with the option's K.
+    """
+
+    people: np.ndarray  # [N] individual ids (str)
+    chosen: np.ndarray  # [N, C] 1 where the person's training answer is this option
+    asked: np.ndarray  # [N, C] 1 on every option of a training question the person answered
+    question_of: np.ndarray  # [C]
+    position: np.ndarray  # [C]
+    n_options: np.ndarray  # [C]
+    features: np.ndarray  # [C, d] the selected variant's features of the training options
+    theta: np.ndarray  # [len(KINDS), len(COEFFICIENTS)]
+    temperature: float
+    neighbours: int
+    smoothing: float
+    shrinkage: float
+
+    def probabilities(self, features: np.ndarray, question_of: np.ndarray) -> np.ndarray:
+        """[N, c] every person's answer distribution over ``c`` new options (features [c, d]), each
+        new question (``question_of`` [c], contiguous blocks in position order) summing to 1."""
+        chosen, asked = self.chosen.astype(np.float64), self.asked.astype(np.float64)
+        n_asked = asked.sum(axis=0)
+        share = np.divide(
+            chosen.sum(axis=0), n_asked, out=np.zeros(len(n_asked)), where=n_asked > 0
+        )
+        weights = top_weights(
+            _unit(features) @ _unit(self.features).T,
+            np.ones((len(features), len(self.features)), dtype=bool),
+            self.temperature,
+            self.neighbours,
+        )
+        popular = weights @ share
+        mass = asked @ weights.T
+        excess = (chosen - share[None, :]) * asked
+        personal = np.divide(excess @ weights.T, mass, out=np.zeros_like(mass), where=mass > 1e-9)
+
+        sizes = np.bincount(question_of)
+        n_options = sizes[question_of]
+        position = np.arange(len(question_of)) - (np.cumsum(sizes) - sizes)[question_of]
+        slots = pd.MultiIndex.from_arrays([self.n_options, self.position])
+        slot_id, slot_keys = pd.factorize(slots)
+        one_hot = np.zeros((len(slot_id), len(slot_keys)))
+        one_hot[np.arange(len(slot_id)), slot_id] = 1.0
+        picked_slot, asked_slot = chosen @ one_hot, asked @ one_hot  # [N, S]
+        new_slot = slot_keys.get_indexer(pd.MultiIndex.from_arrays([n_options, position]))
+        seen = new_slot >= 0
+        uniform = 1.0 / n_options
+        column = np.where(seen, new_slot, 0)
+        strength = self.smoothing * n_options
+        prior = np.where(
+            seen,
+            (picked_slot.sum(axis=0)[column] + strength * uniform)
+            / (asked_slot.sum(axis=0)[column] + strength),
+            uniform,
+        )
+        rate = (picked_slot[:, column] + self.shrinkage * prior) / (
+            asked_slot[:, column] + self.shrinkage
+        )
+        lean = np.where(seen[None, :], rate - prior, 0.0)
+        central = centrality(features, question_of)
+
+        stacked = np.stack(
+            [
+                np.broadcast_to(popular, personal.shape),
+                personal,
+                np.broadcast_to(np.log(prior), personal.shape),
+                lean,
+                np.broadcast_to(central, personal.shape),
+            ],
+            axis=-1,
+        )
+        logits = np.einsum("ncf,cf->nc", stacked, self.theta[question_kind(n_options)])
+        out = np.empty_like(logits)
+        for q in np.unique(question_of):
+            block = question_of == q
+            z = np.exp(logits[:, block] - logits[:, block].max(axis=1, keepdims=True))
+            out[:, block] = z / z.sum(axis=1, keepdims=True)
+        return out
+
+
+@dataclass(frozen=True)
+class SimilarFit:
+    predictions: pd.DataFrame  # val and test pairs (predictions_frame)
+    info: dict
+    model: SimilarModel
+    # Training pairs scored as if their question were new (its own options never neighbours, its own
+    # answer never in the lean): [n] person and question indices and [n, K_max] probabilities.
+    train_person: np.ndarray
+    train_question: np.ndarray
+    train_probs: np.ndarray
+    problem: Problem
+
+
+def fit_similar(
     data,
     split: pd.DataFrame,
     choices: list[str],
@@ -294,10 +403,10 @@ def similar_questions(
     smoothing: float = 1.0,
     max_fit_pairs: int = 300_000,
     seed: int = 0,
-) -> tuple[pd.DataFrame, dict]:
+) -> SimilarFit:
     """Fit every (variant, temperature, neighbours) candidate on training pairs, keep the one most
     accurate on them (features left out question by question), predict validation and test pairs with
-    it. Returns (predictions, run info)."""
+    it."""
     problem = build_problem(data, split)
     answers = training_answers(problem)
     prior = position_prior(answers, smoothing)
@@ -334,8 +443,8 @@ def similar_questions(
         candidates.append({**row, "train_accuracy": train, "val_accuracy": val})
         log.info("similar questions %s: training accuracy %.4f, val accuracy %s", row, train, val)
         if best is None or train > best[0]:
-            best = (train, val, row, theta, probs)
-    train, val, selected, theta, probs = best
+            best = (train, val, row, theta, probs, fitted)
+    train, val, selected, theta, probs, fitted = best
     predictions = predictions_frame(problem, pairs, padded([probs], problem.n_options.max()))
     info = {
         "selected": selected,
@@ -351,4 +460,27 @@ def similar_questions(
         "shrinkage": shrinkage,
         "smoothing": smoothing,
     }
-    return predictions, info
+    keep = answers.train_option
+    model = SimilarModel(
+        people=problem.people,
+        chosen=answers.chosen[:, keep].astype(np.uint8),
+        asked=answers.asked[:, keep].astype(np.uint8),
+        question_of=answers.question_of[keep],
+        position=answers.position[keep],
+        n_options=answers.n_options[keep],
+        features=features[selected["variant"]][keep],
+        theta=theta,
+        temperature=float(selected["temperature"]),
+        neighbours=int(selected["neighbours"]),
+        smoothing=smoothing,
+        shrinkage=shrinkage,
+    )
+    return SimilarFit(predictions, info, model, fit_person, fit_question, fitted, problem)
+
+
+def similar_questions(
+    data, split: pd.DataFrame, choices, variants, **options
+) -> tuple[pd.DataFrame, dict]:
+    """:func:`fit_similar`'s predictions and run info."""
+    result = fit_similar(data, split, choices, variants, **options)
+    return result.predictions, result.info

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from gemsflow import mapping
+from gemsflow.contrasts import HELD_UP_CORRELATION as HELD_UP_R
 from gemsflow.errors import InputDataError
 from gemsflow.io import write_json, write_parquet
 from gemsflow.studies import Study, check_traits, parse_study
@@ -35,6 +36,7 @@ from gemsflow.survey import SurveyData, Trait, build_options_table
 log = logging.getLogger(__name__)
 
 FORMAT = "gemsflow.production_model/1"
+SIMILAR_FORMAT = "gemsflow.production_similar/1"
 MODEL_FILE = "production.safetensors"
 INFO_FILE = "model.json"
 PEOPLE_FILE = "individuals.parquet"
@@ -57,6 +59,125 @@ class ProductionModel:
         """GNN choice embeddings predicted from features ``[n, dim]`` of the chosen layer."""
         z = mapping.standardise(states, self.ridge["x_mean"], self.ridge["x_scale"])
         return z @ self.ridge["coef"] + self.ridge["y_mean"]
+
+
+@dataclass(frozen=True)
+class SimilarProduction:
+    """A production ``similar-<features>`` model (:class:`gemsflow.similar_questions.SimilarModel`)."""
+
+    directory: str
+    info: dict[
+        str, Any
+    ]  # model.json: method, features, embedder, seed, variant, validation, intervals
+    individuals: (
+        pd.DataFrame
+    )  # individual, weight and one column per trait, in the model's person order
+    model: Any  # SimilarModel
+
+    @property
+    def traits(self) -> list[Trait]:
+        return [Trait.from_json(t) for t in self.info["traits"]]
+
+
+SIMILAR_ARRAYS = ("chosen", "asked", "question_of", "position", "n_options", "features", "theta")
+SIMILAR_SCALARS = ("temperature", "neighbours", "smoothing", "shrinkage")
+
+
+def interval_scale(fit, data: SurveyData, min_n: int = 10) -> dict[str, float]:
+    """Per trait (and ``all``), the standard deviation of a group share's model error on the training
+    questions, each scored as if it were new (left out of its own features): the root of the mean of
+    ``(predicted - observed)² - observed (1 - observed) / n`` over (question, group, option) rows of
+    groups with at least ``min_n`` answers, floored at 0. Sampling noise of the observed share is taken
+    out, so what is left is what a new question's prediction misses by beyond its sample."""
+    problem = fit.problem
+    person, question, probs = fit.train_person, fit.train_question, fit.train_probs
+    people = data.individuals.set_index(data.individuals["individual"].astype(str))
+    people = people.loc[problem.people[person]]
+    weight = people["weight"].to_numpy(np.float64)
+    k = probs.shape[1]
+    answer = np.zeros_like(probs)
+    answer[np.arange(len(person)), problem.answer[person, question]] = 1.0
+    scale = {}
+    for trait in ["all", *data.trait_names]:
+        group = np.full(len(person), "all", dtype=object) if trait == "all" else people[trait]
+        frame = pd.DataFrame({"question": question, "group": np.asarray(group, dtype=object)})
+        ok = frame["group"].notna().to_numpy()
+        keys = [frame.loc[ok, "question"], frame.loc[ok, "group"].astype(str)]
+        w = weight[ok, None]
+        total = pd.DataFrame(w).groupby(keys).sum()
+        predicted = pd.DataFrame(probs[ok] * w).groupby(keys).sum().to_numpy() / total.to_numpy()
+        observed = pd.DataFrame(answer[ok] * w).groupby(keys).sum().to_numpy() / total.to_numpy()
+        n = pd.Series(np.ones(ok.sum())).groupby(keys).sum().to_numpy()[:, None]
+        n_options = problem.n_options[total.index.get_level_values(0).to_numpy()][:, None]
+        real = (np.arange(k)[None, :] < n_options) & (n >= min_n)
+        excess = (predicted - observed) ** 2 - observed * (1 - observed) / n
+        scale[trait] = float(np.sqrt(max(excess[real].mean(), 0.0))) if real.any() else 0.0
+    return scale
+
+
+def save_similar_model(directory: str | Path, fit, data: SurveyData, info: dict[str, Any]) -> None:
+    """Write a production ``similar-<features>`` model directory read by :func:`load_production_model`."""
+    import torch
+
+    from gemsflow.gnn.training import save_safetensors
+
+    directory = Path(directory)
+    model = fit.model
+    tensors = {
+        name: torch.from_numpy(np.ascontiguousarray(getattr(model, name)))
+        for name in SIMILAR_ARRAYS
+    }
+    tensors["features"] = tensors["features"].float()
+    save_safetensors(tensors, directory / MODEL_FILE, {"format": SIMILAR_FORMAT})
+    people = data.individuals.set_index(data.individuals["individual"].astype(str))
+    people = people.loc[model.people, ["individual", "weight", *data.trait_names]]
+    write_parquet(people.reset_index(drop=True), directory / PEOPLE_FILE)
+    scalars = {name: getattr(model, name) for name in SIMILAR_SCALARS}
+    traits = [t.to_json() for t in data.traits]
+    write_json(
+        {"format": SIMILAR_FORMAT, "dataset": data.name, **info, **scalars,
+         "interval_sd": interval_scale(fit, data), "traits": traits},
+        directory / INFO_FILE,
+    )  # fmt: skip
+
+
+def build_similar_model(
+    directory: str | Path,
+    data: SurveyData,
+    split: pd.DataFrame,
+    features: mapping.ChoiceFeatures,
+    info: dict[str, Any],
+    options: dict[str, Any],
+    smoothing: float,
+    seed: int,
+    threads: int = 1,
+):
+    """Fit ``similar-<features>`` on the split's training questions (``options``: learners.similar),
+    write it as a production model directory (``info``: features, embedder, ...) and return the fit."""
+    from threadpoolctl import threadpool_limits
+
+    from gemsflow.similar_questions import fit_similar
+
+    with threadpool_limits(threads):
+        fit = fit_similar(
+            data, split, features.choices, features.candidates(), **options,
+            smoothing=smoothing, seed=seed,
+        )  # fmt: skip
+    validation = {
+        "train_accuracy": fit.info["train_accuracy"],
+        "val_accuracy": fit.info["val_accuracy"],
+        "n_val_questions": int(split.loc[split["part"] == "val", "question"].nunique()),
+        **fit.info["selected"],
+        "coefficients": fit.info["coefficients"],
+    }
+    full = {
+        **info,
+        "seed": seed,
+        "variant": fit.info["selected"]["variant"],
+        "validation": validation,
+    }
+    save_similar_model(directory, fit, data, full)
+    return fit
 
 
 def fit_production_mapping(
@@ -125,7 +246,7 @@ def save_production_model(
     )
 
 
-def load_production_model(directory: str | Path) -> ProductionModel:
+def load_production_model(directory: str | Path) -> ProductionModel | SimilarProduction:
     directory = Path(directory)
     for name in (MODEL_FILE, INFO_FILE, PEOPLE_FILE):
         if not (directory / name).exists():
@@ -138,6 +259,23 @@ def load_production_model(directory: str | Path) -> ProductionModel:
     tensors, _ = mapping.read_safetensors(directory / MODEL_FILE)
     info = json.loads((directory / INFO_FILE).read_text())
     people = pd.read_parquet(directory / PEOPLE_FILE)
+    if info.get("format") == SIMILAR_FORMAT:
+        from gemsflow.similar_questions import SimilarModel
+
+        integers = {"chosen", "asked", "question_of", "position", "n_options"}
+        arrays = {
+            name: tensors[name].astype(np.int64) if name in integers else tensors[name]
+            for name in SIMILAR_ARRAYS
+        }
+        model = SimilarModel(
+            people=people["individual"].astype(str).to_numpy(),
+            **arrays,
+            temperature=float(info["temperature"]),
+            neighbours=int(info["neighbours"]),
+            smoothing=float(info["smoothing"]),
+            shrinkage=float(info["shrinkage"]),
+        )
+        return SimilarProduction(str(directory), info, people, model)
     return ProductionModel(
         directory=str(directory),
         info=info,
@@ -196,47 +334,75 @@ def population_mask(people: pd.DataFrame, population: dict[str, tuple[str, ...]]
     return mask
 
 
+def _study_states(
+    model, features: mapping.ChoiceFeatures, study: Study, variant: str, layer: int
+) -> np.ndarray:
+    """[options of the study in question order, dim] features of one variant and layer."""
+    candidates = features.candidates()
+    if variant not in candidates or layer not in features.layers_of(candidates[variant]):
+        raise InputDataError(
+            "study features",
+            "variants",
+            f"the production model reads variant {variant!r} layer {layer}; the features hold "
+            f"variants {list(candidates)}, layers {features.layers}",
+            f"embed the study with the model's features ({model.info['features']})",
+        )
+    states = candidates[variant][:, features.layers_of(candidates[variant]).index(layer)]
+    row_of = pd.Series(np.arange(len(features.choices)), index=pd.Index(features.choices))
+    keys = [
+        f"{q.key}_option_{code}" for q in study.questions for code in range(1, len(q.options) + 1)
+    ]
+    mapping.require_features(
+        row_of.index,
+        keys,
+        "study features",
+        "rebuild the study features from the current study file",
+    )
+    return states[row_of.loc[keys].to_numpy()]
+
+
+def question_probabilities(
+    model, study: Study, features: mapping.ChoiceFeatures
+) -> list[np.ndarray]:
+    """Per study question, ``[people of the model, K]`` answer distributions."""
+    sizes = [len(q.options) for q in study.questions]
+    if isinstance(model, SimilarProduction):
+        # The similar model reads the last layer of its variant (as gemsflow.similar_questions does).
+        variant = model.info["variant"]
+        layer = features.layers_of(features.candidates().get(variant, features.states))[-1]
+        states = _study_states(model, features, study, variant, layer)
+        question_of = np.repeat(np.arange(len(sizes)), sizes)
+        prob = model.model.probabilities(states, question_of)
+        return np.split(prob, np.cumsum(sizes)[:-1], axis=1)
+    # Models written before the variant was recorded mapped the main variant.
+    variant = model.info.get("variant", features.variant)
+    states = _study_states(model, features, study, variant, int(model.info["layer"]))
+    out = []
+    for block in np.split(states, np.cumsum(sizes)[:-1]):
+        logits = model.individual_emb @ model.choice_embeddings(block).T / model.temperature
+        prob = np.exp(logits - logits.max(axis=1, keepdims=True))
+        out.append(prob / prob.sum(axis=1, keepdims=True))
+    return out
+
+
 def predict_individuals(
-    models: Sequence[ProductionModel], study: Study, features: mapping.ChoiceFeatures
+    models: Sequence, study: Study, features: mapping.ChoiceFeatures
 ) -> pd.DataFrame:
     """One row per (seed, person of the question's population, question, option): ``prob``."""
-    row_of = pd.Series(np.arange(len(features.choices)), index=pd.Index(features.choices))
     frames = []
     for model in models:
-        # Models written before the variant was recorded mapped the main variant.
-        variant = model.info.get("variant", features.variant)
-        candidates = features.candidates()
-        layer = int(model.info["layer"])
-        if variant not in candidates or layer not in features.layers_of(candidates[variant]):
-            raise InputDataError(
-                "study features",
-                "variants",
-                f"the production model maps variant {variant!r} layer {layer}; the features hold "
-                f"variants {list(candidates)}, layers {features.layers}",
-                f"embed the study with the model's features ({model.info['features']})",
-            )
-        states = candidates[variant][:, features.layers_of(candidates[variant]).index(layer)]
-        for q in study.questions:
-            keys = [f"{q.key}_option_{code}" for code in range(1, len(q.options) + 1)]
-            mapping.require_features(
-                row_of.index,
-                keys,
-                "study features",
-                "rebuild the study features from the current study file",
-            )
+        ids = model.individuals["individual"].to_numpy(str)
+        for q, prob in zip(
+            study.questions, question_probabilities(model, study, features), strict=True
+        ):
             mask = population_mask(model.individuals, q.population)
-            choice_emb = model.choice_embeddings(states[row_of.loc[keys].to_numpy()])
-            logits = model.individual_emb[mask] @ choice_emb.T / model.temperature
-            prob = np.exp(logits - logits.max(axis=1, keepdims=True))
-            prob /= prob.sum(axis=1, keepdims=True)
+            prob = prob[mask]
             n, k = prob.shape
             frames.append(
                 pd.DataFrame(
                     {
                         "seed": int(model.info["seed"]),
-                        "individual": np.repeat(
-                            model.individuals["individual"].to_numpy(str)[mask], k
-                        ),
+                        "individual": np.repeat(ids[mask], k),
                         "question": q.key,
                         "position": np.tile(np.arange(k), n),
                         "option": np.tile(np.asarray(q.options, dtype=object), n),
@@ -289,13 +455,22 @@ def distributions(
     n_boot: int = 200,
     level: float = 0.95,
     seed: int = 0,
+    interval_sd: dict[str, float] | None = None,
 ) -> pd.DataFrame:
-    """Population and subgroup answer shares with the range over seeds and a bootstrap over people.
+    """Population and subgroup answer shares with the range over seeds, a bootstrap over people and
+    a prediction interval.
 
     ``share`` averages the seeds; ``seed_min``/``seed_max`` are the extreme seeds' shares;
     ``boot_lo``/``boot_hi`` the ``level`` percentile interval of the seed-averaged share when the
     group's people are resampled with replacement (``n_boot`` draws; 0 leaves them empty).
+    ``lo``/``hi``: where the share of the group's people answering a real survey should land, at
+    ``level``: ``share ± z sqrt(sd² + share (1 - share) / n)``, ``sd`` the model's error on new
+    questions for the trait (``interval_sd``, measured on its training questions; empty without it),
+    the second term the sampling noise of ``n`` answers.
     """
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + level / 2.0))
     rng = np.random.default_rng(seed)
     tail = (1.0 - level) / 2.0
     records = []
@@ -310,16 +485,22 @@ def distributions(
                 draws = rng.multinomial(len(w), np.full(len(w), 1.0 / len(w)), size=n_boot) * w
                 shares = draws @ p.mean(axis=0) / draws.sum(axis=1, keepdims=True)
                 boot = np.quantile(shares, [tail, 1.0 - tail], axis=0)
+            share = per_seed.mean(axis=0)
+            half = np.full(len(share), np.nan)
+            if interval_sd is not None:
+                half = z * np.sqrt(interval_sd[trait] ** 2 + share * (1 - share) / mask.sum())
+            lo, hi = np.clip(share - half, 0.0, 1.0), np.clip(share + half, 0.0, 1.0)
             for k, option in enumerate(q.options):
                 records.append(
-                    (q.key, trait, group, int(mask.sum()), k, option, per_seed[:, k].mean(),
-                     per_seed[:, k].min(), per_seed[:, k].max(), boot[0, k], boot[1, k])
+                    (q.key, trait, group, int(mask.sum()), k, option, share[k],
+                     per_seed[:, k].min(), per_seed[:, k].max(), boot[0, k], boot[1, k], lo[k],
+                     hi[k])
                 )  # fmt: skip
     return pd.DataFrame(
         records,
         columns=[
             "question", "trait", "group", "n", "position", "option",
-            "share", "seed_min", "seed_max", "boot_lo", "boot_hi",
+            "share", "seed_min", "seed_max", "boot_lo", "boot_hi", "lo", "hi",
         ],
     )  # fmt: skip
 
@@ -332,6 +513,76 @@ class Simulation:
     info: dict[str, Any]
 
 
+def model_method(info: dict[str, Any]) -> dict[str, Any]:
+    """The method a production model runs: ``similar-<features>``, or ``mapping-<arch>-<features>``
+    (GNN and text-to-choice mapping; models written before the method was recorded)."""
+    if info.get("format") == SIMILAR_FORMAT:
+        return {"dataset": info["dataset"], "method": f"similar-{info['features']}"}
+    return {
+        "dataset": info["dataset"],
+        "method": f"mapping-{info['arch']}-{info['features']}",
+        "arch": info["arch"],
+    }
+
+
+def _interval_sd(models: Sequence) -> dict[str, float] | None:
+    """Per trait, the mean over seeds of the models' model-error scale (None: a model without one)."""
+    scales = [m.info.get("interval_sd") for m in models]
+    if any(s is None for s in scales):
+        return None
+    return {t: float(np.mean([s[t] for s in scales])) for t in scales[0]}
+
+
+def contrast_evidence(
+    evidence: pd.DataFrame | None, method: str, traits: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Per trait: how ``method``'s contrasts held up on held-out questions (``held_up`` false and no
+    figures where there is no evidence)."""
+    rows = pd.DataFrame() if evidence is None else evidence.loc[evidence["method"] == method]
+    rows = rows.set_index("trait") if len(rows) else rows
+    out = {}
+    for trait in traits:
+        if trait not in rows.index:
+            out[trait] = {"held_up": False, "evidence": "no held-out evidence"}
+            continue
+        r = rows.loc[trait]
+        out[trait] = {
+            "held_up": bool(r["held_up"]),
+            "correlation": float(r["correlation"]),
+            "sign_agreement": float(r["sign_agreement"]),
+            "rmse": float(r["rmse"]),
+            "rmse_no_contrast": float(r["rmse_no_contrast"]),
+            "ceiling_correlation": float(r.get("ceiling_correlation", np.nan)),
+            "n_contrasts": int(r["n_contrasts"]),
+            "target": str(r.get("target", "observed")),
+        }
+    return out
+
+
+def mark_contrasts(dist: pd.DataFrame, evidence: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """``contrast_r`` (held-out contrast correlation of the row's trait) and ``contrasts_held_up``
+    (empty on the whole population's rows) beside each subgroup row."""
+    trait = dist["trait"]
+    r = trait.map(lambda t: evidence.get(t, {}).get("correlation", np.nan))
+    held = trait.map(lambda t: evidence.get(t, {}).get("held_up", False)).astype(object)
+    held[trait == "all"] = pd.NA
+    return dist.assign(contrast_r=r.astype(float), contrasts_held_up=held)
+
+
+def method_choice(method: str, choice: dict[str, Any] | None) -> dict[str, Any]:
+    """Why ``method`` made the study: the validation choice and whether the configuration follows it."""
+    if choice is None:
+        return {"method": method, "agrees": True, "note": "no validation choice given"}
+    agrees = choice["chosen"] == method
+    note = (
+        f"{method} is the validation choice: {choice['criterion']}"
+        if agrees
+        else f"{method} is configured (simulate.method) but validation chooses {choice['chosen']} "
+        f"({choice['criterion']})"
+    )
+    return {"method": method, "agrees": agrees, "note": note, **choice}
+
+
 def simulate(
     model_dirs: str | Path | Sequence[str | Path],
     questions: Study | Sequence[dict[str, Any]] | dict[str, Any],
@@ -341,25 +592,31 @@ def simulate(
     level: float = 0.95,
     seed: int = 0,
     name: str = "notebook",
+    evidence: pd.DataFrame | None = None,
+    choice: dict[str, Any] | None = None,
 ) -> Simulation:
     """Ask the population of one or more production models (one per seed) new questions.
 
     ``questions``: a :class:`~gemsflow.studies.Study`, a study dict (as in a study file) or a list of
     question dicts (``key``, ``text``, ``options``, optionally ``ordinal``, ``population``,
     ``breakdown``). ``features``: precomputed study features (the workflow's study-features file); by
-    default the study is embedded here with the models' own text embedder.
+    default the study is embedded here with the models' own text embedder. ``evidence``: per method and
+    trait, how contrasts held up on held-out questions (``contrast_evidence.tsv`` of the held-out
+    table); a trait without a row, or with ``held_up`` false, is marked as not held up. ``choice``: the
+    validation choice of the method (``simulate_choice.json``), recorded in the info.
     """
     dirs = [model_dirs] if isinstance(model_dirs, str | Path) else list(model_dirs)
     models = [load_production_model(d) for d in dirs]
     first = models[0].info
     for model in models[1:]:
-        for key in ("dataset", "arch", "features"):
-            if model.info[key] != first[key]:
+        for key in ("dataset", "method", "features"):
+            if model_method(model.info).get(key) != model_method(first).get(key):
                 raise InputDataError(
                     model.directory,
                     key,
-                    f"{model.info[key]!r} differs from {first[key]!r} of {models[0].directory}",
-                    "pass production models of one dataset, arch and features (seeds may differ)",
+                    f"{model_method(model.info).get(key)!r} differs from "
+                    f"{model_method(first).get(key)!r} of {models[0].directory}",
+                    "pass production models of one dataset, method and features (seeds may differ)",
                 )
     study = (
         questions if isinstance(questions, Study) else parse_study(questions, "<questions>", name)
@@ -369,19 +626,28 @@ def simulate(
     if features is None:
         features = study_features(study, first["embedder"])
     individuals = predict_individuals(models, study, as_mapping_features(features))
-    dist = distributions(individuals, models[0].individuals, study, traits, n_boot, level, seed)
+    scale = _interval_sd(models)
+    dist = distributions(
+        individuals, models[0].individuals, study, traits, n_boot, level, seed, scale
+    )
+    method = model_method(first)["method"]
+    trait_evidence = contrast_evidence(evidence, method, [t.name for t in traits])
+    dist = mark_contrasts(dist, trait_evidence)
     info = {
         "study": study.name,
         "study_file": study.source,
         "study_fingerprint": study.fingerprint,
         "dataset": first["dataset"],
-        "arch": first["arch"],
+        **{k: v for k, v in model_method(first).items() if k != "dataset"},
         "features": first["features"],
         "embedder": first["embedder"],
         "seeds": [int(m.info["seed"]) for m in models],
         "model_dirs": [m.directory for m in models],
         "validation": {str(m.info["seed"]): m.info["validation"] for m in models},
         "bootstrap": {"n_boot": n_boot, "level": level, "seed": seed},
+        "interval_sd": scale,
+        "method_choice": method_choice(method, choice),
+        "contrast_evidence": trait_evidence,
         "n_people": {
             q.key: int(
                 dist.loc[(dist["question"] == q.key) & (dist["trait"] == "all"), "n"].iloc[0]
@@ -394,6 +660,22 @@ def simulate(
 
 # --------------------------------------------------------------------------------------------------
 # The study's deliverable directory
+
+
+UNSUPPORTED_NOTE = (
+    "† faded, hatched: differences between these groups have not held up on held-out questions "
+    "(see the page); read them as the population's shares."
+)
+
+
+def _unsupported_groups(rows: pd.DataFrame, groups: list[tuple[str, str]]) -> np.ndarray:
+    """[groups] bool: the group's trait has contrasts marked as not held up."""
+    if "contrasts_held_up" not in rows:
+        return np.zeros(len(groups), dtype=bool)
+    held = rows.drop_duplicates(["trait", "group"]).set_index(["trait", "group"])[
+        "contrasts_held_up"
+    ]
+    return np.array([t != "all" and held.loc[(t, g)] is False for t, g in groups])
 
 
 def plot_question(dist: pd.DataFrame, question, path: str | Path) -> None:
@@ -411,21 +693,30 @@ def plot_question(dist: pd.DataFrame, question, path: str | Path) -> None:
         index=["trait", "group"], columns="position", values="share", sort=False
     )
     shares = shares.loc[groups].to_numpy()
+    unsupported = _unsupported_groups(rows, groups)
     k = shares.shape[1]
     cmap = colormaps["RdYlBu" if question.ordinal else "tab10"]
     colors = [cmap(i / max(k - 1, 1)) if question.ordinal else cmap(i % 10) for i in range(k)]
-    labels = [_literal("Everyone" if t == "all" else f"{t}: {g}") for t, g in groups]
-    fig = Figure(figsize=(9, 1.2 + 0.32 * len(groups)))
+    labels = [
+        _literal("Everyone" if t == "all" else f"{t}: {g}" + (" †" if weak else ""))
+        for (t, g), weak in zip(groups, unsupported, strict=True)
+    ]
+    fig = Figure(figsize=(9, 1.2 + 0.32 * len(groups) + (0.3 if unsupported.any() else 0.0)))
     ax = fig.subplots()
     left = np.zeros(len(groups))
     for j in range(k):
-        ax.barh(
+        bars = ax.barh(
             range(len(groups)),
             shares[:, j],
             left=left,
             color=colors[j],
             label=_literal(question.options[j]),
         )
+        # A breakdown whose contrasts have not held up is drawn faded and hatched, not like a finding.
+        for bar, weak in zip(bars, unsupported, strict=True):
+            if weak:
+                bar.set_alpha(0.35)
+                bar.set_hatch("///")
         for i, value in enumerate(shares[:, j]):
             if value >= 0.07:
                 ax.text(
@@ -439,7 +730,9 @@ def plot_question(dist: pd.DataFrame, question, path: str | Path) -> None:
     ax.set_title(_literal(_wrap(question.text, 90)), fontsize=9)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18 - 0.6 / len(groups)), ncol=min(k, 4),
               fontsize=7, frameon=False)  # fmt: skip
-    fig.tight_layout()
+    if unsupported.any():
+        fig.text(0.01, 0.005, UNSUPPORTED_NOTE, fontsize=7, style="italic", va="bottom")
+    fig.tight_layout(rect=(0, 0.04 if unsupported.any() else 0, 1, 1))
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")
 
@@ -456,23 +749,62 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.wrap(text, width)[:3])
 
 
+def _validation_line(seed: str, v: dict[str, Any]) -> str:
+    if "gnn_val_accuracy" in v:
+        return (
+            f"seed {seed}: GNN val acc {v['gnn_val_accuracy']:.3f}, mapping val acc "
+            f"{v['mapping_val_accuracy']:.3f} (alpha {v['alpha']:g}, layer {v['layer']})"
+        )
+    return (
+        f"seed {seed}: val acc {v['val_accuracy']:.3f} on {v.get('n_val_questions', '?')} questions"
+    )
+
+
+def contrast_evidence_html(evidence: dict[str, dict[str, Any]]) -> str:
+    """Per trait, how this method's group differences held up on held-out questions."""
+    from html import escape
+
+    rows = [
+        "<h2>How far the breakdowns can be trusted</h2><p>Differences between groups (one group's "
+        "share minus another's) predicted by this method on questions it never saw, against the "
+        "differences observed there: r = correlation, sign = agreement on differences of at least 5 "
+        "points, RMSE beside predicting no difference at all; the ceiling is the correlation between two "
+        f"random halves of the real people. A trait is marked as held up when r is at least "
+        f"{HELD_UP_R:g} and the RMSE beats no difference; figures draw the others faded and "
+        "hatched (†).</p>",
+        "<table><tr><th>trait</th><th>held up</th><th>r</th><th>sign</th><th>RMSE (no difference)"
+        "</th><th>ceiling r</th><th>contrasts</th></tr>",
+    ]
+    for trait, e in evidence.items():
+        if "correlation" not in e:
+            rows.append(f"<tr><td>{escape(trait)}</td><td>no ({escape(e['evidence'])})</td>"
+                        "<td colspan=5></td></tr>")  # fmt: skip
+            continue
+        rows.append(
+            f"<tr><td>{escape(trait)}</td><td>{'yes' if e['held_up'] else 'no †'}</td>"
+            f"<td>{e['correlation']:.2f}</td><td>{e['sign_agreement']:.0%}</td>"
+            f"<td>{e['rmse']:.3f} ({e['rmse_no_contrast']:.3f})</td>"
+            f"<td>{e['ceiling_correlation']:.2f}</td><td>{e['n_contrasts']}</td></tr>"
+        )
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
 def summary_html(sim: Simulation) -> str:
     """One page: the study, per question its figure and the population shares with intervals."""
     from html import escape
 
     info = sim.info
-    validation = "; ".join(
-        f"seed {s}: GNN val acc {v['gnn_val_accuracy']:.3f}, mapping val acc "
-        f"{v['mapping_val_accuracy']:.3f} (alpha {v['alpha']:g}, layer {v['layer']})"
-        for s, v in info["validation"].items()
-    )
+    validation = "; ".join(_validation_line(s, v) for s, v in info["validation"].items())
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(sim.study.title)}</title>",
         "<style>body{font-family:sans-serif;max-width:980px;margin:auto}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}</style></head><body>",
         f"<h1>{escape(sim.study.title)}</h1>",
-        f"<p>Dataset <b>{escape(info['dataset'])}</b>, production model {escape(info['arch'])} + "
-        f"{escape(info['features'])} mapping, seeds {info['seeds']}. {escape(validation)}.</p>",
+        f"<p>Dataset <b>{escape(info['dataset'])}</b>, production model {escape(info['method'])}, "
+        f"seeds {info['seeds']}. {escape(validation)}.</p>",
+        f"<p>Why this method: {escape(info['method_choice']['note'])}.</p>",
+        contrast_evidence_html(info["contrast_evidence"]),
         "<p>Shares are survey-weighted means of per-person predicted distributions; <i>seeds</i> is the "
         "range over production models, <i>bootstrap</i> a percentile interval over people.</p>",
     ]

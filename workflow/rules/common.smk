@@ -296,12 +296,37 @@ def study_embedder(wildcards):
 
 
 def production_models(wildcards):
+    """The production models behind simulate: one per seed, of the method simulate.method names."""
+    features = simulate_option("features", "minilm")
+    if simulate_method(wildcards.dataset) == "similar":
+        pattern = f"{PRODUCTION}/similar-{{features}}/seed{{seed}}/model.json"
+    else:
+        pattern = f"{PRODUCTION_MODEL}/model.json"
     return expand(
-        f"{PRODUCTION_MODEL}/model.json",
+        pattern,
         dataset=wildcards.dataset,
         arch=simulate_option("arch", "sage"),
         seed=config["seeds"],
+        features=features,
+    )
+
+
+def simulate_method(dataset):
+    """simulate.method for one dataset: a name, or {default: name, <dataset>: name}."""
+    method = simulate_option("method", "similar")
+    return (
+        method.get(dataset, method["default"]) if isinstance(method, dict) else method
+    )
+
+
+def heldout_files(wildcards, name):
+    """One file of every seed's held-out-question evidence (rule simulate_heldout)."""
+    return expand(
+        f"{HELDOUT}/{name}",
+        dataset=wildcards.dataset,
+        arch=simulate_option("arch", "sage"),
         features=simulate_option("features", "minilm"),
+        seed=config["seeds"],
     )
 
 

@@ -101,6 +101,35 @@ rule production_model:
         "../scripts/simulate_production_model.py"
 
 
+rule production_similar:
+    input:
+        data=DATASET_FILES,
+        split=f"{PRODUCTION}/graph/seed{{seed}}/split.parquet",
+        features=lambda wildcards: features_path(
+            config, wildcards.dataset, wildcards.features
+        ),
+    output:
+        info=f"{PRODUCTION}/similar-{{features}}/seed{{seed}}/model.json",
+        model=f"{PRODUCTION}/similar-{{features}}/seed{{seed}}/production.safetensors",
+        people=f"{PRODUCTION}/similar-{{features}}/seed{{seed}}/individuals.parquet",
+    log:
+        "logs/production_similar/{dataset}/similar-{features}/seed{seed}.log",
+    wildcard_constraints:
+        features="[A-Za-z0-9_.-]+",
+    conda:
+        "../../envs/simulate.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    params:
+        similar=config["learners"]["similar"],
+        smoothing=config["baselines"]["smoothing"],
+        embedder=study_embedder,
+    script:
+        "../scripts/simulate_production_similar.py"
+
+
 rule study_features:
     input:
         study="config/studies/{study}.yaml",
@@ -131,6 +160,8 @@ rule simulate_study:
             study=wildcards.study, features=simulate_option("features", "minilm")
         ),
         models=production_models,
+        evidence="results/leaderboards/setting3/{dataset}/contrast_evidence.tsv",
+        choice="results/leaderboards/setting3/{dataset}/simulate_choice.json",
     output:
         directory("results/simulate/{dataset}/{study}"),
     log:
@@ -164,7 +195,10 @@ rule simulate_heldout:
         llm=heldout_llm_files,
     output:
         distances=f"{HELDOUT}/subgroup_distances.parquet",
+        shares=f"{HELDOUT}/group_shares.parquet",
+        info=f"{HELDOUT}/heldout_info.json",
         model=directory(f"{HELDOUT}/model"),
+        model_similar=directory(f"{HELDOUT}/model_similar"),
     log:
         "logs/simulate_heldout/{dataset}/{arch}-{features}/seed{seed}.log",
     wildcard_constraints:
@@ -182,29 +216,37 @@ rule simulate_heldout:
         llm=lambda wildcards: simulate_option("heldout_llm", "tiny"),
         llm_entry=heldout_llm_entry,
         llm_location=heldout_llm_location,
+        similar=config["learners"]["similar"],
+        smoothing=config["baselines"]["smoothing"],
+        generator=lambda wildcards: config["datasets"][wildcards.dataset].get(
+            "generator"
+        ),
     script:
         "../scripts/simulate_heldout.py"
 
 
 rule simulate_heldout_table:
     input:
-        distances=lambda wildcards: expand(
-            f"{HELDOUT}/subgroup_distances.parquet",
-            dataset=wildcards.dataset,
-            arch=simulate_option("arch", "sage"),
-            features=simulate_option("features", "minilm"),
-            seed=config["seeds"],
-        ),
+        shares=lambda wildcards: heldout_files(wildcards, "group_shares.parquet"),
+        info=lambda wildcards: heldout_files(wildcards, "heldout_info.json"),
     output:
         tsv="results/leaderboards/setting3/{dataset}/simulation.tsv",
         md="results/leaderboards/setting3/{dataset}/simulation.md",
+        contrasts="results/leaderboards/setting3/{dataset}/contrasts.tsv",
+        contrasts_md="results/leaderboards/setting3/{dataset}/contrasts.md",
+        evidence="results/leaderboards/setting3/{dataset}/contrast_evidence.tsv",
+        choice="results/leaderboards/setting3/{dataset}/simulate_choice.json",
     log:
         "logs/simulate_heldout_table/{dataset}.log",
     conda:
         "../../envs/simulate.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=4000,
         runtime=10,
+    params:
+        min_n=config["evaluation"]["min_subgroup_individuals"],
+        features=lambda wildcards: simulate_option("features", "minilm"),
+        arch=lambda wildcards: simulate_option("arch", "sage"),
     script:
         "../scripts/simulate_heldout_table.py"

@@ -2,6 +2,9 @@
 
 from pathlib import Path
 
+import pandas as pd
+
+from gemsflow.io import read_json
 from gemsflow.logs import setup_logging
 from gemsflow.mapping import load_choice_features
 from gemsflow.simulation import simulate, write_simulation
@@ -17,8 +20,16 @@ sim = simulate(
     n_boot=int(boot.get("n_boot", 200)),
     level=float(boot.get("level", 0.95)),
     seed=int(boot.get("seed", 0)),
+    evidence=pd.read_csv(snakemake.input.evidence, sep="\t"),
+    choice=read_json(snakemake.input.choice),
 )
 write_simulation(sim, snakemake.output[0])
 log.info(
-    "study %s: %d questions, seeds %s", sim.study.name, len(sim.study.questions), sim.info["seeds"]
+    "study %s: %s, %d questions, seeds %s",
+    sim.study.name,
+    sim.info["method"],
+    len(sim.study.questions),
+    sim.info["seeds"],
 )
+if not sim.info["method_choice"]["agrees"]:
+    log.warning("simulate.method: %s", sim.info["method_choice"]["note"])
