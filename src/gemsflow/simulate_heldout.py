@@ -526,23 +526,26 @@ def simulate_choice(
     pairs = contrasts.pair_contrasts(contrasts.pooled(validation), ["observed", *candidates], min_n)
     table = contrasts.summarise(pairs, "observed", candidates, contrasts.MIN_SIZE)
     overall = table.loc[table["trait"] == contrasts.OVERALL].set_index("method")
+
+    def finite(value) -> float | None:  # an undefined figure is null in the JSON
+        return None if pd.isna(value) else float(value)
+
     figures = {
         name: {
-            "val_accuracy": float(np.mean([info["accuracy"]["val"][name] for info in infos])),
-            "val_contrast_correlation": float(overall.loc[name, "correlation"]),
-            "val_contrast_rmse": float(overall.loc[name, "rmse"]),
-            "val_contrast_rmse_no_contrast": float(overall.loc[name, "rmse_no_contrast"]),
-            "val_sign_agreement": float(overall.loc[name, "sign_agreement"]),
+            "val_accuracy": finite(np.mean([info["accuracy"]["val"][name] for info in infos])),
+            "val_contrast_correlation": finite(overall.loc[name, "correlation"]),
+            "val_contrast_rmse": finite(overall.loc[name, "rmse"]),
+            "val_contrast_rmse_no_contrast": finite(overall.loc[name, "rmse_no_contrast"]),
+            "val_sign_agreement": finite(overall.loc[name, "sign_agreement"]),
         }
         for name in candidates
     }
-    best_accuracy = max(f["val_accuracy"] for f in figures.values())
-    eligible = [
-        n for n in candidates if figures[n]["val_accuracy"] >= best_accuracy - ACCURACY_SLACK
-    ]
-    chosen = max(
-        eligible, key=lambda n: np.nan_to_num(figures[n]["val_contrast_correlation"], nan=-1)
-    )
+    accuracy = {
+        n: -1.0 if f["val_accuracy"] is None else f["val_accuracy"] for n, f in figures.items()
+    }
+    eligible = [n for n in candidates if accuracy[n] >= max(accuracy.values()) - ACCURACY_SLACK]
+    correlation = {n: figures[n]["val_contrast_correlation"] for n in eligible}
+    chosen = max(eligible, key=lambda n: -1.0 if correlation[n] is None else correlation[n])
     return {
         "chosen": chosen,
         "criterion": (
@@ -580,10 +583,12 @@ def contrast_markdown(
         "|---|---|---|---|",
     ]
     for name, f in choice["figures"].items():
-        lines.append(
-            f"| {name} | {f['val_accuracy']:.4f} | {f['val_contrast_correlation']:.3f} | "
-            f"{f['val_contrast_rmse']:.4f} ({f['val_contrast_rmse_no_contrast']:.4f}) |"
-        )
+        cells = [
+            "n/a" if f[key] is None else format(f[key], spec)
+            for key, spec in (("val_accuracy", ".4f"), ("val_contrast_correlation", ".3f"),
+                              ("val_contrast_rmse", ".4f"), ("val_contrast_rmse_no_contrast", ".4f"))
+        ]  # fmt: skip
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {cells[2]} ({cells[3]}) |")
     for target, rows in table.groupby("target", sort=False):
         lines += ["", f"## Against {target} shares", ""]
         for trait, part in rows.groupby("trait", sort=True):
@@ -598,7 +603,9 @@ def contrast_markdown(
                 c = pooled_rows.iloc[0]
                 lines.append(
                     f"Noise ceiling (split halves, pooled): r {c['ceiling_correlation']:.3f}, sign "
-                    f"{c['ceiling_sign_agreement']:.3f}, RMSE {c['ceiling_rmse']:.4f}."
+                    f"{c['ceiling_sign_agreement']:.3f}, RMSE {c['ceiling_rmse']:.4f}.".replace(
+                        "nan", "n/a"
+                    )
                 )
                 lines.append("")
             lines += [header, "|---|---|---|---|---|---|"]

@@ -546,13 +546,17 @@ def contrast_evidence(
             out[trait] = {"held_up": False, "evidence": "no held-out evidence"}
             continue
         r = rows.loc[trait]
+        figures = (
+            "correlation",
+            "sign_agreement",
+            "rmse",
+            "rmse_no_contrast",
+            "ceiling_correlation",
+        )
         out[trait] = {
             "held_up": bool(r["held_up"]),
-            "correlation": float(r["correlation"]),
-            "sign_agreement": float(r["sign_agreement"]),
-            "rmse": float(r["rmse"]),
-            "rmse_no_contrast": float(r["rmse_no_contrast"]),
-            "ceiling_correlation": float(r.get("ceiling_correlation", np.nan)),
+            # Undefined figures (no contrast, no large contrast, no halves) are null in run_info.json.
+            **{k: None if pd.isna(r.get(k, np.nan)) else float(r[k]) for k in figures},
             "n_contrasts": int(r["n_contrasts"]),
             "target": str(r.get("target", "observed")),
         }
@@ -563,10 +567,10 @@ def mark_contrasts(dist: pd.DataFrame, evidence: dict[str, dict[str, Any]]) -> p
     """``contrast_r`` (held-out contrast correlation of the row's trait) and ``contrasts_held_up``
     (empty on the whole population's rows) beside each subgroup row."""
     trait = dist["trait"]
-    r = trait.map(lambda t: evidence.get(t, {}).get("correlation", np.nan))
+    r = trait.map(lambda t: evidence.get(t, {}).get("correlation"))
     held = trait.map(lambda t: evidence.get(t, {}).get("held_up", False)).astype(object)
     held[trait == "all"] = pd.NA
-    return dist.assign(contrast_r=r.astype(float), contrasts_held_up=held)
+    return dist.assign(contrast_r=pd.to_numeric(r, errors="coerce"), contrasts_held_up=held)
 
 
 def method_choice(method: str, choice: dict[str, Any] | None) -> dict[str, Any]:
@@ -760,6 +764,10 @@ def _validation_line(seed: str, v: dict[str, Any]) -> str:
     )
 
 
+def _figure(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
 def contrast_evidence_html(evidence: dict[str, dict[str, Any]]) -> str:
     """Per trait, how this method's group differences held up on held-out questions."""
     from html import escape
@@ -782,9 +790,10 @@ def contrast_evidence_html(evidence: dict[str, dict[str, Any]]) -> str:
             continue
         rows.append(
             f"<tr><td>{escape(trait)}</td><td>{'yes' if e['held_up'] else 'no †'}</td>"
-            f"<td>{e['correlation']:.2f}</td><td>{e['sign_agreement']:.0%}</td>"
-            f"<td>{e['rmse']:.3f} ({e['rmse_no_contrast']:.3f})</td>"
-            f"<td>{e['ceiling_correlation']:.2f}</td><td>{e['n_contrasts']}</td></tr>"
+            f"<td>{_figure(e['correlation'], '.2f')}</td>"
+            f"<td>{_figure(e['sign_agreement'], '.0%')}</td>"
+            f"<td>{_figure(e['rmse'], '.3f')} ({_figure(e['rmse_no_contrast'], '.3f')})</td>"
+            f"<td>{_figure(e['ceiling_correlation'], '.2f')}</td><td>{e['n_contrasts']}</td></tr>"
         )
     rows.append("</table>")
     return "\n".join(rows)
