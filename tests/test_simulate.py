@@ -344,3 +344,49 @@ def test_other_sentence_encoders_keep_the_library(tmp_path):
     pooling["pooling_mode_cls_token"] = True
     (tmp_path / "1_Pooling/config.json").write_text(json.dumps(pooling))
     assert mean_pooling_encoder(tmp_path) is None
+
+
+def test_a_breakdown_whose_contrasts_did_not_hold_up_is_marked_and_drawn_apart(tmp_path):
+    from gemsflow.simulation import (
+        _unsupported_groups,
+        contrast_evidence,
+        mark_contrasts,
+        method_choice,
+    )
+
+    evidence = pd.DataFrame(
+        {
+            "trait": ["party", "age", "party"],
+            "method": ["similar-minilm", "similar-minilm", "mapping-sage-minilm"],
+            "correlation": [0.55, 0.1, 0.9],
+            "sign_agreement": [0.8, 0.5, 0.9],
+            "rmse": [0.03, 0.05, 0.01],
+            "rmse_no_contrast": [0.05, 0.05, 0.05],
+            "ceiling_correlation": [0.7, float("nan"), 0.7],
+            "n_contrasts": [100, 80, 100],
+            "held_up": [True, False, True],
+        }
+    )
+    # Only the method that made the study counts; a trait without evidence is not held up.
+    marks = contrast_evidence(evidence, "similar-minilm", ["party", "age", "income"])
+    assert marks["party"]["held_up"] and not marks["age"]["held_up"]
+    assert marks["age"]["ceiling_correlation"] is None
+    assert marks["income"] == {"held_up": False, "evidence": "no held-out evidence"}
+    dist = pd.DataFrame(
+        {
+            "trait": ["all", "party", "party", "age"],
+            "group": ["all", "dem", "rep", "18-29"],
+            "position": 0,
+        }
+    )
+    marked = mark_contrasts(dist, marks)
+    assert marked["contrasts_held_up"].tolist()[1:] == [True, True, False]
+    assert pd.isna(marked["contrasts_held_up"].iloc[0])
+    np.testing.assert_allclose(marked["contrast_r"].iloc[1:], [0.55, 0.55, 0.1])
+    groups = list(zip(marked["trait"], marked["group"], strict=True))
+    assert _unsupported_groups(marked, groups).tolist() == [False, False, False, True]
+    # run_info says why the method made the study, and when the configuration departs from validation.
+    choice = {"chosen": "mapping-sage-minilm", "criterion": "c", "figures": {}}
+    assert method_choice("mapping-sage-minilm", choice)["agrees"]
+    note = method_choice("similar-minilm", choice)
+    assert not note["agrees"] and "validation chooses mapping-sage-minilm" in note["note"]
