@@ -109,9 +109,13 @@ rule production_similar:
             config, wildcards.dataset, wildcards.features
         ),
     output:
-        info=f"{PRODUCTION}/similar-{{features}}/seed{{seed}}/model.json",
-        model=f"{PRODUCTION}/similar-{{features}}/seed{{seed}}/production.safetensors",
-        people=f"{PRODUCTION}/similar-{{features}}/seed{{seed}}/individuals.parquet",
+        info=update(f"{PRODUCTION}/similar-{{features}}/seed{{seed}}/model.json"),
+        model=update(
+            f"{PRODUCTION}/similar-{{features}}/seed{{seed}}/production.safetensors"
+        ),
+        people=update(
+            f"{PRODUCTION}/similar-{{features}}/seed{{seed}}/individuals.parquet"
+        ),
     log:
         "logs/production_similar/{dataset}/similar-{features}/seed{seed}.log",
     wildcard_constraints:

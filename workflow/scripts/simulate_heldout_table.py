@@ -5,7 +5,7 @@ evidence that a study's page reports."""
 import pandas as pd
 
 from gemsflow import contrasts
-from gemsflow.io import atomic_path, read_json, write_json, write_text
+from gemsflow.io import atomic_path, read_json, read_parquet, write_json, write_text
 from gemsflow.logs import setup_logging
 from gemsflow.simulate_heldout import (
     contrast_markdown,
@@ -18,7 +18,7 @@ from gemsflow.simulate_heldout import (
 log = setup_logging(snakemake.log[0])
 dataset = snakemake.wildcards.dataset
 min_n = int(snakemake.params.min_n)
-shares = pd.concat([pd.read_parquet(path) for path in snakemake.input.shares], ignore_index=True)
+shares = pd.concat([read_parquet(path) for path in snakemake.input.shares], ignore_index=True)
 infos = [read_json(path) for path in snakemake.input.info]
 similar = f"similar-{snakemake.params.features}"
 mapping = f"mapping-{snakemake.params.arch}-{snakemake.params.features}"

@@ -3,29 +3,33 @@ people, all questions but the validation slice) and written as a self-contained 
 
 from pathlib import Path
 
-import pandas as pd
-
+from gemsflow.io import read_parquet
 from gemsflow.logs import setup_logging
 from gemsflow.mapping import load_choice_features
 from gemsflow.simulation import build_similar_model
+from gemsflow.staging import staged_outputs
 from gemsflow.survey import SurveyData
 
 log = setup_logging(snakemake.log[0])
-fit = build_similar_model(
-    Path(snakemake.output.info).parent,
-    SurveyData.load(Path(snakemake.input.data[0]).parent),
-    pd.read_parquet(snakemake.input.split),
-    load_choice_features(snakemake.input.features),
-    {
-        "features": snakemake.wildcards.features,
-        "embedder": snakemake.params.embedder,
-        "split": snakemake.input.split,
-    },
-    snakemake.params.similar,
-    snakemake.params.smoothing,
-    int(snakemake.wildcards.seed),
-    snakemake.threads,
-)
-log.info(
-    "similar production model: %s, val accuracy %s", fit.info["selected"], fit.info["val_accuracy"]
-)
+# Outputs are update()-flagged: the previous run's files stay until this run has written all of its own.
+with staged_outputs(dict(snakemake.output.items())) as out:
+    fit = build_similar_model(
+        Path(out["info"]).parent,
+        SurveyData.load(Path(snakemake.input.data[0]).parent),
+        read_parquet(snakemake.input.split),
+        load_choice_features(snakemake.input.features),
+        {
+            "features": snakemake.wildcards.features,
+            "embedder": snakemake.params.embedder,
+            "split": snakemake.input.split,
+        },
+        snakemake.params.similar,
+        snakemake.params.smoothing,
+        int(snakemake.wildcards.seed),
+        snakemake.threads,
+    )
+    log.info(
+        "similar production model: %s, val accuracy %s",
+        fit.info["selected"],
+        fit.info["val_accuracy"],
+    )
