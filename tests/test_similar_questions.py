@@ -286,3 +286,16 @@ def test_a_saved_model_scores_new_questions_exactly_as_the_fit_scored_held_out_o
     assert sim.info["method"] == "similar-f" and sim.info["interval_sd"]["all"] >= 0
     assert ((dist["lo"] <= dist["share"]) & (dist["share"] <= dist["hi"])).all()
     assert (dist["hi"] - dist["lo"]).min() > 0
+
+
+def test_support_is_one_for_an_option_the_panel_answered_and_lower_for_one_unlike_them(stance):
+    from gemsflow.similar_questions import fit_similar
+
+    data, split, (choices, variants) = stance
+    model = fit_similar(
+        data, split, choices, variants, temperatures=[0.1], neighbours=[5], shrinkage=5.0, seed=3
+    ).model
+    answered = model.features[:2]
+    unlike = np.full((2, model.features.shape[1]), -1.0)
+    support = model.support(np.vstack([answered, unlike]), np.array([0, 0, 1, 1]))
+    assert support[0] == pytest.approx(1.0) and support[1] < 0.5

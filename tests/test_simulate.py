@@ -390,3 +390,21 @@ def test_a_breakdown_whose_contrasts_did_not_hold_up_is_marked_and_drawn_apart(t
     assert method_choice("mapping-sage-minilm", choice)["agrees"]
     note = method_choice("similar-minilm", choice)
     assert not note["agrees"] and "validation chooses mapping-sage-minilm" in note["note"]
+
+
+def test_a_question_unlike_anything_the_panel_answered_has_its_breakdowns_marked():
+    from gemsflow.simulation import mark_contrasts, supported_questions
+
+    choice = {"support": {"threshold": 0.6}}
+    supported = supported_questions({"near": 0.8, "far": 0.4}, choice)
+    assert supported == {"near": True, "far": False}
+    # Without a threshold (validation found none) or without support (a GNN model), nothing is marked.
+    assert supported_questions({"far": 0.1}, {"support": {"threshold": None}}) == {"far": True}
+    assert supported_questions(None, choice) == {}
+    dist = pd.DataFrame(
+        {"question": ["near", "near", "far", "far"], "trait": ["all", "party", "all", "party"],
+         "group": ["all", "dem", "all", "dem"]}
+    )  # fmt: skip
+    evidence = {"party": {"held_up": True, "correlation": 0.5}}
+    held = mark_contrasts(dist, evidence, supported)["contrasts_held_up"]
+    assert held.iloc[1] and not held.iloc[3] and held.iloc[[0, 2]].isna().all()

@@ -315,6 +315,13 @@ class SimilarModel:
     smoothing: float
     shrinkage: float
 
+    def support(self, features: np.ndarray, question_of: np.ndarray) -> np.ndarray:
+        """Per new question, the mean over its options of the cosine similarity to the most similar
+        training option: how close the panel's answered questions come to it (1 = an option it has
+        answered, word for word)."""
+        nearest = (_unit(features) @ _unit(self.features).T).max(axis=1)
+        return np.bincount(question_of, nearest) / np.bincount(question_of)
+
     def probabilities(self, features: np.ndarray, question_of: np.ndarray) -> np.ndarray:
         """[N, c] every person's answer distribution over ``c`` new options (features [c, d]), each
         new question (``question_of`` [c], contiguous blocks in position order) summing to 1."""

@@ -547,6 +547,7 @@ def simulate_choice(
     correlation = {n: figures[n]["val_contrast_correlation"] for n in eligible}
     chosen = max(eligible, key=lambda n: -1.0 if correlation[n] is None else correlation[n])
     return {
+        "support": support_threshold(validation, infos, candidates[0], min_n),
         "chosen": chosen,
         "criterion": (
             "highest contrast correlation on validation questions (all traits, seeds pooled) among the "
@@ -555,6 +556,52 @@ def simulate_choice(
         "seeds": sorted(int(info["seed"]) for info in infos),
         "n_validation_questions": int(validation.groupby("seed")["question"].nunique().sum()),
         "figures": figures,
+    }
+
+
+SUPPORT_BANDS = 3
+
+
+def support_threshold(validation: pd.DataFrame, infos: list[dict], method: str, min_n: int) -> dict:
+    """The support below which a question's breakdowns are marked, decided on validation questions:
+    cut them (seeds pooled) into thirds by support (the similar model's mean cosine similarity of a
+    question's options to their nearest training options); if the lowest third's contrast correlation
+    is below :data:`gemsflow.contrasts.HELD_UP_CORRELATION`, the threshold is that third's upper edge,
+    else there is none (null)."""
+    from gemsflow import contrasts
+
+    support = pd.DataFrame(
+        [
+            (int(info["seed"]), q, value)
+            for info in infos
+            for q, value in info.get("support", {}).get("val", {}).items()
+        ],
+        columns=["seed", "question", "support"],
+    )
+    if len(support) < SUPPORT_BANDS:
+        return {"threshold": None, "rule": "too few validation questions"}
+    edges = support["support"].quantile([b / SUPPORT_BANDS for b in range(1, SUPPORT_BANDS)])
+    band = np.digitize(support["support"], edges.to_numpy(), right=True)
+    low = support.loc[band == 0, ["seed", "question"]]
+    rows = validation.merge(low, on=["seed", "question"])
+    pairs = contrasts.pair_contrasts(contrasts.pooled(rows), ["observed", method], min_n)
+    stats = contrasts.contrast_statistics(
+        pairs["observed"].to_numpy(float), pairs[method].to_numpy(float),
+        pairs["weight"].to_numpy(float), contrasts.MIN_SIZE,
+    )  # fmt: skip
+    weak = not stats["correlation"] >= contrasts.HELD_UP_CORRELATION
+    upper = float(support.loc[band == 0, "support"].max())
+    return {
+        "threshold": upper if weak else None,
+        "rule": (
+            f"validation questions cut into {SUPPORT_BANDS} bands by support; the lowest band's "
+            f"upper edge when its contrast correlation is below {contrasts.HELD_UP_CORRELATION}"
+        ),
+        "lowest_band": {
+            "n_questions": len(low),
+            "max_support": upper,
+            "contrast_correlation": None if pd.isna(stats["correlation"]) else stats["correlation"],
+        },
     }
 
 
@@ -576,6 +623,10 @@ def contrast_markdown(
         "target contrasts of at least 5 points; RMSE beside the no-contrast prediction's (every group "
         "given the population's share). Ceiling: the same statistic between two random halves of the "
         "observed people. Cells: pooled over seeds' questions, then mean ± std over seeds.",
+        "",
+        f"Questions whose options come no closer than {choice['support']['threshold']} (cosine) to an "
+        f"answered option have their breakdowns marked ({choice['support']['rule']}; lowest band: "
+        f"{choice['support'].get('lowest_band')}).",
         "",
         f"simulate uses **{choice['chosen']}** ({choice['criterion']}):",
         "",

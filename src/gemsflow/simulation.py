@@ -361,16 +361,35 @@ def _study_states(
     return states[row_of.loc[keys].to_numpy()]
 
 
+def question_support(
+    models: Sequence, study: Study, features: mapping.ChoiceFeatures
+) -> dict[str, float] | None:
+    """Per study question, :meth:`~gemsflow.similar_questions.SimilarModel.support` averaged over
+    seeds (None for models that keep no training options' features)."""
+    if not all(isinstance(m, SimilarProduction) for m in models):
+        return None
+    sizes = [len(q.options) for q in study.questions]
+    question_of = np.repeat(np.arange(len(sizes)), sizes)
+    per_seed = [m.model.support(_similar_states(m, study, features), question_of) for m in models]
+    return {
+        q.key: float(v) for q, v in zip(study.questions, np.mean(per_seed, axis=0), strict=True)
+    }
+
+
+def _similar_states(model, study: Study, features: mapping.ChoiceFeatures) -> np.ndarray:
+    # The similar model reads the last layer of its variant (as gemsflow.similar_questions does).
+    variant = model.info["variant"]
+    layer = features.layers_of(features.candidates().get(variant, features.states))[-1]
+    return _study_states(model, features, study, variant, layer)
+
+
 def question_probabilities(
     model, study: Study, features: mapping.ChoiceFeatures
 ) -> list[np.ndarray]:
     """Per study question, ``[people of the model, K]`` answer distributions."""
     sizes = [len(q.options) for q in study.questions]
     if isinstance(model, SimilarProduction):
-        # The similar model reads the last layer of its variant (as gemsflow.similar_questions does).
-        variant = model.info["variant"]
-        layer = features.layers_of(features.candidates().get(variant, features.states))[-1]
-        states = _study_states(model, features, study, variant, layer)
+        states = _similar_states(model, study, features)
         question_of = np.repeat(np.arange(len(sizes)), sizes)
         prob = model.model.probabilities(states, question_of)
         return np.split(prob, np.cumsum(sizes)[:-1], axis=1)
@@ -563,12 +582,31 @@ def contrast_evidence(
     return out
 
 
-def mark_contrasts(dist: pd.DataFrame, evidence: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def supported_questions(
+    support: dict[str, float] | None, choice: dict[str, Any] | None
+) -> dict[str, bool]:
+    """Per question: is its text close enough to what the panel answered for its breakdowns to count
+    (support at least the validation-chosen threshold; true where either is unknown)."""
+    threshold = (choice or {}).get("support", {}).get("threshold")
+    if support is None or threshold is None:
+        return dict.fromkeys(support or {}, True)
+    return {q: bool(v >= threshold) for q, v in support.items()}
+
+
+def mark_contrasts(
+    dist: pd.DataFrame,
+    evidence: dict[str, dict[str, Any]],
+    supported: dict[str, bool] | None = None,
+) -> pd.DataFrame:
     """``contrast_r`` (held-out contrast correlation of the row's trait) and ``contrasts_held_up``
-    (empty on the whole population's rows) beside each subgroup row."""
+    (empty on the whole population's rows) beside each subgroup row: false where the trait's contrasts
+    did not hold up, or where the question is unlike anything the panel answered (``supported``)."""
     trait = dist["trait"]
     r = trait.map(lambda t: evidence.get(t, {}).get("correlation"))
     held = trait.map(lambda t: evidence.get(t, {}).get("held_up", False)).astype(object)
+    if supported is not None and "question" in dist:
+        held = held & dist["question"].map(supported).fillna(True).astype(bool)
+        held = held.astype(object)
     held[trait == "all"] = pd.NA
     return dist.assign(contrast_r=pd.to_numeric(r, errors="coerce"), contrasts_held_up=held)
 
@@ -629,14 +667,17 @@ def simulate(
     check_traits(study, {t.name: list(t.categories) for t in traits})
     if features is None:
         features = study_features(study, first["embedder"])
-    individuals = predict_individuals(models, study, as_mapping_features(features))
+    features = as_mapping_features(features)
+    individuals = predict_individuals(models, study, features)
+    support = question_support(models, study, features)
     scale = _interval_sd(models)
     dist = distributions(
         individuals, models[0].individuals, study, traits, n_boot, level, seed, scale
     )
     method = model_method(first)["method"]
     trait_evidence = contrast_evidence(evidence, method, [t.name for t in traits])
-    dist = mark_contrasts(dist, trait_evidence)
+    supported = supported_questions(support, choice)
+    dist = mark_contrasts(dist, trait_evidence, supported)
     info = {
         "study": study.name,
         "study_file": study.source,
@@ -652,6 +693,11 @@ def simulate(
         "interval_sd": scale,
         "method_choice": method_choice(method, choice),
         "contrast_evidence": trait_evidence,
+        "question_support": {
+            q: {"support": None if support is None else support[q], "supported": supported[q]}
+            for q in supported
+        },
+        "support_threshold": (choice or {}).get("support", {}).get("threshold"),
         "n_people": {
             q.key: int(
                 dist.loc[(dist["question"] == q.key) & (dist["trait"] == "all"), "n"].iloc[0]
@@ -667,8 +713,8 @@ def simulate(
 
 
 UNSUPPORTED_NOTE = (
-    "† faded, hatched: differences between these groups have not held up on held-out questions "
-    "(see the page); read them as the population's shares."
+    "† faded, hatched: differences between these groups have not held up on held-out questions, or "
+    "the question is unlike any the panel answered (see the page); read them as the population's."
 )
 
 
@@ -679,7 +725,9 @@ def _unsupported_groups(rows: pd.DataFrame, groups: list[tuple[str, str]]) -> np
     held = rows.drop_duplicates(["trait", "group"]).set_index(["trait", "group"])[
         "contrasts_held_up"
     ]
-    return np.array([t != "all" and held.loc[(t, g)] is False for t, g in groups])
+    return np.array(
+        [t != "all" and not pd.isna(held.loc[(t, g)]) and not held.loc[(t, g)] for t, g in groups]
+    )
 
 
 def plot_question(dist: pd.DataFrame, question, path: str | Path) -> None:
@@ -768,6 +816,19 @@ def _figure(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def support_html(info: dict[str, Any], key: str) -> str:
+    """A question unlike anything the panel answered: its breakdowns are marked whatever the trait."""
+    entry = info.get("question_support", {}).get(key, {})
+    if entry.get("supported", True):
+        return ""
+    return (
+        f"<p><b>† Unlike anything this panel answered</b>: its options come no closer than "
+        f"{entry['support']:.2f} (cosine) to an answered option, below "
+        f"{info['support_threshold']:.2f}; on held-out questions that far from the panel's, "
+        "differences between groups did not hold up. Its breakdowns are drawn faded and hatched.</p>"
+    )
+
+
 def contrast_evidence_html(evidence: dict[str, dict[str, Any]]) -> str:
     """Per trait, how this method's group differences held up on held-out questions."""
     from html import escape
@@ -822,6 +883,7 @@ def summary_html(sim: Simulation) -> str:
             (sim.distributions["question"] == q.key) & (sim.distributions["trait"] == "all")
         ]
         parts.append(f"<h2>{escape(q.key)}</h2><p>{escape(q.text)}</p>")
+        parts.append(support_html(info, q.key))
         parts.append(f"<p>{info['n_people'][q.key]} people")
         if q.population:
             parts.append(f" (population: {escape(json.dumps(q.population))})")

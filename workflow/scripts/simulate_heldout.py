@@ -79,7 +79,7 @@ if snakemake.params.llm:
 parts = question_parts(split)
 train_shares = heldout.training_group_shares(data, split)
 selected_similar = fit.info["selected"]
-frames, distances, accuracy = [], [], {}
+frames, distances, accuracy, support = [], [], {}, {}
 for part in ("val", "test"):
     questions = parts[part]
     if not questions:
@@ -116,6 +116,9 @@ for part in ("val", "test"):
         truth = heldout.synthetic_truth(data, snakemake.params.generator, questions)
         shares = shares.merge(truth, on=keys, how="left")
     frames.append(shares.assign(part=part))
+    support[part] = {
+        q: e["support"] for q, e in sims[similar_name].info["question_support"].items()
+    }
     accuracy[part] = {
         name: heldout.predicted_accuracy(data, split, part, sim.individuals)
         for name, sim in sims.items()
@@ -127,7 +130,13 @@ for part in ("val", "test"):
 
 write_parquet(pd.concat(frames, ignore_index=True).assign(seed=seed), snakemake.output.shares)
 write_json(
-    {"seed": seed, "accuracy": accuracy, "similar": fit.info["selected"], "mapping": validation},
+    {
+        "seed": seed,
+        "accuracy": accuracy,
+        "support": support,
+        "similar": fit.info["selected"],
+        "mapping": validation,
+    },
     snakemake.output.info,
 )
 write_parquet(distances.assign(seed=seed), snakemake.output.distances)
