@@ -713,8 +713,8 @@ def simulate(
 
 
 UNSUPPORTED_NOTE = (
-    "† faded, hatched: differences between these groups have not held up on held-out questions, or "
-    "the question is unlike any the panel answered (see the page); read them as the population's."
+    "† faded, hatched: group differences did not hold up on held-out questions, or the question is\n"
+    "unlike any the panel answered (see the page): read these bars as the population's shares."
 )
 
 
@@ -753,7 +753,7 @@ def plot_question(dist: pd.DataFrame, question, path: str | Path) -> None:
         _literal("Everyone" if t == "all" else f"{t}: {g}" + (" †" if weak else ""))
         for (t, g), weak in zip(groups, unsupported, strict=True)
     ]
-    fig = Figure(figsize=(9, 1.2 + 0.32 * len(groups) + (0.3 if unsupported.any() else 0.0)))
+    fig = Figure(figsize=(9, 1.2 + 0.32 * len(groups) + (0.4 if unsupported.any() else 0.0)))
     ax = fig.subplots()
     left = np.zeros(len(groups))
     for j in range(k):
@@ -784,7 +784,7 @@ def plot_question(dist: pd.DataFrame, question, path: str | Path) -> None:
               fontsize=7, frameon=False)  # fmt: skip
     if unsupported.any():
         fig.text(0.01, 0.005, UNSUPPORTED_NOTE, fontsize=7, style="italic", va="bottom")
-    fig.tight_layout(rect=(0, 0.04 if unsupported.any() else 0, 1, 1))
+    fig.tight_layout(rect=(0, 0.06 if unsupported.any() else 0, 1, 1))
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")
 
