@@ -96,7 +96,7 @@ def test_panel_only_runs_leave_the_main_table_and_every_method_meets_on_the_pane
     board = lb.build_leaderboard(paths)
     # A panel-only LLM never reaches the whole-test table nor its validation pick (cot-x's 0.9 on two
     # validation people would win it).
-    assert board["method"].tolist() == ["majority", "logreg"]
+    assert board["method"].tolist() == ["logreg", "majority"]  # no validation part: by name
     panel = lb.panel_board(paths).set_index("method")
     assert panel.index.tolist() == ["majority", "logreg", "zeroshot-x", "cot-x"]
     assert panel.loc["zeroshot-x", "accuracy_mean"] == pytest.approx(0.32)
@@ -119,7 +119,7 @@ def test_panel_only_runs_leave_the_main_table_and_every_method_meets_on_the_pane
     delivered = write_deliverable(
         out / "lb.tsv", out / "lb.md", paths, tmp_path / "deliverable", ["logreg", "zeroshot-x"]
     )
-    assert delivered["method"].tolist() == ["majority", "logreg"]
+    assert delivered["method"].tolist() == ["logreg", "majority"]
     assert "zeroshot-x (135M, panel only)" in (tmp_path / "deliverable/summary.md").read_text()
     with pytest.raises(InputDataError, match="configured method 'gnn' has no row"):
         write_deliverable(out / "lb.tsv", out / "lb.md", paths, tmp_path / "d2", ["gnn"])

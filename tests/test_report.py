@@ -57,14 +57,23 @@ def run_paths(tmp_path):
     ]
 
 
-def test_leaderboard_aggregates_seeds_and_puts_the_floor_first(run_paths):
+def test_leaderboard_aggregates_seeds_and_orders_rows_by_validation(run_paths):
     board = lb.build_leaderboard(run_paths)
-    assert board["method"].tolist() == ["majority", "gnn", "zeroshot-tiny"]
+    # Every fake run has the same validation figure: ties are broken by name, the floor is marked.
+    assert board["method"].tolist() == ["gnn", "majority", "zeroshot-tiny"]
+    assert board.set_index("method")["best_floor"].to_dict() == {
+        "gnn": False,
+        "majority": True,
+        "zeroshot-tiny": False,
+    }
     gnn = board.set_index("method").loc["gnn"]
     assert gnn["n_seeds"] == 2 and gnn["seeds"] == "1,2"
     assert gnn["accuracy_mean"] == pytest.approx(0.71)
     assert gnn["accuracy_std"] == pytest.approx(np.std([0.70, 0.72], ddof=1))
-    assert gnn["accuracy_gain_mean"] == pytest.approx(0.71 - 0.61)
+    # Without the runs' predictions the lead is the difference of the means, with no interval, and
+    # nothing can be shown to clear the validation noise: no pick.
+    assert gnn["lead_mean"] == pytest.approx(0.71 - 0.61) and np.isnan(gnn["lead_low"])
+    assert not board["selected"].any() and board.attrs["pick_note"].startswith("No pick")
     # Sections from the scorer are carried through: log-loss of the tiny case, DPD of its one trait.
     assert gnn["log_loss_mean"] == pytest.approx(
         ev.evaluate(tiny_predictions(), tiny_data(), tiny_split(), CFG)["parts"]["test"]["log_loss"]
@@ -80,12 +89,19 @@ def test_leaderboard_files(run_paths, tmp_path):
     out = tmp_path / "out"
     lb.write_leaderboard(board, out / "lb.tsv", out / "lb.md", out / "lb.html")
     tsv = pd.read_csv(out / "lb.tsv", sep="\t")
-    assert tsv["method"].tolist() == ["majority", "gnn", "zeroshot-tiny"]
+    assert tsv["method"].tolist() == ["gnn", "majority", "zeroshot-tiny"]
     md = (out / "lb.md").read_text()
-    assert "| gnn | 2 | 0.7100 ± 0.0141 |" in md
-    assert "Acc./retest | " in md and "n/a" in md
+    short, full = md.split("## Full table")
+    # The tiny split has no validation part: no validation figure, the only floor is the reference.
+    assert "| gnn | n/a | n/a | 0.7100 ± 0.0141 | [" in short and "| +10.00 | " in short
+    assert "| majority (best floor) | n/a | reference | 0.6100 ± 0.0141 |" in short
+    assert "| gnn | 2 | 0.7100 ± 0.0141 |" in full
+    # A metric with no figure for any method is named once, not shown as a column of n/a.
+    assert "Acc./retest" not in full.split("Not applicable here")[0]
+    assert "Not applicable here (no figure for any method): Val. acc., Acc./retest." in full
     html = (out / "lb.html").read_text()
     assert 'id="leaderboard-table"' in html and '<tr class="floor">' in html
+    assert '<details id="full">' in html and 'id="full-table"' in html
     assert "http" not in html  # self-contained: nothing fetched
 
 
@@ -208,13 +224,19 @@ def _screenshot_module():
     return module
 
 
-def test_report_opens_in_chromium_with_the_leaderboard_visible(workdir, tmp_path):
+def _chromium_tool():
+    """tools/screenshot_report.py, once Chromium is known to be there (else the test skips)."""
     shot = _screenshot_module()
     try:
         found = bool(shot.chromium_binary())
     except FileNotFoundError:
         found = False
     require(found, "chromium", "no Chromium on PATH (chromium, chromium-browser or google-chrome)")
+    return shot
+
+
+def test_report_opens_in_chromium_with_the_leaderboard_visible(workdir, tmp_path):
+    shot = _chromium_tool()
     snakefile = workdir / "Snakefile"
     if "report.smk" not in snakefile.read_text():
         # Until the project Snakefile includes the evaluation rules, add them to the test copy.
@@ -243,7 +265,7 @@ def test_report_opens_in_chromium_with_the_leaderboard_visible(workdir, tmp_path
     assert 0.0 < metrics["retest"]["human_retest_accuracy"] < 1.0
     assert metrics["bootstrap"]["n_boot"] == 1000 and "test" in metrics["bootstrap"]
     board = pd.read_csv(workdir / "results/leaderboards/setting1/tiny/leaderboard.tsv", sep="\t")
-    assert board["method"].iloc[0] == "majority" and (board["n_seeds"] == 2).all()
+    assert board["best_floor"].sum() == 1 and (board["n_seeds"] == 2).all()
     report = workdir / "report.html"
     snakemake(workdir, "evaluation_report", "--report", str(report), "--configfile", str(config))
     text = report.read_text()
@@ -259,7 +281,10 @@ def test_report_opens_in_chromium_with_the_leaderboard_visible(workdir, tmp_path
     shown = base64.b64decode(frame.group(1)).decode()
     assert "Leaderboard: setting1, tiny" in shown
     rows = re.findall(r"<tr[^>]*><td>([^<]+)</td>", shown)
-    assert rows[0] == "majority" and set(rows) == {"majority", "subgroup_majority"}
+    assert {row.split(" (")[0] for row in rows} == {"majority", "subgroup_majority"}
+    assert sum(row.endswith("(best floor)") for row in rows[:2]) == 1
+    # Two floors only: nothing to pick, and the page says so above the table.
+    assert re.search(r'id="pick-note">No pick: no method besides the floors', shown)
     # The right-hand pane (where the leaderboard renders) is not blank.
     assert image[50:400, 500:1400, :3].std() > 0.05
 
@@ -276,3 +301,20 @@ def test_provenance_page_lists_checksums_versions_and_config(tmp_path):
     assert "numpy" in text and "calibration_bins: 10" in text
     # Outside a git checkout the code version is reported as unavailable, not made up.
     assert git_state(tmp_path).startswith("not available")
+
+
+def test_leaderboard_page_in_chromium_shows_the_short_table_and_folds_the_full_one(
+    run_paths, tmp_path
+):
+    shot = _chromium_tool()
+    board = lb.build_leaderboard(run_paths)
+    page = tmp_path / "leaderboard.html"
+    lb.write_leaderboard(board, tmp_path / "lb.tsv", tmp_path / "lb.md", page)
+    png = shot.screenshot_page(page, tmp_path / "page.png", window=(1200, 700))
+    assert mpimg.imread(png).shape[:2] == (700, 1200)
+    dom = png.with_suffix(".dom.html").read_text()
+    assert 'id="pick-note">No pick' in dom
+    short = dom.split('id="leaderboard-table"')[1].split("</table>")[0]
+    assert "Test lead over best floor (pts)" in short and "Macro acc." not in short
+    # The full table is in the page but folded: one click (<details>) away.
+    assert re.search(r'<details id="full">\s*<summary>Full table', dom)

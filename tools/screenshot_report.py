@@ -1,4 +1,4 @@
-"""Open a Snakemake HTML report in headless Chromium with one result shown, and screenshot it.
+"""Screenshot HTML pages in headless Chromium: a Snakemake report with one result shown, or any page.
 
 The report is a single-page app that starts on its workflow overview; to show a result (the leaderboard)
 this tool writes a copy of the report with a small script that, once the page has loaded, opens the result
@@ -7,6 +7,11 @@ report file itself is not changed.
 
     python tools/screenshot_report.py report.html shot.png \
         --result results/leaderboards/setting1/twin/leaderboard.html
+
+A plain page (a leaderboard.html, a study's index.html) is opened as it is, at the given width, as tall
+as ``--height``:
+
+    python tools/screenshot_report.py --page results/leaderboards/setting1/twin/leaderboard.html shot.png
 
 Also writes ``<shot>.dom.html``, the rendered DOM, so a test can check what the page displayed.
 """
@@ -102,31 +107,48 @@ def screenshot_report(
         if not body_end:
             raise ValueError(f"{report_path}: no </body> tag")
         page.write_text(head + OPEN_RESULT % json.dumps(result) + body_end + tail, encoding="utf-8")
-        common = [
-            chromium_binary(),
-            *CHROMIUM_FLAGS,
-            f"--window-size={window[0]},{window[1]}",
-            # Lets the load handler and React's render run before the capture.
-            "--virtual-time-budget=5000",
-        ]
-        subprocess.run(
-            [
-                *common,
-                f"--user-data-dir={tmp}/profile-shot",
-                f"--screenshot={out_png}",
-                page.as_uri(),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=timeout,
-        )
-        dom = subprocess.run(
-            [*common, f"--user-data-dir={tmp}/profile-dom", "--dump-dom", page.as_uri()],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        ).stdout
+        # --virtual-time-budget lets the load handler and React's render run before the capture.
+        return _capture(page, out_png, window, timeout, Path(tmp), "--virtual-time-budget=5000")
+
+
+def screenshot_page(
+    page: str | Path,
+    out_png: str | Path,
+    window: tuple[int, int] = (1400, 1000),
+    timeout: int = 120,
+) -> Path:
+    """Screenshot a self-contained HTML page as it opens (no navigation), with its rendered DOM."""
+    page, out_png = Path(page).resolve(), Path(out_png)
+    if not page.exists():
+        raise FileNotFoundError(f"{page}: no such page")
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="gemsflow-chromium-") as tmp:
+        return _capture(page, out_png, window, timeout, Path(tmp))
+
+
+def _capture(
+    page: Path, out_png: Path, window: tuple[int, int], timeout: int, tmp: Path, *flags: str
+) -> Path:
+    """Chromium twice on ``page``: the screenshot, then the rendered DOM (``<shot>.dom.html``)."""
+    common = [chromium_binary(), *CHROMIUM_FLAGS, f"--window-size={window[0]},{window[1]}", *flags]
+    subprocess.run(
+        [
+            *common,
+            f"--user-data-dir={tmp}/shot",
+            f"--screenshot={out_png.resolve()}",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=timeout,
+    )
+    dom = subprocess.run(
+        [*common, f"--user-data-dir={tmp}/dom", "--dump-dom", page.as_uri()],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    ).stdout
     out_png.with_suffix(".dom.html").write_text(dom, encoding="utf-8")
     if not out_png.exists():
         raise RuntimeError(f"Chromium wrote no screenshot to {out_png}")
@@ -135,13 +157,18 @@ def screenshot_report(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("report", help="Snakemake HTML report (snakemake --report report.html)")
+    parser.add_argument("report", help="Snakemake HTML report, or with --page any HTML page")
     parser.add_argument("png", help="screenshot to write")
+    parser.add_argument("--page", action="store_true", help="a plain page: open it as it is")
     parser.add_argument("--result", help="result path to show (default: first leaderboard)")
     parser.add_argument("--width", type=int, default=1600)
     parser.add_argument("--height", type=int, default=1000)
     args = parser.parse_args()
-    out = screenshot_report(args.report, args.png, args.result, (args.width, args.height))
+    window = (args.width, args.height)
+    if args.page:
+        out = screenshot_page(args.report, args.png, window)
+    else:
+        out = screenshot_report(args.report, args.png, args.result, window)
     print(out)
 
 

@@ -241,6 +241,22 @@ def training_rules(setting, method):
     return []  # no known training job: the leaderboard shows n/a
 
 
+def placeholder_methods(wildcards):
+    """Methods of the (setting, dataset) whose language model is one the workflow builds with random
+    weights (llm.models.<model>.build): they exercise the code path and mean nothing."""
+    built = {
+        name for name, entry in config["llm"]["models"].items() if entry.get("build")
+    }
+    placeholders = []
+    for method in methods_for(wildcards.setting, wildcards.dataset):
+        llm = re.fullmatch("(?:zeroshot|fewshot|cot|lora)-(.+)", method)
+        mapping = re.fullmatch(f"mapping-(?:{GNN_METHOD})-({MAPPING_FEATURES})", method)
+        model = (llm or mapping).group(1) if (llm or mapping) else None
+        if model in built:
+            placeholders.append(method)
+    return placeholders
+
+
 def training_benchmarks(wildcards):
     """[method, seed, benchmark file] of every training job behind the leaderboard's runs."""
     setting, dataset = wildcards.setting, wildcards.dataset

@@ -17,10 +17,22 @@ BENCHMARKS = "results/benchmarks"
 
 
 # The training jobs' benchmark files are inputs (Snakemake counts a benchmark file among its rule's
-# products), so the leaderboard waits for them and a deleted one is re-measured, never read as 0.
+# products), so the leaderboard waits for them and a deleted one is re-measured, never read as 0. The
+# predictions, splits and data give the leads over the best floor their paired intervals.
 rule leaderboard:
     input:
         metrics=lambda wildcards: run_metrics(wildcards.setting, wildcards.dataset),
+        predictions=lambda wildcards: [
+            path.removesuffix("metrics.json") + "predictions.parquet"
+            for path in run_metrics(wildcards.setting, wildcards.dataset)
+        ],
+        splits=lambda wildcards: expand(
+            SPLIT,
+            setting=wildcards.setting,
+            dataset=wildcards.dataset,
+            seed=config["seeds"],
+        ),
+        data=DATASET_FILES,
         benchmarks=lambda wildcards: [job[2] for job in training_benchmarks(wildcards)],
     output:
         tsv=f"{LEADERBOARD}.tsv",
@@ -43,6 +55,9 @@ rule leaderboard:
     params:
         training_jobs=training_benchmarks,
         root=BENCHMARKS,
+        seeds=config["seeds"],
+        placeholders=placeholder_methods,
+        bootstrap=config["evaluation"]["bootstrap"],
     script:
         "../scripts/leaderboard.py"
 
