@@ -42,7 +42,7 @@ def test_duplicate_question_keys_are_rejected():
 
 def test_unknown_breakdown_trait_is_rejected():
     error = rejected({"breakdown": ["income"], "questions": [question()]})
-    assert error.field == "questions.0.breakdown" and "'income'" in error.problem
+    assert error.field == "breakdown" and "'income'" in error.problem  # where it is written
     assert "age" in error.fix and "party" in error.fix
 
 
@@ -60,6 +60,51 @@ def test_schema_violation_names_the_field():
 def test_repeated_option_is_rejected():
     error = rejected({"questions": [question(options=["Yes", "No", "Yes"])]})
     assert error.field == "questions.0.options" and "'Yes'" in error.problem
+
+
+THREE_MISTAKES = """
+dataset: other_survey
+breakdown: [party, income]
+questions:
+  - key: again
+    text: Would you vote for the same party again?
+    options: [Yes, No, Not sure]
+"""
+
+
+def test_every_study_problem_is_reported_at_once_where_it_is_written(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(THREE_MISTAKES)
+    with pytest.raises(InputDataError) as caught:
+        load_study(path, traits=TRAITS, dataset="tiny")
+    fields = [e.field for e in caught.value.errors]
+    assert fields == ["dataset", "questions.0.options", "breakdown"]
+    message = str(caught.value)
+    assert "3 problem(s)" in message and "quote them" in message and "'income'" in message
+    assert "written for dataset 'other_survey' but is run on 'tiny'" in message
+
+
+def test_the_check_command_runs_nothing_and_exits_1(tmp_path, capsys):
+    from gemsflow.studies import main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(THREE_MISTAKES.replace("other_survey", "synthetic"))
+    assert main([str(path), "--configfile", str(ROOT / "config/config.yaml")]) == 1
+    err = capsys.readouterr().err
+    # Checked against the config's synthetic traits: the booleans and two unknown traits, no dataset clash.
+    assert "3 problem(s)" in err and "'party'" in err and "'income'" in err and "quote" in err
+    good = ROOT / "config/studies/synthetic_demo.yaml"
+    assert main([str(good), "--configfile", str(ROOT / "config/config.yaml")]) == 0
+
+
+def test_a_bad_study_fails_the_plan_before_any_job(workdir):
+    config = tiny_config(workdir)
+    (workdir / "config" / "studies" / "bad.yaml").write_text(THREE_MISTAKES)
+    proc = snakemake(workdir, "results/simulate/tiny/bad", "--configfile", str(config), check=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "3 problem(s)" in text
+    assert "questions.0.options" in text and "field 'breakdown'" in text
+    assert not (workdir / "results").exists()  # nothing ran, nothing was written
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "config" / "studies").glob("*.yaml")))

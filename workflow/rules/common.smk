@@ -34,6 +34,7 @@ from gemsflow.config_checks import check_config  # noqa: E402
 from gemsflow.datasets import resolve_paths, source_files  # noqa: E402
 from gemsflow.splits import Panel  # noqa: E402
 from gemsflow.staging import note_untouched, repair_bookkeeping  # noqa: E402
+from gemsflow.studies import load_study, planning_traits  # noqa: E402
 
 # Schema, names and cross-field rules, each error naming the config file, the key and the fix; the schema
 # check fills in the schema's defaults in place (the schema is their only owner).
@@ -345,6 +346,18 @@ def heldout_files(wildcards, name):
         features=simulate_option("features", "minilm"),
         seed=config["seeds"],
     )
+
+
+def checked_study(wildcards):
+    """The study file, checked completely while planning, before any job: every problem at once (schema,
+    structure, the dataset's traits, its dataset: key), each naming its field."""
+    path = f"config/studies/{wildcards.study}.yaml"
+    traits = planning_traits(
+        dataset_entry(wildcards.dataset),
+        f"results/data/{wildcards.dataset}/dataset.json",
+    )
+    load_study(path, traits=traits, dataset=wildcards.dataset)
+    return path
 
 
 def simulate_targets():

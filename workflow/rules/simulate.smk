@@ -159,7 +159,7 @@ rule study_features:
 
 rule simulate_study:
     input:
-        study="config/studies/{study}.yaml",
+        study=checked_study,
         features=lambda wildcards: STUDY_FEATURES.format(
             study=wildcards.study, features=simulate_option("features", "minilm")
         ),
