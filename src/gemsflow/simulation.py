@@ -860,9 +860,13 @@ def contrast_evidence_html(evidence: dict[str, dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-def summary_html(sim: Simulation) -> str:
-    """One page: the study, per question its figure and the population shares with intervals."""
+def summary_html(sim: Simulation, evidence=None) -> str:
+    """One page: the study, how far to trust it (:mod:`gemsflow.study_evidence`; ``evidence`` from
+    :func:`~gemsflow.study_evidence.read_evidence`, None where none was built), per question its figure
+    and the population shares with intervals."""
     from html import escape
+
+    from gemsflow.study_evidence import evidence_html
 
     info = sim.info
     validation = "; ".join(_validation_line(s, v) for s, v in info["validation"].items())
@@ -874,9 +878,9 @@ def summary_html(sim: Simulation) -> str:
         f"<p>Dataset <b>{escape(info['dataset'])}</b>, production model {escape(info['method'])}, "
         f"seeds {info['seeds']}. {escape(validation)}.</p>",
         f"<p>Why this method: {escape(info['method_choice']['note'])}.</p>",
+        evidence_html(evidence, info["validation"]),
         contrast_evidence_html(info["contrast_evidence"]),
-        "<p>Shares are survey-weighted means of per-person predicted distributions; <i>seeds</i> is the "
-        "range over production models, <i>bootstrap</i> a percentile interval over people.</p>",
+        "<p>Shares are survey-weighted means of per-person predicted distributions.</p>",
     ]
     for q in sim.study.questions:
         rows = sim.distributions[
@@ -889,7 +893,8 @@ def summary_html(sim: Simulation) -> str:
             parts.append(f" (population: {escape(json.dumps(q.population))})")
         parts.append(f"</p><img src='{escape(q.key)}.png' style='max-width:100%'>")
         parts.append(
-            "<table><tr><th>option</th><th>share</th><th>seeds</th><th>bootstrap</th></tr>"
+            "<table><tr><th>option</th><th>share</th><th>seeds (range)</th>"
+            "<th>bootstrap over people</th></tr>"
         )
         for r in rows.itertuples():
             parts.append(
@@ -901,8 +906,9 @@ def summary_html(sim: Simulation) -> str:
     return "\n".join(parts)
 
 
-def write_simulation(sim: Simulation, out_dir: str | Path) -> None:
-    """Write the study directory atomically: built beside it, then renamed into place."""
+def write_simulation(sim: Simulation, out_dir: str | Path, evidence=None) -> None:
+    """Write the study directory atomically: built beside it, then renamed into place. ``evidence``:
+    the held-out evidence for its page (:func:`summary_html`)."""
     import shutil
     import tempfile
 
@@ -918,7 +924,7 @@ def write_simulation(sim: Simulation, out_dir: str | Path) -> None:
         )
         for q in sim.study.questions:
             plot_question(sim.distributions, q, tmp / f"{q.key}.png")
-        write_text(summary_html(sim), tmp / "index.html")
+        write_text(summary_html(sim, evidence), tmp / "index.html")
         write_json(sim.info, tmp / "run_info.json")
         tmp.chmod(0o755)
         if out_dir.exists():

@@ -360,6 +360,40 @@ def checked_study(wildcards):
     return path
 
 
+def study_evidence(wildcards):
+    """What the study page's held-out evidence reads (gemsflow.study_evidence), or None when
+    simulate.evidence is false: the setting-3 runs of the production model's method and the floors on
+    every seed, and the held-out-question table."""
+    if not simulate_option("evidence", True):
+        return None
+    setting = new_question_regime()
+    features = simulate_option("features", "minilm")
+    # The setting-3 method behind the production model that simulate.method names.
+    if simulate_method(wildcards.dataset) == "similar":
+        method = f"similar-{features}"
+    else:
+        method = f"mapping-{simulate_option('arch', 'sage')}-{features}"
+    return {
+        "method": method,
+        "setting": setting,
+        "metrics": {
+            name: run_metrics(setting, wildcards.dataset, [name])
+            for name in (method, "uniform", "position_prior")
+        },
+        "heldout": f"results/leaderboards/{setting}/{wildcards.dataset}/simulation.tsv",
+        "table_link": f"../../../leaderboards/{setting}/{wildcards.dataset}/simulation.md",
+    }
+
+
+def study_evidence_files(wildcards):
+    evidence = study_evidence(wildcards)
+    if evidence is None:
+        return []
+    return [p for paths in evidence["metrics"].values() for p in paths] + [
+        evidence["heldout"]
+    ]
+
+
 def simulate_targets():
     """Every configured study of the datasets in run.datasets (rule simulate_all)."""
     studies = simulate_option("studies", {})

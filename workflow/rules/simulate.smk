@@ -166,6 +166,7 @@ rule simulate_study:
         models=production_models,
         evidence="results/leaderboards/setting3/{dataset}/contrast_evidence.tsv",
         choice="results/leaderboards/setting3/{dataset}/simulate_choice.json",
+        heldout_runs=study_evidence_files,
     output:
         directory("results/simulate/{dataset}/{study}"),
     log:
@@ -180,6 +181,7 @@ rule simulate_study:
         runtime=15,
     params:
         bootstrap=lambda wildcards: simulate_option("bootstrap", {}),
+        heldout=study_evidence,
     script:
         "../scripts/simulate_study.py"
 

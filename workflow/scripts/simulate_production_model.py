@@ -20,6 +20,7 @@ with staged_outputs(dict(snakemake.output.items())) as out:
     split = read_parquet(snakemake.input.split)
     gnn = load_gnn_embeddings(snakemake.input.gnn)
     gnn_info = read_json(snakemake.input.gnn_info)
+    n_options = data.options.groupby("question").size()
     ridge, selected = fit_production_mapping(
         load_choice_features(snakemake.input.features),
         gnn,
@@ -45,6 +46,10 @@ with staged_outputs(dict(snakemake.output.items())) as out:
             "alpha": selected["best_alpha"],
             "layer": selected["best_layer"],
             "n_val_questions": int(split.loc[split["part"] == "val", "question"].nunique()),
+            # What a flat guess earns on the same validation pairs, to read the figure above against.
+            "mapping_val_chance": float(
+                (1.0 / split.loc[split["part"] == "val", "question"].map(n_options)).mean()
+            ),
             "grid": selected["grid"],
         },
     }

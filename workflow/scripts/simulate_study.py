@@ -9,6 +9,7 @@ from gemsflow.logs import setup_logging
 from gemsflow.mapping import load_choice_features
 from gemsflow.simulation import simulate, write_simulation
 from gemsflow.studies import load_study
+from gemsflow.study_evidence import read_evidence
 
 # No torch here: the job reads the model and features with numpy, so it does not pay torch's import.
 log = setup_logging(snakemake.log[0])
@@ -23,7 +24,20 @@ sim = simulate(
     evidence=pd.read_csv(snakemake.input.evidence, sep="\t"),
     choice=read_json(snakemake.input.choice),
 )
-write_simulation(sim, snakemake.output[0])
+heldout = snakemake.params.heldout
+write_simulation(
+    sim,
+    snakemake.output[0],
+    evidence=read_evidence(
+        heldout["method"],
+        heldout["setting"],
+        heldout["metrics"],
+        heldout["heldout"],
+        heldout["table_link"],
+    )
+    if heldout
+    else None,
+)
 log.info(
     "study %s: %s, %d questions, seeds %s",
     sim.study.name,
