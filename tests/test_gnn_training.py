@@ -225,3 +225,15 @@ def test_validation_predictions_come_from_the_epoch_chosen_on_the_other_folds(tm
     assert info["out_of_fold_val_accuracy"] < info["best_val_accuracy"]
     test = {k: p[p["part"] == "test"].reset_index(drop=True) for k, (_, p) in runs.items()}
     pd.testing.assert_frame_equal(test[2], test[3])
+
+
+def test_an_early_stop_ends_the_progress_bar_full_and_says_why(tmp_path, capsys):
+    """A bar left at 9/20 reads like a crash; an early stop closes it at its last epoch, named."""
+    _, _, bundle = make_bundle("setting1")
+    cfg = config("sage", {"training": {"max_epochs": 20, "steps_per_epoch": 2, "patience": 2}})
+    info = train_run(bundle, "sage", cfg, 3, run_files(tmp_path, "setting1"), progress=True)
+    run = info["epochs_run"]
+    assert run < 20, "the run must stop early to test this"
+    last = capsys.readouterr().err.split("\r")[-1]
+    assert f"early stop: no gain in 2, best {info['best_epoch']}" in last
+    assert "100%" in last and f"{run}/{run}" in last

@@ -1,4 +1,5 @@
-"""A human-readable log per job: the same lines go to the job's log file and to stderr."""
+"""A human-readable log per job: every line goes to the job's log file; stderr gets warnings and errors
+(with no log file, everything), so a run's console stays short."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ def setup_logging(log_path: str | Path | None = None, level: int = logging.INFO)
     root.setLevel(level)
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    console = logging.StreamHandler(sys.stderr)
+    handlers: list[logging.Handler] = [console]
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, mode="w"))
+        console.setLevel(logging.WARNING)
     for handler in handlers:
         handler.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(handler)

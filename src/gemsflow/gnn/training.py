@@ -230,13 +230,14 @@ class Trainer:
         self.fold_states = [{} for _ in range(self.folds)]
         fold_credit = np.zeros(self.folds)
         started = time.perf_counter()
-        bar = tqdm(range(1, max_epochs + 1), desc=f"{self.arch} epochs", disable=not progress)
-        for epoch in bar:
+        bar = tqdm(total=max_epochs, desc=f"{self.arch} epochs", disable=not progress)
+        for epoch in range(1, max_epochs + 1):
             train_loss = self.train_epoch(optimizer, scheduler, steps)
             val_loss, credit = self.evaluate(VAL)
             val_acc = float(credit.mean())
             curve.append((epoch, train_loss, val_loss, val_acc))
-            bar.set_postfix(val_acc=f"{val_acc:.4f}")
+            bar.set_postfix(val_acc=f"{val_acc:.4f}", refresh=False)
+            bar.update(1)
             if best.update(epoch, val_acc):
                 best_state = copy.deepcopy(self.model.state_dict())
             held_out = held_out_accuracy(credit, self.val_fold)
@@ -246,6 +247,14 @@ class Trainer:
                     fold_credit[fold] = float(credit[self.val_fold == fold].sum())
             if best.exhausted:
                 break
+        if best.exhausted:
+            # A bar left at 38/100 reads like a crash: end it full, saying why it stopped.
+            bar.set_description(
+                f"{self.arch} epochs, early stop: no gain in {best.patience}, best {best.epoch}",
+                refresh=False,
+            )
+            bar.total = len(curve)
+        bar.close()
         seconds = time.perf_counter() - started
         self.model.load_state_dict(best_state)
         log.info(
