@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, SHARED_GEMS, planned_jobs
+from conftest import ROOT, SHARED_GEMS, planned_jobs, snakemake
 
 from gemsflow.errors import InputDataError
 
@@ -116,8 +116,25 @@ def test_default_target_plans_without_the_gpu_stack(workdir, blocked_env):
         "evaluation_plots": 3,
         "leaderboard": 3,
         "benchmark_report": 1,
+        # The configured study (simulate.studies) with its production model and held-out evidence.
+        "production_graph": 1,
+        "production_gnn": 1,
+        "production_model": 1,
+        "study_features": 1,
+        "simulate_study": 1,
+        "simulate_heldout": 1,
+        "simulate_heldout_table": 1,
         "all": 1,
     }
+
+
+def test_the_readme_notebook_example_reads_what_the_default_run_builds(workdir):
+    readme = (ROOT / "README.md").read_text()
+    models = set(re.findall(r'"(results/models/production/[^"]+)"', readme))
+    assert models, "the README shows no production model path"
+    plan = snakemake(workdir, "--dry-run").stdout
+    for model in models:
+        assert f"{model}/model.json" in plan, model
 
 
 # --- conda envs ---------------------------------------------------------------------------------

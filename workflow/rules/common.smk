@@ -184,7 +184,15 @@ def run_files():
 
 
 def all_targets():
-    return deliverables() + run_files() + ["results/reports/benchmarks.html"]
+    """The default run: the deliverables, every run's files, the benchmark table and the configured
+    studies (simulate.studies), whose production models the README's notebook example reads.
+    """
+    return (
+        deliverables()
+        + run_files()
+        + ["results/reports/benchmarks.html"]
+        + simulate_targets()
+    )
 
 
 # --- helpers of workflow/rules/gnn.smk (functions live here: snakemake --lint) ---
