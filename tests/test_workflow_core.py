@@ -158,3 +158,15 @@ def test_setting_names_are_checked_before_any_job(workdir):
     proc = snakemake(workdir, "-n", "--configfile", str(config), check=False)
     assert proc.returncode != 0 and "name a results/ folder" in proc.stdout + proc.stderr
     assert not (workdir / "results").exists()
+
+
+def test_a_missing_data_directory_says_how_to_point_at_the_data(workdir):
+    """The default gems_data_dir (resources/gems) does not exist in a fresh checkout: the first
+    real-data command must say where the data comes from, not list missing files."""
+    proc = snakemake(
+        workdir, "results/runs/setting1/twin/majority/seed42/metrics.json", check=False
+    )
+    assert proc.returncode != 0
+    assert "field 'gems_data_dir'" in proc.stderr and "resources/gems/twin" in proc.stderr
+    assert "--config gems_data_dir=" in proc.stderr and "MissingInputException" not in proc.stderr
+    assert not (workdir / "results").exists()

@@ -113,8 +113,34 @@ def evaluation_panel(wildcards):
     return asdict(panel) if panel else None
 
 
+# rule download_dataset writes here; a gems_data_dir below it may not exist before that rule runs.
+DOWNLOADS = "resources/downloads"
+
+
 def dataset_source_files(wildcards):
-    return source_files(dataset_entry(wildcards.dataset))
+    """The files rule prepare_dataset reads. A dataset under gems_data_dir whose folder does not exist
+    fails the plan with where the data comes from, not with a bare list of missing files.
+    """
+    raw = config["datasets"].get(wildcards.dataset, {})
+    entry = dataset_entry(wildcards.dataset)
+    folder = Path(entry.get("dir", ""))
+    from_data_dir = "{gems_data_dir}" in str(raw.get("dir", ""))
+    downloaded = (
+        Path(config["gems_data_dir"])
+        .resolve()
+        .is_relative_to(Path(DOWNLOADS).resolve())
+    )
+    if from_data_dir and not downloaded and not folder.is_dir():
+        raise ValueError(
+            f"config: field 'gems_data_dir': dataset {wildcards.dataset!r} is read from {folder}, "
+            f"which does not exist (gems_data_dir is {config['gems_data_dir']!r}). Fix: point "
+            "gems_data_dir at the folder holding twin/ and dunning_kruger/, e.g. "
+            "--config gems_data_dir=../shared/data/gems (README: Running on real data), or "
+            "download them with a network: snakemake --cores 1 "
+            f"{DOWNLOADS}/{wildcards.dataset}/{wildcards.dataset}_responses.csv, then "
+            f"--config gems_data_dir={DOWNLOADS}."
+        )
+    return source_files(entry)
 
 
 def methods_for(setting, dataset=None):
