@@ -15,10 +15,15 @@ from gemsflow.errors import InputDataError
 from gemsflow.io import atomic_path
 
 COLUMNS = ["rule", "jobs", "wall_s_total", "wall_s_max", "max_rss_mb", "cpu_s_total"]
+# Snakemake samples a job's memory when it starts (the interpreter barely loaded), then every half
+# second: a job under a second has at most one sample taken while it was still starting (0.13 MB for a
+# 0.41 s split job), so its peak memory is unmeasured, not tiny.
+FIRST_FULL_SAMPLE_S = 1.0
 
 
 def read_benchmarks(paths: Iterable[str | Path], root: str | Path) -> pd.DataFrame:
-    """One row per benchmark file: its rule (first folder under ``root``), wall s, max RSS MB, CPU s."""
+    """One row per benchmark file: its rule (first folder under ``root``), wall s, max RSS MB, CPU s.
+    The memory of a job shorter than ``FIRST_FULL_SAMPLE_S`` is NaN (unmeasured)."""
     root = Path(root)
     rows = []
     for path in sorted(Path(p) for p in paths):
@@ -29,6 +34,7 @@ def read_benchmarks(paths: Iterable[str | Path], root: str | Path) -> pd.DataFra
             )
         # Snakemake writes "NA" (or "-") where the OS gave no measurement (e.g. a job under a second).
         numbers = table.apply(pd.to_numeric, errors="coerce")
+        numbers.loc[~(numbers["s"] >= FIRST_FULL_SAMPLE_S), "max_rss"] = float("nan")
         rows.append(
             {
                 "rule": path.relative_to(root).parts[0],
