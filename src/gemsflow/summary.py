@@ -5,7 +5,7 @@
 ``summary.tsv`` / ``summary.md``
     copies of the leaderboard that rule ``leaderboard`` built once with :mod:`gemsflow.leaderboard`
     (``results/leaderboards/<setting>/<dataset>/leaderboard.{tsv,md}``): one row per configured method
-    (the model-free floors first), each metric as mean and sample std over the seeds, the abstain rate,
+    (rows by validation accuracy, floors labelled), each metric as mean and sample std over the seeds, the abstain rate,
     the training time and memory from the jobs' benchmark files, and the method picked on validation;
     with ``evaluation.panel`` set, summary.md also holds the panel table, where methods that predicted
     the panel only (LLMs on a CPU) have their rows. Copied, not rebuilt, so the deliverable and the
