@@ -9,7 +9,12 @@ measured in the same run, so that a loaded machine shows in them too: ``python -
 and a dry-run of the same target (Snakemake's planning alone). The load average is printed beside the
 figures, since the machine may be shared.
 
-Usage: ``python benchmarks/study_speed.py [--work DIR] [--cores 2] [--repeats 3] [--seeds 42]``.
+With ``--profile profiles/local`` every command runs with that profile, as the README's study command
+does (the profile's re-planning timer, which kept a run alive up to 30 s after its last job, is cancelled
+when the workflow ends).
+
+Usage: ``python benchmarks/study_speed.py [--work DIR] [--cores 2] [--repeats 3] [--seeds 42]
+[--profile profiles/local]``.
 The work directory is kept (default ``/tmp/gemsflow-study-speed``), so a second run reuses the cached
 production model; its code is refreshed from this checkout each run. Prints a table and one JSON line.
 """
@@ -114,9 +119,12 @@ def timed(cmd: list[str], work: Path) -> dict:
     return {"wall_s": wall, "cpu_s": cpu, "output": proc.stdout + proc.stderr}
 
 
+PROFILE: list[str] = []  # ["--profile", <dir>] with --profile
+
+
 def snakemake(work: Path, cores: int, *args: str) -> list[str]:
     # Targets before --configfile, which takes every following word as a config file.
-    return [SNAKEMAKE, "--cores", str(cores), *args, "--configfile", "config/config.yaml",
+    return [SNAKEMAKE, *PROFILE, "--cores", str(cores), *args, "--configfile", "config/config.yaml",
             "config/bench.yaml"]  # fmt: skip
 
 
@@ -142,7 +150,10 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
+    parser.add_argument("--profile", help="a Snakemake profile for every command (profiles/local)")
     args = parser.parse_args()
+    if args.profile:
+        PROFILE.extend(["--profile", args.profile])
     work = args.work.resolve()
     prepare(work, args.seeds)
     os.environ["PYTHONPATH"] = str(work / "src")
