@@ -70,5 +70,6 @@ def test_setting_target_builds_through_slurm(cluster, tmp_path):
     assert "Comment=rule_score_run" in shown
 
     summary = (work / "results/setting1/synthetic/summary.tsv").read_text().splitlines()
-    assert [line.split("\t")[0] for line in summary[1:]] == ["majority", "subgroup_majority"]
+    # Rows by validation accuracy: the two floors in either order.
+    assert sorted(line.split("\t")[0] for line in summary[1:]) == ["majority", "subgroup_majority"]
     assert (work / "results/setting1/synthetic/metrics/majority/seed5.json").exists()
