@@ -90,7 +90,7 @@ def _write_waves(raw, drop_weight=False):
             "F_SEX": [1.0, 2.0, 2.0, 99.0],
             "F_INCOME": [1.0, 2.0, 3.0, 99.0],
             "F_RELIG": [1.0, 2.0, 3.0, 1.0],
-            "WEIGHT_W26": [0.5, 1.5, np.nan, 1.0],
+            "WEIGHT_W26": [0.5, 1.5, 2.0, 1.0],
         }
     )
     if drop_weight:
@@ -166,7 +166,7 @@ def test_individuals_are_per_wave_with_weights_and_mapped_traits(entry, caplog):
     ]
     assert people.loc["101_W29", "wave"] == 29
     assert people.loc["102_W26", "weight"] == 1.5
-    assert people.loc["103_W26", "weight"] == 0.0  # a missing weight counts as 0
+    assert people.loc["103_W26", "weight"] == 2.0
     assert people.loc["101_W26", "age"] == "18-29"
     assert pd.isna(people.loc["103_W26", "age"])  # refusal: missing, not unknown
     assert people.loc["101_W26", "income"] == "less than $30,000"
@@ -309,3 +309,99 @@ def test_file_pattern_is_configurable(entry, tmp_path):
 )
 def test_income_brackets_collapse_to_five_categories(label, category):
     assert _income_category(label) == category
+
+
+def _rewrite_wave26(raw, change, labels=None):
+    """Wave 26 of the fixture with one change applied to its table (and value labels)."""
+    frame, meta = pyreadstat.read_sav(str(raw / "ATP W26.sav"))
+    frame = change(frame)
+    pyreadstat.write_sav(
+        frame, raw / "ATP W26.sav", variable_value_labels=labels or meta.variable_value_labels
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "drop_labels", "message"),
+    [
+        (
+            lambda f: pd.concat([f, f.iloc[[1]]], ignore_index=True),
+            None,
+            r"ATP W26\.sav: field 'QKEY': 1 respondent id.*102 \(2 cases\)",
+        ),
+        (
+            lambda f: f.assign(QKEY=[101.0, 102.5, 103.0, 104.0]),
+            None,
+            r"field 'QKEY': respondent id 102\.5 \(case 2\) is not a whole number",
+        ),
+        (
+            lambda f: f.assign(ECON_W26=["Poor", "Excellent", "Good", "Poor"]),
+            "ECON_W26",
+            r"field 'ECON_W26': a text \(SPSS string\) variable.*'Poor'",
+        ),
+        (
+            lambda f: f.assign(ECON_W26=[3.0, 1.5, 2.0, 3.0]),
+            None,
+            r"field 'ECON_W26': value 1\.5 is not a whole-number code \(case 2, individual 102_W26",
+        ),
+    ],
+    ids=["duplicate respondent", "fractional id", "text variable", "fractional answer"],
+)
+def test_a_wrong_value_in_a_wave_is_an_error_naming_file_column_and_case(
+    entry, tmp_path, change, drop_labels, message
+):
+    labels = {k: v for k, v in LABELS_26.items() if k != drop_labels}
+    _rewrite_wave26(tmp_path / "raw_data", change, labels)
+    with pytest.raises(InputDataError, match=message):
+        load_opinionqa("opinionqa", entry)
+
+
+def test_answer_code_without_a_label_is_an_error_unless_listed_as_invalid(entry, tmp_path):
+    raw = tmp_path / "raw_data"
+    _rewrite_wave26(raw, lambda f: f.assign(GUN_W26=[1.0, 7.0, 2.0, 7.0]))
+    with pytest.raises(
+        InputDataError,
+        match=r"field 'GUN_W26': code 7 has no value label \(case 2, individual 102_W26; 2 such.*"
+        r"invalid_codes",
+    ):
+        load_opinionqa("opinionqa", entry)
+    entry["invalid_codes"] = [99, 7]
+    data = load_opinionqa("opinionqa", entry)
+    # Code 7 is now a refusal: counted, never an answer.
+    assert data.filter_log["refusals"]["waves"]["26"] == 2 + 1  # two 7s and EVO's 99
+    assert set(data.responses.query("question == 'GUN_W26'")["code"]) == {1, 2}
+
+
+def test_refusals_are_counted_per_wave(entry):
+    data = load_opinionqa("opinionqa", entry)
+    # Wave 26: GUN 99 (102) and EVO 99 (102); wave 29 has none.
+    assert data.filter_log["refusals"] == {"total": 2, "waves": {"26": 2, "29": 0}}
+    assert data.filter_log["traits"]["refused"] == {"age": 1, "sex": 1, "income": 1}
+
+
+def test_blank_weight_is_an_error_and_weight_column_null_weighs_everyone_one(entry, tmp_path):
+    raw = tmp_path / "raw_data"
+    _rewrite_wave26(raw, lambda f: f.assign(WEIGHT_W26=[0.5, np.nan, 2.0, 1.0]))
+    with pytest.raises(
+        InputDataError,
+        match=r"ATP W26\.sav: field 'WEIGHT_W26': row 2 \(individual 102\): weight is blank.*"
+        r"weight_column: null",
+    ):
+        load_opinionqa("opinionqa", entry)
+    entry["weight_column"] = None
+    data = load_opinionqa("opinionqa", entry)
+    assert set(data.individuals["weight"]) == {1.0}
+
+
+def test_demographic_code_without_a_label_is_counted_and_strict_makes_it_an_error(
+    entry, tmp_path, caplog
+):
+    raw = tmp_path / "raw_data"
+    _rewrite_wave26(raw, lambda f: f.assign(F_AGECAT=[1.0, 6.0, 6.0, 2.0]))
+    with caplog.at_level(logging.WARNING):
+        data = load_opinionqa("opinionqa", entry)
+    assert data.filter_log["traits"]["unmapped"]["age (F_AGECAT)"] == {"code 6 (no value label)": 2}
+    assert "code 6 (no value label)' x2" in caplog.text
+    assert data.individuals.set_index("individual")["age"].isna().sum() == 2 + 3  # + wave 29
+    entry["strict_traits"] = True
+    with pytest.raises(InputDataError, match=r"age \(F_AGECAT\): 'Pastafarian'|code 6"):
+        load_opinionqa("opinionqa", entry)

@@ -32,6 +32,10 @@ from gemsflow.config import (  # noqa: E402
 )
 from gemsflow.config_checks import check_config  # noqa: E402
 from gemsflow.datasets import resolve_paths, source_files  # noqa: E402
+from gemsflow.datasets.opinionqa import (  # noqa: E402
+    opinionqa_text_files,
+    opinionqa_wave_files,
+)
 from gemsflow.splits import Panel  # noqa: E402
 from gemsflow.staging import note_untouched, repair_bookkeeping  # noqa: E402
 from gemsflow.studies import load_study, planning_traits  # noqa: E402

@@ -17,7 +17,20 @@ Decisions that differ from the reference implementation (spec 1.5, weaknesses 4 
 * An individual is a (respondent, wave) pair with id ``"{respondent}_W{wave}"``. The min-answers filter
   counts answers per wave (``min_answers_scope: wave``, as the reference, which empties waves with
   fewer questions than ``min_answers``) or over all waves of a respondent (``pooled``); what it removes
-  is logged per wave and stored in the dataset's filter log.
+  is logged per wave and stored in the dataset's filter log, with the questions left without answers.
+
+The reader is as strict as the GEMS-layout reader; every value is an answer, a counted refusal, an
+empty cell, or an error naming the file, the column, the case and the fix:
+
+* answer, demographic and weight columns must be numeric (an SPSS string variable is an error);
+* an answer is one of the question's option codes; a refusal (code in ``invalid_codes`` or label in
+  ``invalid_labels``) is counted per wave; any other value (a code without a value label, a fraction)
+  is an error, whose fix is to list the code in ``invalid_codes`` if it means no answer;
+* a respondent id appears once per wave and is a whole number or a string;
+* weights (``weight_column``, a pattern with ``{wave}``, default ``WEIGHT_W{wave}``; null weighs
+  everyone 1) are finite and > 0, a blank weight is an error;
+* demographic refusals, empty cells and labels without a category (a code without a value label
+  included) are counted in individuals and stored under ``filter.traits`` in ``dataset.json``.
 """
 
 from __future__ import annotations
@@ -35,12 +48,14 @@ import pandas as pd
 from tqdm import tqdm
 
 from gemsflow.datasets.gems_layout import filter_min_answers, ordinal_flags
+from gemsflow.datasets.strict import parse_weights
 from gemsflow.errors import InputDataError
 from gemsflow.survey import SurveyData, Trait, build_options_table, validate
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FILE_PATTERN = "ATP W{wave}.sav"
+DEFAULT_WEIGHT_COLUMN = "WEIGHT_W{wave}"
 DEFAULT_INVALID_CODES = (99,)
 DEFAULT_INVALID_LABELS = ("refused", "don't know/refused", "dk/refused", "no answer", "skipped")
 
@@ -285,6 +300,8 @@ def _settings(entry: Mapping[str, Any]) -> dict[str, Any]:
         "file_pattern": entry.get("file_pattern", DEFAULT_FILE_PATTERN),
         "waves": entry.get("waves"),
         "id_column": entry.get("id_column", "QKEY"),
+        # A pattern with {wave}; null weighs everyone 1.
+        "weight_column": entry.get("weight_column", DEFAULT_WEIGHT_COLUMN),
         "min_answers": int(entry.get("min_answers", 0)),
         "scope": scope,
         "invalid_codes": {int(c) for c in entry.get("invalid_codes", DEFAULT_INVALID_CODES)},
@@ -333,11 +350,10 @@ def _selected_questions(
     return dict(sorted(by_wave.items()))
 
 
-def opinionqa_source_files(entry: Mapping[str, Any]) -> list[str]:
-    """Text files and wave files the adapter reads (wave files only once the keys are readable)."""
+def opinionqa_wave_files(entry: Mapping[str, Any]) -> list[str]:
+    """The wave files the adapter reads (known once the question keys are readable)."""
     settings = _settings(entry)
     texts = _text_files(settings)
-    files = [str(p) for p in texts.values()]
     if settings["waves"] is not None:
         waves = sorted(int(w) for w in settings["waves"])
     elif texts["question_keys"].exists():
@@ -345,7 +361,24 @@ def opinionqa_source_files(entry: Mapping[str, Any]) -> list[str]:
         waves = sorted({w for w in map(_wave_of, keys) if w is not None})
     else:
         waves = []
-    return files + [str(_wave_file(settings, w)) for w in waves]
+    return [str(_wave_file(settings, w)) for w in waves]
+
+
+def opinionqa_text_files(entry: Mapping[str, Any]) -> list[str]:
+    """The shipped OpinionQA text files the adapter reads."""
+    return [str(p) for p in _text_files(_settings(entry)).values()]
+
+
+def opinionqa_source_files(entry: Mapping[str, Any]) -> list[str]:
+    """Text files and wave files the adapter reads."""
+    return opinionqa_text_files(entry) + opinionqa_wave_files(entry)
+
+
+def wave_layout(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Where an entry's files are: text ``dir`` and ``prefix``, ``raw_dir``, ``file_pattern`` and the
+    selected ``waves`` (None = all), with the reader's defaults filled in."""
+    settings = _settings(entry)
+    return {key: settings[key] for key in ("dir", "prefix", "raw_dir", "file_pattern", "waves")}
 
 
 def _read_wave(path: Path, wave: int, columns: list[str]) -> tuple[pd.DataFrame, Any]:
@@ -361,7 +394,7 @@ def _read_wave(path: Path, wave: int, columns: list[str]) -> tuple[pd.DataFrame,
         )
     try:
         _, meta = pyreadstat.read_sav(str(path), metadataonly=True)
-        present = [c for c in columns if c in meta.column_names]
+        present = [c for c in dict.fromkeys(columns) if c in meta.column_names]
         frame, meta = pyreadstat.read_sav(str(path), usecols=present)
     except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError, OSError, ValueError) as exc:
         raise InputDataError(
@@ -373,17 +406,58 @@ def _read_wave(path: Path, wave: int, columns: list[str]) -> tuple[pd.DataFrame,
     return frame, meta
 
 
+def _require_numeric(frame: pd.DataFrame, path: Path, columns: list[str], ids: list[str]) -> None:
+    """Answer, demographic and weight columns hold numbers; an SPSS string variable is an error."""
+    for column in columns:
+        if column in frame.columns and not pd.api.types.is_numeric_dtype(frame[column]):
+            filled = frame[column].astype("string").str.strip().fillna("") != ""
+            first = int(np.flatnonzero(filled.to_numpy())[0]) if filled.any() else 0
+            raise InputDataError(
+                path,
+                column,
+                f"a text (SPSS string) variable, not numeric codes (case {first + 1}, respondent "
+                f"{ids[first]}: {frame[column].iloc[first]!r})",
+                "use the original Pew release, whose answers and demographics are numeric codes "
+                "with value labels",
+            )
+
+
 def _respondent_ids(values: pd.Series, path: Path, column: str) -> list[str]:
+    """Respondent ids as text: integer-valued numbers without ".0", or the strings as written."""
     if values.isna().any():
-        raise InputDataError(path, column, "respondent id missing in some rows", "fix the file")
-    out = []
-    for value in values:
-        if isinstance(value, float) and value.is_integer():
-            out.append(str(int(value)))
-        else:
-            out.append(str(value).strip())
-    if len(set(out)) != len(out):
-        raise InputDataError(path, column, "respondent ids are not unique", "fix the file")
+        first = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise InputDataError(
+            path,
+            column,
+            f"respondent id missing in {int(values.isna().sum())} case(s), the first is case "
+            f"{first + 1}",
+            "use the original Pew release, where every case has its respondent id",
+        )
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.to_numpy(dtype="float64")
+        fractional = ~np.isfinite(numbers) | (numbers != np.round(numbers))
+        if fractional.any():
+            first = int(np.flatnonzero(fractional)[0])
+            raise InputDataError(
+                path,
+                column,
+                f"respondent id {numbers[first]:g} (case {first + 1}) is not a whole number",
+                "set the dataset's id_column to the respondent-id column (Pew: QKEY)",
+            )
+        out = [str(int(v)) for v in numbers]
+    else:
+        out = [str(v).strip() for v in values]
+    counts = pd.Series(out).value_counts()
+    repeated = counts[counts > 1]
+    if len(repeated):
+        shown = ", ".join(f"{rid} ({n} cases)" for rid, n in repeated.head(5).items())
+        raise InputDataError(
+            path,
+            column,
+            f"{len(repeated)} respondent id(s) appear more than once in the wave: {shown}",
+            "keep one case per respondent and wave (a repeated export or an appended file doubles "
+            "them), or set id_column to the column that identifies respondents",
+        )
     return out
 
 
@@ -399,10 +473,13 @@ def load_opinionqa(name: str, entry: Mapping[str, Any]) -> SurveyData:
     waves = _Waves()
     for wave, questions in tqdm(by_wave.items(), desc="ATP waves", unit="wave"):
         waves.add(settings, wave, questions, question_strings)
-    _report_trait_problems(settings, waves.absent_traits, waves.unknown_labels)
+    trait_log = waves.traits.report(settings)
     log.info(
-        "dropped %d invalid value labels (refusal codes/labels) from question options",
+        "dropped %d invalid value labels (refusal codes/labels) from question options; "
+        "%d answers were refusals (not answers), per wave: %s",
         waves.invalid_dropped,
+        sum(waves.refusals.values()),
+        waves.refusals,
     )
 
     question_options, question_texts = waves.question_options, waves.question_texts
@@ -414,6 +491,28 @@ def load_opinionqa(name: str, entry: Mapping[str, Any]) -> SurveyData:
     responses = pd.concat(waves.responses, ignore_index=True)
     individuals, responses, filter_log = filter_min_answers(
         individuals, responses, settings["min_answers"], settings["scope"]
+    )
+    if individuals.empty:
+        raise InputDataError(
+            settings["raw_dir"],
+            "min_answers",
+            f"no individual has {settings['min_answers']} or more answers "
+            f"(scope {settings['scope']}), so the dataset would be empty",
+            "lower min_answers, use min_answers_scope: pooled, or choose other waves",
+        )
+    unanswered = sorted(set(question_options) - set(responses["question"]))
+    if unanswered:
+        log.warning(
+            "%d question(s) have no answers left after min_answers (waves %s); they stay in the "
+            "question table and no split holds them",
+            len(unanswered),
+            sorted({_wave_of(q) for q in unanswered}),
+        )
+    filter_log.update(
+        unanswered_questions=unanswered,
+        refusals={"total": sum(waves.refusals.values()), "waves": waves.refusals},
+        invalid_value_labels=waves.invalid_dropped,
+        traits=trait_log,
     )
     traits = tuple(
         Trait(t, description, TRAIT_COLUMNS[t][2])
@@ -434,16 +533,69 @@ def load_opinionqa(name: str, entry: Mapping[str, Any]) -> SurveyData:
 
 
 @dataclass
+class _TraitCounts:
+    """What the demographic columns held besides a category, counted in individuals: refusals and
+    empty cells (a missing trait), labels without a category, traits without a column."""
+
+    refused: dict[str, int] = field(default_factory=dict)
+    empty: dict[str, int] = field(default_factory=dict)
+    unmapped: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    absent: dict[str, list[int]] = field(default_factory=dict)
+
+    def report(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Log the counts (labels without a category fail under ``strict_traits``) and return them
+        for the dataset's filter log."""
+        if self.absent:
+            log.warning(
+                "no candidate column for these traits (individuals get a missing value): %s",
+                self.absent,
+            )
+        if self.unmapped:
+            listing = "; ".join(
+                f"{trait} ({column}): "
+                + ", ".join(f"{label!r} x{n}" for label, n in sorted(found.items()))
+                for (trait, column), found in sorted(self.unmapped.items())
+            )
+            if settings["strict_traits"]:
+                raise InputDataError(
+                    settings["raw_dir"],
+                    "traits",
+                    f"demographic labels without a category (label x individuals): {listing}",
+                    "add them to gemsflow.datasets.opinionqa.TRAIT_TABLES, list a refusal label "
+                    "in invalid_labels, or set strict_traits: false",
+                )
+            log.warning(
+                "demographic labels without a category, so these individuals get a missing trait "
+                "(label x individuals): %s",
+                listing,
+            )
+        log.info(
+            "demographic refusals (missing trait), individuals per trait: %s; empty cells: %s",
+            self.refused,
+            self.empty,
+        )
+        return {
+            "refused": self.refused,
+            "empty": self.empty,
+            "unmapped": {
+                f"{trait} ({column})": found
+                for (trait, column), found in sorted(self.unmapped.items())
+            },
+            "absent": self.absent,
+        }
+
+
+@dataclass
 class _Waves:
     """What the waves contribute, gathered wave by wave: question options and texts, individuals and
-    responses, and the problems reported once at the end."""
+    responses, and the counts reported once at the end."""
 
     question_options: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     question_texts: dict[str, str] = field(default_factory=dict)
     individuals: list[pd.DataFrame] = field(default_factory=list)
     responses: list[pd.DataFrame] = field(default_factory=list)
-    unknown_labels: dict[tuple[str, str], set[str]] = field(default_factory=dict)
-    absent_traits: dict[str, list[int]] = field(default_factory=dict)
+    traits: _TraitCounts = field(default_factory=_TraitCounts)
+    refusals: dict[str, int] = field(default_factory=dict)
     invalid_dropped: int = 0
 
     def add(
@@ -455,43 +607,52 @@ class _Waves:
     ) -> None:
         """Read one wave file and add its questions, people and answers."""
         path = _wave_file(settings, wave)
-        weight_column = f"WEIGHT_W{wave}"
+        id_column = settings["id_column"]
+        pattern = settings["weight_column"]
+        weight_column = pattern.format(wave=wave) if pattern else None
         candidates = [c for _, columns in settings["traits"].values() for c in columns]
         frame, meta = _read_wave(
-            path, wave, [settings["id_column"], weight_column, *questions, *candidates]
+            path,
+            wave,
+            [id_column, *([weight_column] if weight_column else []), *questions, *candidates],
         )
         for column, fix in (
-            (settings["id_column"], "set the dataset's id_column to the respondent-id column"),
+            (id_column, "set the dataset's id_column to the respondent-id column"),
             (
                 weight_column,
-                f"use the original Pew release of wave {wave}, which has {weight_column}",
+                f"use the original Pew release of wave {wave}, which has {weight_column}, or set "
+                "weight_column: null to weigh everyone 1",
             ),
         ):
-            if column not in frame.columns:
+            if column is not None and column not in frame.columns:
                 raise InputDataError(path, column, "column missing from the wave file", fix)
-        labels = meta.variable_value_labels
-        ids = [
-            f"{r}_W{wave}"
-            for r in _respondent_ids(frame[settings["id_column"]], path, settings["id_column"])
-        ]
+        respondents = _respondent_ids(frame[id_column], path, id_column)
+        _require_numeric(
+            frame, path, [c for c in (weight_column, *questions, *candidates) if c], respondents
+        )
+        ids = [f"{r}_W{wave}" for r in respondents]
 
-        wave_options, wave_texts, dropped = _wave_questions(
+        wave_options, no_answer, wave_texts, dropped = _wave_questions(
             path, questions, frame, meta, settings, question_strings
         )
         self.question_options.update(wave_options)
         self.question_texts.update(wave_texts)
         self.invalid_dropped += dropped
 
-        weights = pd.to_numeric(frame[weight_column], errors="coerce")
-        if weights.isna().any():
-            log.warning("%s: %d missing weights set to 0", path, int(weights.isna().sum()))
-        weights = weights.fillna(0.0).to_numpy(dtype="float64")
-        self.responses.append(
-            _wave_responses(frame, questions, ids, weights, self.question_options)
+        if weight_column:
+            weights = parse_weights(
+                frame.assign(**{id_column: respondents}), weight_column, id_column, path, 1
+            ).to_numpy()
+        else:
+            weights = np.ones(len(frame))
+        responses, refusals = _wave_responses(
+            path, frame, questions, ids, weights, wave_options, no_answer
         )
+        self.responses.append(responses)
+        self.refusals[str(wave)] = refusals
         self.individuals.append(
             _wave_people(
-                frame, ids, wave, weights, settings, labels, self.unknown_labels, self.absent_traits
+                frame, ids, wave, weights, settings, meta.variable_value_labels, self.traits
             )
         )
 
@@ -514,6 +675,13 @@ def _question_table(
     )
 
 
+def _is_no_answer(code: float, label: str | None, settings: Mapping[str, Any]) -> bool:
+    """A refusal: a code in ``invalid_codes`` or a value label in ``invalid_labels``."""
+    return (float(code).is_integer() and int(code) in settings["invalid_codes"]) or (
+        label is not None and _normalise(label) in settings["invalid_labels"]
+    )
+
+
 def _wave_questions(
     path: Path,
     questions: list[str],
@@ -521,14 +689,14 @@ def _wave_questions(
     meta: Any,
     settings: Mapping[str, Any],
     question_strings: Mapping[str, str],
-) -> tuple[dict[str, list[tuple[int, str]]], dict[str, str], int]:
-    """Options (valid codes and labels) and texts of one wave's questions, and how many invalid
-    value labels (refusal codes/labels) were dropped."""
+) -> tuple[dict[str, list[tuple[int, str]]], dict[str, set[float]], dict[str, str], int]:
+    """Options (valid codes and labels), refusal codes and texts of one wave's questions, and how
+    many invalid value labels (refusal codes/labels) were dropped from the options."""
     labels = meta.variable_value_labels
     wave_options: dict[str, list[tuple[int, str]]] = {}
+    no_answer: dict[str, set[float]] = {}
     wave_texts: dict[str, str] = {}
     dropped = 0
-    # Options and answers of the wave's questions.
     for question in questions:
         if question not in frame.columns:
             raise InputDataError(
@@ -546,15 +714,18 @@ def _wave_questions(
                 "use the original Pew release",
             )
         options = []
+        no_answer[question] = {float(c) for c in settings["invalid_codes"]}
         for code, label in value_labels.items():
-            # Non-integer codes cannot be answer codes; string variables are not questions.
-            if not isinstance(code, int | float) or float(code) != int(code):
-                continue
-            if (
-                int(code) in settings["invalid_codes"]
-                or _normalise(label) in settings["invalid_labels"]
-            ):
+            if not isinstance(code, int | float) or not float(code).is_integer():
+                raise InputDataError(
+                    path,
+                    question,
+                    f"value label {label!r} has the code {code!r}, not a whole number",
+                    "use the original Pew release, whose answer codes are whole numbers",
+                )
+            if _is_no_answer(code, label, settings):
                 dropped += 1
+                no_answer[question].add(float(code))
                 continue
             options.append((int(code), str(label).strip()))
         if not options:
@@ -570,23 +741,48 @@ def _wave_questions(
             text = meta.column_names_to_labels.get(question) or ""
             log.warning("%s: no shipped text for %s; using the .sav variable label", path, question)
         wave_texts[question] = str(text)
-    return wave_options, wave_texts, dropped
+    return wave_options, no_answer, wave_texts, dropped
 
 
 def _wave_responses(
+    path: Path,
     frame: pd.DataFrame,
     questions: list[str],
     ids: list[str],
     weights: np.ndarray,
     question_options: Mapping[str, list[tuple[int, str]]],
-) -> pd.DataFrame:
-    """One row per valid answer of the wave: individual, question, code, weight."""
+    no_answer: Mapping[str, set[float]],
+) -> tuple[pd.DataFrame, int]:
+    """One row per valid answer of the wave (individual, question, code, weight), and the number of
+    refusals. An empty cell is no answer; any value that is neither an option nor a refusal is an
+    error."""
     codes = frame[questions].to_numpy(dtype="float64")
     valid = np.zeros_like(codes, dtype=bool)
+    refused = 0
     for j, question in enumerate(questions):
-        valid[:, j] = np.isin(codes[:, j], [c for c, _ in question_options[question]])
+        column = codes[:, j]
+        valid[:, j] = np.isin(column, [c for c, _ in question_options[question]])
+        refusal = np.isin(column, list(no_answer[question]))
+        refused += int(refusal.sum())
+        other = ~(valid[:, j] | refusal | np.isnan(column))
+        if other.any():
+            first = int(np.flatnonzero(other)[0])
+            value = column[first]
+            what = (
+                f"code {int(value)} has no value label"
+                if value.is_integer()
+                else f"value {value:g} is not a whole-number code"
+            )
+            raise InputDataError(
+                path,
+                question,
+                f"{what} (case {first + 1}, individual {ids[first]}; {int(other.sum())} such "
+                f"cell(s)); options are {[c for c, _ in question_options[question]]}",
+                "use the original Pew release; if the code means no answer, add it to the dataset's "
+                "invalid_codes",
+            )
     rows, cols = np.nonzero(valid)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "individual": np.asarray(ids, dtype=object)[rows],
             "question": np.asarray(questions, dtype=object)[cols],
@@ -594,6 +790,7 @@ def _wave_responses(
             "weight": weights[rows],
         }
     )
+    return table, refused
 
 
 def _wave_people(
@@ -603,62 +800,38 @@ def _wave_people(
     weights: np.ndarray,
     settings: Mapping[str, Any],
     labels: Mapping[str, Any],
-    unknown_labels: dict[tuple[str, str], set[str]],
-    absent_traits: dict[str, list[int]],
+    counts: _TraitCounts,
 ) -> pd.DataFrame:
-    """The wave's individuals with their traits; records traits without a column and labels without
-    a category in ``absent_traits`` and ``unknown_labels``."""
-    # Demographics: first candidate column present wins.
+    """The wave's individuals with their traits (first candidate column present wins); refusals,
+    empty cells, labels without a category and traits without a column are added to ``counts``."""
     people = pd.DataFrame({"individual": ids, "wave": wave, "weight": weights})
     for trait, (_, columns) in settings["traits"].items():
         column = next((c for c in columns if c in frame.columns), None)
         if column is None:
-            absent_traits.setdefault(trait, []).append(wave)
+            counts.absent.setdefault(trait, []).append(wave)
             people[trait] = pd.Series([None] * len(people), dtype="string")
             continue
-        mapping: dict[float, str | None] = {}
-        for code, label in labels.get(column, {}).items():
-            if not isinstance(code, int | float):
-                continue
-            category = _category(trait, label)
-            if category is None and not (
-                int(code) in settings["invalid_codes"]
-                or _normalise(label) in settings["invalid_labels"]
-            ):
-                unknown_labels.setdefault((trait, column), set()).add(str(label))
-            mapping[float(code)] = category
-        values = pd.to_numeric(frame[column], errors="coerce").map(mapping)
-        people[trait] = values.astype("string").to_numpy()
+        values = frame[column].to_numpy(dtype="float64")
+        column_labels = labels.get(column, {})
+        category_of: dict[float, str | None] = {}
+        found, n_found = np.unique(values[~np.isnan(values)], return_counts=True)
+        for code, n in zip(found, n_found, strict=True):
+            label = column_labels.get(code)
+            if label is None and code.is_integer():
+                label = column_labels.get(int(code))
+            category = None if label is None else _category(trait, label)
+            category_of[code] = category
+            if _is_no_answer(code, label, settings):
+                counts.refused[trait] = counts.refused.get(trait, 0) + int(n)
+            elif category is None:
+                shown = f"code {code:g} (no value label)" if label is None else str(label)
+                unmapped = counts.unmapped.setdefault((trait, column), {})
+                unmapped[shown] = unmapped.get(shown, 0) + int(n)
+        empty = int(np.isnan(values).sum())
+        if empty:
+            counts.empty[trait] = counts.empty.get(trait, 0) + empty
+        people[trait] = pd.Series(values).map(category_of).astype("string").to_numpy()
     return people
-
-
-def _report_trait_problems(
-    settings: Mapping[str, Any],
-    absent_traits: dict[str, list[int]],
-    unknown_labels: dict[tuple[str, str], set[str]],
-) -> None:
-    """Warn about traits without a column; labels without a category fail under strict_traits."""
-    if absent_traits:
-        log.warning(
-            "no candidate column for these traits (individuals get a missing value): %s",
-            {t: w for t, w in absent_traits.items()},
-        )
-    if unknown_labels:
-        listing = "; ".join(
-            f"{trait} ({column}): {sorted(found)}"
-            for (trait, column), found in sorted(unknown_labels.items())
-        )
-        if settings["strict_traits"]:
-            raise InputDataError(
-                settings["raw_dir"],
-                "traits",
-                f"demographic labels without a category: {listing}",
-                "add them to gemsflow.datasets.opinionqa.TRAIT_TABLES or set strict_traits: false",
-            )
-        log.warning(
-            "demographic labels without a category (those individuals get a missing trait): %s",
-            listing,
-        )
 
 
 def _choice_texts(

@@ -168,8 +168,11 @@ def parse_codes(
     return numbers.astype("Int64")
 
 
-def parse_weights(table: pd.DataFrame, column: str, id_column: str, path: Path) -> pd.Series:
-    """Survey weights: finite numbers > 0. A blank weight is an error (there is no silent default)."""
+def parse_weights(
+    table: pd.DataFrame, column: str, id_column: str, path: Path, first_row: int = 2
+) -> pd.Series:
+    """Survey weights: finite numbers > 0. A blank weight is an error (there is no silent default).
+    ``first_row``: the number the file's first data row goes by (2 in a CSV, after its header)."""
     cells = table[column]
     numbers = pd.to_numeric(cells, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     bad = ~(np.isfinite(numbers) & (numbers > 0) & (numbers <= MAX_WEIGHT))
@@ -184,7 +187,7 @@ def parse_weights(table: pd.DataFrame, column: str, id_column: str, path: Path) 
         raise InputDataError(
             path,
             column,
-            f"row {first + 2} (individual {table[id_column].iloc[first]}): weight {what} "
+            f"row {first + first_row} (individual {table[id_column].iloc[first]}): weight {what} "
             f"({int(bad.sum())} such cell(s))",
             "give every person a positive weight, or set weight_column: null in the dataset's "
             "config entry to weigh everyone 1",

@@ -424,7 +424,7 @@ def _attitudes(
     return factors
 
 
-def _answer_probabilities(
+def answer_probabilities(
     rng: np.random.Generator,
     factors: np.ndarray,
     f: int,
@@ -489,7 +489,7 @@ def generate_synthetic(
     probabilities = []
     for q, (f, _text, options, ordinal) in enumerate(items):
         k = len(options)
-        probs = _answer_probabilities(rng, factors, f, k, ordinal, discrimination)
+        probs = answer_probabilities(rng, factors, f, k, ordinal, discrimination)
         draws = rng.random(n_individuals)
         answers[:, q] = np.minimum((probs.cumsum(axis=1) < draws[:, None]).sum(axis=1), k - 1)
         probabilities.append(probs)
