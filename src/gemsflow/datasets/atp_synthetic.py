@@ -71,7 +71,8 @@ DEFAULT_RESPONDENTS: dict[int, int] = {
 REFUSED = 99
 QKEY_OFFSET = 200_000
 LATER_NAMES_FROM = 50
-# A form-split question: "F1"/"F2" followed by at most two item letters before the wave suffix.
+# A form-split question: "F1"/"F2" followed by at most two item letters before the wave suffix. A
+# heuristic on the key: it also takes MARRYPREF1_W50 and MARRYPREF2_W50 for form questions.
 FORM_KEY = re.compile(r"F([12])[A-Za-z]{0,2}_W\d+$")
 
 # Population shares of the common category vocabulary (TRAIT_COLUMNS), roughly US adults.
