@@ -407,6 +407,19 @@ CONFIG_CASES = [
         "did you mean 'min_answers'",
     ),
     (
+        "atp_generator_typo",
+        set_path("datasets", "opinionqa", "generator", value={"respondets": 300}),
+        "datasets.opinionqa.generator.respondets",
+        "did you mean 'respondents'",
+    ),
+    (
+        # Each format's generator takes its own parameters.
+        "atp_parameter_in_the_synthetic_generator",
+        set_path("datasets", "synthetic", "generator", "panel_size", value=300),
+        "datasets.synthetic.generator.panel_size",
+        "n_individuals",
+    ),
+    (
         "ratios_leave_no_training",
         set_path("settings", "setting1", "test_ratio", value=0.95),
         "settings.setting1.val_ratio+test_ratio",
