@@ -4,7 +4,7 @@ For Twin and Dunning-Kruger (setting 1, split seed 42), per architecture, each m
 process so that peak memory (max RSS) belongs to that architecture alone. The sample builder is compared
 with a baseline measured in the same run: the per-edge Python loop that the reference's approach amounts
 to (one random draw and one list append per training answer) against the vectorised
-:class:`gemsflow.gnn.training.SampleDrawer`.
+:class:`gemsflow.methods.gnn.training.SampleDrawer`.
 
 Usage: ``python benchmarks/gnn_speed.py [DATA_DIR] [--threads 2] [--archs mf rgcn gat sage]
 [--datasets twin dunning_kruger] [--timing-epochs 3] [--no-train]``. Prints a markdown table.
@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_inputs(data_dir: str, dataset: str):
-    from gemsflow.datasets import load_source, resolve_paths
-    from gemsflow.splits import SplitSpec, make_split
+    from gemsflow.data.datasets import load_source, resolve_paths
+    from gemsflow.data.splits import SplitSpec, make_split
 
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     data = load_source(dataset, resolve_paths(config["datasets"][dataset], data_dir))
@@ -48,8 +48,8 @@ def measure(args: tuple) -> dict:
     data_dir, dataset, arch, threads, timing_epochs, train = args
     torch.set_num_threads(threads)
     from gemsflow.config import graph_config, resolve_config
-    from gemsflow.gnn.graph import build_graph
-    from gemsflow.gnn.training import Trainer
+    from gemsflow.methods.gnn.graph import build_graph
+    from gemsflow.methods.gnn.training import Trainer
 
     config, data, split = load_inputs(data_dir, dataset)
     gc = graph_config(config, dataset, "setting1")

@@ -2,9 +2,9 @@
 
 1. Batched letter scoring of a random-weight 7B-class Llama config in bf16: tokens/s and the fraction of
    the GPU's peak dense bf16 FLOP/s (the pieces of ``benchmarks/llm_scoring_throughput.py``).
-2. Hidden states of 1,000 choice texts of the synthetic survey (``gemsflow.llm.hidden_states.extract``)
+2. Hidden states of 1,000 choice texts of the synthetic survey (``gemsflow.methods.llm.hidden_states.extract``)
    through the same model.
-3. One LoRA epoch (``gemsflow.llm.finetune.train_lora``) on a 1,000-prompt slice of the synthetic survey's
+3. One LoRA epoch (``gemsflow.methods.llm.finetune.train_lora``) on a 1,000-prompt slice of the synthetic survey's
    training prompts, with a random-weight ~0.6B Llama built and saved like the tiny model.
 4. ``deterministic: true`` on a GNN run (SAGE, synthetic setting 1) on the GPU, twice: does it run, and
    are the two runs' predictions bit-identical?
@@ -51,9 +51,9 @@ SIZES = {
 
 
 def synthetic_data(out: Path, people: int):
-    from gemsflow.datasets import load_source
-    from gemsflow.datasets.synthetic import write_synthetic_gems_layout
-    from gemsflow.splits import SplitSpec, make_split
+    from gemsflow.data.datasets import load_source
+    from gemsflow.data.datasets.synthetic import write_synthetic_gems_layout
+    from gemsflow.data.splits import SplitSpec, make_split
 
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     entry = config["datasets"]["synthetic"]
@@ -84,8 +84,8 @@ def check_scoring(size: dict, device: torch.device):
 
 
 def check_hidden_states(model, data, size: dict):
-    from gemsflow.llm.hidden_states import extract
-    from gemsflow.llm.tiny_model import build_tokenizer, corpus
+    from gemsflow.methods.llm.hidden_states import extract
+    from gemsflow.methods.llm.tiny_model import build_tokenizer, corpus
 
     # 960 BPE tokens plus at most 26 added letters: ids < 1024, valid for every config's vocabulary.
     tokenizer = build_tokenizer(corpus(data), vocab_size=960)
@@ -100,10 +100,10 @@ def check_hidden_states(model, data, size: dict):
 
 
 def check_lora(data, split, size: dict, work: Path):
-    from gemsflow.llm.finetune import train_lora
-    from gemsflow.llm.prompts import PromptStyle, build_prompts
-    from gemsflow.llm.runs import validation_credit
-    from gemsflow.llm.tiny_model import build_tiny_model
+    from gemsflow.methods.llm.finetune import train_lora
+    from gemsflow.methods.llm.prompts import PromptStyle, build_prompts
+    from gemsflow.methods.llm.runs import validation_credit
+    from gemsflow.methods.llm.tiny_model import build_tiny_model
 
     heads = max(4, size["lora_hidden"] // 128)
     path = build_tiny_model(
@@ -146,8 +146,8 @@ def check_lora(data, split, size: dict, work: Path):
 
 def check_gnn_determinism(config, data, split, size: dict, work: Path):
     from gemsflow.config import deep_merge, graph_config, resolve_config
-    from gemsflow.gnn.graph import build_graph
-    from gemsflow.gnn.training import pick_device, train_run
+    from gemsflow.methods.gnn.graph import build_graph
+    from gemsflow.methods.gnn.training import pick_device, train_run
 
     gc = graph_config(config, "synthetic", "setting1")
     bundle = build_graph(data, split, gc, setting="setting1", seed=42)

@@ -19,7 +19,7 @@ one answer per question), beside ``uniform`` (the mean of 1/K over the same pair
 ``--learner boosting`` fits scikit-learn's histogram gradient boosting instead, one fixed configuration
 (:func:`boosting`), so that the references are not one learner class only.
 
-Each row gives tie-aware accuracy (:func:`gemsflow.accuracy.pair_credit`) over every answered pair, for
+Each row gives tie-aware accuracy (:func:`gemsflow.evaluation.accuracy.pair_credit`) over every answered pair, for
 the inverse L2 strength best on the same folds: a reference that, if anything, flatters the learner (the
 strength is chosen on the pairs it is scored on). It reads ``results/data/<dataset>/`` (rule
 ``prepare_dataset``) and no split: the figures are not test figures of any method and choose nothing.
@@ -42,9 +42,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from gemsflow.accuracy import pair_credit
-from gemsflow.learners import build_problem
-from gemsflow.survey import SurveyData
+from gemsflow.data.survey import SurveyData
+from gemsflow.evaluation.accuracy import pair_credit
+from gemsflow.methods.learners import build_problem
 
 FEATURE_SETS = ("majority", "traits", "traits+reveal40", "traits+all_answers")
 REVEAL = 0.4

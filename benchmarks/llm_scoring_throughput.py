@@ -22,7 +22,7 @@ from types import SimpleNamespace
 
 import torch
 
-from gemsflow.llm.backends import TransformersBackend
+from gemsflow.methods.llm.backends import TransformersBackend
 
 CONFIGS = {
     # Llama-2-7B shapes.

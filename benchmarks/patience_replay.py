@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from gemsflow.benchmarks import read_benchmarks
-from gemsflow.gnn.training import replay_patience
+from gemsflow.evaluation.costs import read_benchmarks
+from gemsflow.methods.gnn.training import replay_patience
 
 
 def finished_runs(results: Path, datasets: list[str]) -> list[dict]:

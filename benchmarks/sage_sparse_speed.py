@@ -20,9 +20,9 @@ import torch
 import yaml
 
 from gemsflow.config import resolve_config
-from gemsflow.gnn.models import sparse_adjacency
-from gemsflow.gnn.training import Trainer
 from gemsflow.io import load_torch
+from gemsflow.methods.gnn.models import sparse_adjacency
+from gemsflow.methods.gnn.training import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -40,7 +40,7 @@ def shared_gems() -> Path:
 @pytest.fixture(scope="session")
 def real_dataset(shared_gems):
     """Load twin / dunning_kruger once per session."""
-    from gemsflow.datasets import load_source, resolve_paths
+    from gemsflow.data.datasets import load_source, resolve_paths
 
     cache = {}
 

@@ -15,9 +15,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from llm_toy import make_split, make_survey  # noqa: E402
 
-from gemsflow.llm.finetune import train_lora  # noqa: E402
-from gemsflow.llm.prompts import PromptStyle, build_prompts  # noqa: E402
-from gemsflow.llm.runs import validation_credit  # noqa: E402
+from gemsflow.methods.llm.finetune import train_lora  # noqa: E402
+from gemsflow.methods.llm.prompts import PromptStyle, build_prompts  # noqa: E402
+from gemsflow.methods.llm.runs import validation_credit  # noqa: E402
 
 SETTINGS = {
     "epochs": 2,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gemsflow.survey import SurveyData, Trait, build_options_table
+from gemsflow.data.survey import SurveyData, Trait, build_options_table
 
 QUESTION_SIZES = {"q01": 2, "q02": 5, "q03": 11, "q04": 3, "q05": 4, "q06": 2}
 WORDS = [

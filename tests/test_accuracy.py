@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gemsflow.accuracy import accuracy, pair_credit
+from gemsflow.evaluation.accuracy import accuracy, pair_credit
 
 
 def test_uniform_predictions_score_mean_one_over_k():

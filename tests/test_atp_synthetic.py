@@ -1,4 +1,4 @@
-"""Synthetic Pew ATP waves (gemsflow.datasets.atp_synthetic) read by the OpinionQA reader, as a
+"""Synthetic Pew ATP waves (gemsflow.data.datasets.atp_synthetic) read by the OpinionQA reader, as a
 user's downloads are: small versions of the full-size set, written from the shipped OpinionQA texts."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from gemsflow.datasets.atp_synthetic import (
+from gemsflow.data.datasets.atp_synthetic import (
     DEFAULT_RESPONDENTS,
     FORM_KEY,
     REFUSED,
@@ -18,7 +18,7 @@ from gemsflow.datasets.atp_synthetic import (
     read_questions,
     write_atp_dataset,
 )
-from gemsflow.datasets.opinionqa import TRAIT_COLUMNS, load_opinionqa
+from gemsflow.data.datasets.opinionqa import TRAIT_COLUMNS, load_opinionqa
 from gemsflow.errors import InputDataError
 
 # The waves with fewer than 30 shipped questions: the reference's per-wave 30-answer rule empties them.

@@ -34,10 +34,10 @@ from conftest import (
 )
 
 from gemsflow.config_checks import check_config
-from gemsflow.datasets import load_source
+from gemsflow.data.datasets import load_source
+from gemsflow.data.splits import SplitSpec, make_split, require_parts
 from gemsflow.errors import InputDataError
-from gemsflow.llm.backends import OpenAIBackend
-from gemsflow.splits import SplitSpec, make_split, require_parts
+from gemsflow.methods.llm.backends import OpenAIBackend
 from gemsflow.staging import staged_outputs
 
 SCHEMA = ROOT / "config" / "schema.yaml"
@@ -487,7 +487,7 @@ def test_a_key_given_twice_in_a_config_file_is_an_error(tmp_path):
 
 
 def test_a_key_given_twice_in_a_study_is_an_error(tmp_path):
-    from gemsflow.studies import load_study
+    from gemsflow.simulation.studies import load_study
 
     path = tmp_path / "study.yaml"
     path.write_text("title: one\nquestions: []\ntitle: two\n")

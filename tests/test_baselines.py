@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from gemsflow.baselines import majority, subgroup_majority
-from gemsflow.scoring import score
-from gemsflow.selection import validation_folds
-from gemsflow.splits import SplitSpec, make_split
+from gemsflow.data.splits import SplitSpec, make_split
+from gemsflow.evaluation.scoring import score
+from gemsflow.evaluation.selection import validation_folds
+from gemsflow.methods.baselines import majority, subgroup_majority
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,7 @@ def test_majority_matches_reference_figures(real_dataset, dataset, setting, val,
 def test_subgroup_majority_uses_the_informative_trait(tmp_path):
     from conftest import TINY_DATASET_ENTRY, write_tiny_gems
 
-    from gemsflow.datasets import load_source
+    from gemsflow.data.datasets import load_source
 
     directory = write_tiny_gems(tmp_path / "tiny", n_people=300)
     data = load_source("tiny", {**TINY_DATASET_ENTRY, "dir": str(directory)})
@@ -58,7 +58,7 @@ def test_subgroup_majority_uses_the_informative_trait(tmp_path):
 
 def _toy_question_split():
     """Three people; train questions t1, t2 (3 options), t3 (2 options); new questions v1, x1, x2."""
-    from gemsflow.survey import SurveyData, build_options_table
+    from gemsflow.data.survey import SurveyData, build_options_table
 
     n_opts = {"t1": 3, "t2": 3, "t3": 2, "v1": 3, "x1": 4, "x2": 2}
     options = build_options_table(
@@ -96,7 +96,7 @@ def _toy_question_split():
 
 
 def test_position_prior_equals_a_hand_computation():
-    from gemsflow.baselines import position_prior
+    from gemsflow.methods.baselines import position_prior
 
     data, split = _toy_question_split()
     predictions, info = position_prior(data, split, smoothing=1.0)
@@ -115,7 +115,7 @@ def test_position_prior_equals_a_hand_computation():
 
 
 def test_uniform_scores_mean_one_over_k_and_majority_equals_it_on_new_questions():
-    from gemsflow.baselines import uniform
+    from gemsflow.methods.baselines import uniform
 
     data, split = _toy_question_split()
     metrics = score(uniform(data, split), data, split)

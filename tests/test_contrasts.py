@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gemsflow import contrasts
+from gemsflow.simulation import contrasts
 
 
 def shares_frame(observed: dict, predicted: dict, n: dict) -> pd.DataFrame:

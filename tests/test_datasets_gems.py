@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from gemsflow.datasets import load_source
+from gemsflow.data.datasets import load_source
 from gemsflow.errors import InputDataError
 
 

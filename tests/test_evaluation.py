@@ -11,9 +11,9 @@ import pytest
 from scipy.spatial.distance import cityblock
 from scipy.stats import wasserstein_distance
 
-from gemsflow import evaluation as ev
+from gemsflow.data.survey import SurveyData, Trait, build_options_table
 from gemsflow.errors import InputDataError
-from gemsflow.survey import SurveyData, Trait, build_options_table
+from gemsflow.evaluation import run_metrics as ev
 
 # Four people, two questions. q1: ordinal 5-point scale (codes 1..5); q2: nominal (codes 10, 20, 30).
 # d did not answer q1. Everything answered is held out in the test part except one training answer (e).

@@ -14,8 +14,8 @@ from safetensors.torch import load_file
 from test_gnn_graph import gnn_config, make_bundle
 
 from gemsflow.config import deep_merge, resolve_config
-from gemsflow.gnn.training import Trainer, replay_patience, train_run
-from gemsflow.scoring import score
+from gemsflow.evaluation.scoring import score
+from gemsflow.methods.gnn.training import Trainer, replay_patience, train_run
 
 SHORT = {"training": {"max_epochs": 3, "steps_per_epoch": 2, "patience": 3}}
 
@@ -151,7 +151,7 @@ sys.path.insert(0, {tests!r})
 from test_gnn_graph import make_bundle
 from test_gnn_training import config, run_files
 from gemsflow.config import deep_merge
-from gemsflow.gnn.training import train_run
+from gemsflow.methods.gnn.training import train_run
 from pathlib import Path
 torch.set_num_threads({outer})  # the process's thread count before training (e.g. from --cores)
 _, _, bundle = make_bundle("setting1")

@@ -8,8 +8,8 @@ import logging
 import pandas as pd
 import pytest
 
-from gemsflow.datasets.gems_layout import load_gems_layout
-from gemsflow.datasets.huggingface import (
+from gemsflow.data.datasets.gems_layout import load_gems_layout
+from gemsflow.data.datasets.huggingface import (
     DatasetParseError,
     dunning_kruger_layout,
     parse_dk_transcript,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, TINY_DATASET_ENTRY, write_tiny_gems
 
-from gemsflow.datasets import load_source
+from gemsflow.data.datasets import load_source
 
 spec = importlib.util.spec_from_file_location(
     "information_ceiling", ROOT / "benchmarks" / "information_ceiling.py"

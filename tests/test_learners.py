@@ -11,14 +11,20 @@ import pandas as pd
 import pytest
 from conftest import TINY_DATASET_ENTRY, snakemake, tiny_config, write_tiny_gems
 
-from gemsflow.baselines import majority
-from gemsflow.datasets import load_source
+from gemsflow.data.datasets import load_source
+from gemsflow.data.splits import SplitSpec, make_split
 from gemsflow.errors import InputDataError
-from gemsflow.evaluation import align
-from gemsflow.learners import boosted_trees, ensemble, logreg, multilayer_perceptron, per_question
-from gemsflow.scoring import score
-from gemsflow.selection import validation_folds
-from gemsflow.splits import SplitSpec, make_split
+from gemsflow.evaluation.run_metrics import align
+from gemsflow.evaluation.scoring import score
+from gemsflow.evaluation.selection import validation_folds
+from gemsflow.methods.baselines import majority
+from gemsflow.methods.learners import (
+    boosted_trees,
+    ensemble,
+    logreg,
+    multilayer_perceptron,
+    per_question,
+)
 
 SETTING1 = SplitSpec("individual", 0.2, 0.4, 0.4)
 SETTING2 = SplitSpec("individual", 0.2, 0.4, 0.0)
@@ -318,7 +324,7 @@ def test_logreg_refuses_a_new_question_split(tmp_path):
 
 
 def test_feature_set_names_are_checked():
-    from gemsflow.learners import parse_feature_set
+    from gemsflow.methods.learners import parse_feature_set
 
     assert parse_feature_set("traits+answers+summary+ordinal+neighbours") == {
         "traits",
@@ -340,7 +346,7 @@ def test_feature_set_names_are_checked():
 def test_ordinal_and_neighbour_blocks_never_see_the_target_answer(tmp_path):
     """The +ordinal and +neighbours columns for question q are the same whatever the person's own answer
     to q is: the target never leaks into its own features."""
-    from gemsflow.learners import Design, build_problem
+    from gemsflow.methods.learners import Design, build_problem
 
     data = tiny(tmp_path, n_people=120)
     data = dataclasses.replace(data, questions=data.questions.assign(ordinal=True))
@@ -366,7 +372,7 @@ def test_ordinal_and_neighbour_blocks_never_see_the_target_answer(tmp_path):
 def test_neighbours_find_the_hidden_group(tmp_path):
     # Party is hidden from the traits: people who answer alike are of the same party, so the answers of
     # the nearest people predict the target question.
-    from gemsflow.learners import Design, build_problem
+    from gemsflow.methods.learners import Design, build_problem
 
     data = tiny(tmp_path, traits=False)
     split = make_split(data, SETTING1, 4)
@@ -382,7 +388,7 @@ def test_neighbours_find_the_hidden_group(tmp_path):
 
 
 def test_extra_masks_rethin_training_people_only_and_are_seeded(tmp_path):
-    from gemsflow.learners import answer_features, build_problem
+    from gemsflow.methods.learners import answer_features, build_problem
 
     data = tiny(tmp_path, n_people=120)
     split = make_split(data, SETTING1, 8)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from llm_toy import make_split, make_survey
 
-from gemsflow.llm.agentic import parse_answer, run_cot
-from gemsflow.llm.prompts import PromptStyle, build_prompts, persona_texts
+from gemsflow.methods.llm.agentic import parse_answer, run_cot
+from gemsflow.methods.llm.prompts import PromptStyle, build_prompts, persona_texts
 
 
 @pytest.mark.parametrize(

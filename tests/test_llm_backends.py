@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from llm_toy import make_survey
 
-from gemsflow.llm.backends import OpenAIBackend, VLLMBackend
-from gemsflow.llm.tiny_model import build_tokenizer, corpus
+from gemsflow.methods.llm.backends import OpenAIBackend, VLLMBackend
+from gemsflow.methods.llm.tiny_model import build_tokenizer, corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,8 @@ import torch
 from conftest import ROOT
 from llm_toy import make_survey
 
-from gemsflow.llm.backends import load_causal_lm
-from gemsflow.llm.tiny_model import build_tiny_model
+from gemsflow.methods.llm.backends import load_causal_lm
+from gemsflow.methods.llm.tiny_model import build_tiny_model
 
 torch.set_num_threads(1)
 

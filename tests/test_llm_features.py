@@ -8,11 +8,11 @@ import torch
 from llm_toy import make_survey
 
 from gemsflow.errors import InputDataError
-from gemsflow.llm import hidden_states as hs
-from gemsflow.llm.backends import load_causal_lm
-from gemsflow.llm.embeddings import OpenAIEmbedder, question_texts
-from gemsflow.llm.features import ChoiceFeatures, load_features, save_features
-from gemsflow.llm.tiny_model import build_tiny_model
+from gemsflow.methods.llm import hidden_states as hs
+from gemsflow.methods.llm.backends import load_causal_lm
+from gemsflow.methods.llm.embeddings import OpenAIEmbedder, question_texts
+from gemsflow.methods.llm.features import ChoiceFeatures, load_features, save_features
+from gemsflow.methods.llm.tiny_model import build_tiny_model
 
 torch.set_num_threads(1)
 

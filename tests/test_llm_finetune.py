@@ -15,12 +15,12 @@ import torch
 from llm_lora_job import SETTINGS
 from llm_toy import make_split, make_survey
 
-from gemsflow.llm.backends import TransformersBackend
-from gemsflow.llm.finetune import train_lora
-from gemsflow.llm.prompts import PromptStyle, build_prompts
-from gemsflow.llm.runs import validation_credit
-from gemsflow.llm.tiny_model import build_tiny_model
-from gemsflow.scoring import expected_pairs
+from gemsflow.evaluation.scoring import expected_pairs
+from gemsflow.methods.llm.backends import TransformersBackend
+from gemsflow.methods.llm.finetune import train_lora
+from gemsflow.methods.llm.prompts import PromptStyle, build_prompts
+from gemsflow.methods.llm.runs import validation_credit
+from gemsflow.methods.llm.tiny_model import build_tiny_model
 
 torch.set_num_threads(1)
 TESTS = Path(__file__).resolve().parent

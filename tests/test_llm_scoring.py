@@ -9,11 +9,11 @@ import pytest
 import torch
 from llm_toy import make_split, make_survey
 
-from gemsflow.llm import letters as L
-from gemsflow.llm.backends import TransformersBackend
-from gemsflow.llm.prompts import PromptStyle, build_prompts
-from gemsflow.llm.templates import SYSTEM_MESSAGE as L_SYSTEM
-from gemsflow.llm.tiny_model import build_tiny_model
+from gemsflow.methods.llm import letters as L
+from gemsflow.methods.llm.backends import TransformersBackend
+from gemsflow.methods.llm.prompts import PromptStyle, build_prompts
+from gemsflow.methods.llm.templates import SYSTEM_MESSAGE as L_SYSTEM
+from gemsflow.methods.llm.tiny_model import build_tiny_model
 
 torch.set_num_threads(1)
 

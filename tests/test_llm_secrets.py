@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gemsflow.errors import InputDataError
-from gemsflow.llm.backends import OpenAIBackend
-from gemsflow.llm.embeddings import OpenAIEmbedder
+from gemsflow.methods.llm.backends import OpenAIBackend
+from gemsflow.methods.llm.embeddings import OpenAIEmbedder
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import torch
 from llm_toy import make_survey
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from gemsflow.llm.tiny_model import build_tiny_model
+from gemsflow.methods.llm.tiny_model import build_tiny_model
 
 torch.set_num_threads(1)
 

@@ -10,10 +10,15 @@ from llm_toy import make_survey
 from tokenizer_styles import STYLES
 
 from gemsflow.errors import InputDataError
-from gemsflow.llm.backends import VLLMBackend
-from gemsflow.llm.finetune import continuation_nll
-from gemsflow.llm.tiny_model import build_tiny_model, build_tokenizer, corpus
-from gemsflow.llm.tokens import LetterTokens, check_prompt_tokens, encode_prompts, format_prompt
+from gemsflow.methods.llm.backends import VLLMBackend
+from gemsflow.methods.llm.finetune import continuation_nll
+from gemsflow.methods.llm.tiny_model import build_tiny_model, build_tokenizer, corpus
+from gemsflow.methods.llm.tokens import (
+    LetterTokens,
+    check_prompt_tokens,
+    encode_prompts,
+    format_prompt,
+)
 
 PROMPT = "Question: How often do you agree?\nA. never\nB. often\nC. always\nAnswer:"
 BOS = {

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from gemsflow.errors import InputDataError
-from gemsflow.mapping import (
+from gemsflow.methods.mapping import (
     ChoiceFeatures,
     GnnEmbeddings,
     RidgePath,
@@ -244,7 +244,7 @@ def test_features_path_follows_the_feature_key():
 
 
 def test_pair_accuracy_gives_ties_the_random_tie_break_credit():
-    from gemsflow.mapping import EvalPairs, pair_accuracy
+    from gemsflow.methods.mapping import EvalPairs, pair_accuracy
 
     # Pair 1: three options, the answer (row 1) tied with row 0 -> 1/2. Pair 2: two options, the
     # answer (row 4) strictly below row 3 -> 0. Pair 3: flat over two options -> 1/2.
@@ -333,8 +333,8 @@ def test_configured_feature_variants_restrict_the_search():
 def test_text_embedding_variants_round_trip_from_the_writer(tmp_path):
     import torch
 
-    from gemsflow.llm.features import ChoiceFeatures as StoredFeatures
-    from gemsflow.llm.features import save_features
+    from gemsflow.methods.llm.features import ChoiceFeatures as StoredFeatures
+    from gemsflow.methods.llm.features import save_features
 
     path = tmp_path / "text_embeddings.safetensors"
     choices = ["q1_option_1", "q1_option_2"]

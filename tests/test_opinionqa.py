@@ -10,13 +10,13 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from gemsflow.datasets.opinionqa import (
+from gemsflow.data.datasets.opinionqa import (
     _income_category,
     load_opinionqa,
     opinionqa_source_files,
 )
+from gemsflow.data.survey import choice_block
 from gemsflow.errors import InputDataError
-from gemsflow.survey import choice_block
 
 QUESTION_TEXTS = {
     "GUN_W26": "Do you own a gun?",

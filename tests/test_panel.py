@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from test_report import fake_run
 
-from gemsflow import leaderboard as lb
+from gemsflow.data.splits import Panel
 from gemsflow.errors import InputDataError
+from gemsflow.evaluation import leaderboard as lb
+from gemsflow.evaluation.summary import write_deliverable
 from gemsflow.io import read_json, write_json
-from gemsflow.splits import Panel
-from gemsflow.summary import write_deliverable
 
 
 def held_out_split(n_val: int = 30, n_test: int = 50, n_questions: int = 4) -> pd.DataFrame:

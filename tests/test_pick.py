@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from test_evaluation import tiny_data, tiny_predictions, tiny_split
 
-from gemsflow import leaderboard as lb
+from gemsflow.evaluation import leaderboard as lb
 from gemsflow.evaluation.metrics import part_accuracy
-from gemsflow.pick import Lead, paired_leads, person_credit, pick
+from gemsflow.evaluation.pick import Lead, paired_leads, person_credit, pick
 
 
 def _credits(per_person: np.ndarray, pairs: int = 10) -> pd.DataFrame:

@@ -156,7 +156,7 @@ BROUGHT_BY = {"vllm": {"torch"}}
 # inside the function, and only the GNN rules (env gnn, which lists torch) call them.
 LAZY_ELSEWHERE = {("io.py", "torch")}
 # Scripts that read features only through mapping.load_choice_features (framework "np"): the torch
-# paths of gemsflow.llm.features (writing, framework "pt") never run in their jobs.
+# paths of gemsflow.methods.llm.features (writing, framework "pt") never run in their jobs.
 TORCH_FREE_FEATURE_READERS = {
     "run_similar_questions.py": {("features.py", "safetensors"), ("features.py", "torch")}
 }
@@ -258,7 +258,7 @@ HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load
 
 
 def test_benchmark_table_sums_time_and_keeps_peak_memory_per_rule(tmp_path):
-    from gemsflow.benchmarks import benchmark_table, read_benchmarks, write_benchmark_report
+    from gemsflow.evaluation.costs import benchmark_table, read_benchmarks, write_benchmark_report
 
     root = tmp_path / "benchmarks"
     rows = {

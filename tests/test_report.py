@@ -18,13 +18,13 @@ from conftest import ROOT, snakemake, tiny_config
 from system_pieces import require
 from test_evaluation import CFG, tiny_data, tiny_predictions, tiny_split
 
-from gemsflow import evaluation as ev
-from gemsflow import leaderboard as lb
 from gemsflow import plots
 from gemsflow.errors import InputDataError
+from gemsflow.evaluation import leaderboard as lb
+from gemsflow.evaluation import run_metrics as ev
+from gemsflow.evaluation.summary import write_deliverable
 from gemsflow.io import write_json
 from gemsflow.provenance import git_state, write_provenance
-from gemsflow.summary import write_deliverable
 
 
 def fake_run(tmp_path, method, seed, accuracy, dataset="twin"):

@@ -218,7 +218,7 @@ def test_adding_a_seed_runs_only_the_new_seed(workdir):
 
 def test_editing_a_script_reruns_its_rule_and_what_depends_on_it(workdir):
     n_baseline = len(SEEDS) * 3  # two setting1 baselines + setting3 majority
-    with edited_file(workdir / "workflow" / "scripts" / "run_baseline.py"):
+    with edited_file(workdir / "workflow" / "scripts" / "fit_method.py"):
         assert planned(workdir) == {
             "baseline": n_baseline,
             "score_run": n_baseline,

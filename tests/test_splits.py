@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
+from gemsflow.data.splits import SplitSpec, make_split, split_individuals, split_sizes
 from gemsflow.errors import InputDataError
-from gemsflow.splits import SplitSpec, make_split, split_individuals, split_sizes
 
 # SHA-1 of the reference implementation's split file for seed 42 (spec section 2), and its first test ids.
 REFERENCE = {
@@ -89,8 +89,8 @@ def test_twin_setting1_sizes_match_reference(real_dataset):
 
 QUESTION_SPLIT_SCRIPT = """
 import json, sys
-from gemsflow.datasets import load_source, resolve_paths
-from gemsflow.splits import SplitSpec, make_split
+from gemsflow.data.datasets import load_source, resolve_paths
+from gemsflow.data.splits import SplitSpec, make_split
 import yaml
 cfg = yaml.safe_load(open(sys.argv[1]))
 data = load_source("dunning_kruger", resolve_paths(cfg["datasets"]["dunning_kruger"], sys.argv[2]))

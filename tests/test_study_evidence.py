@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from gemsflow.io import write_json
-from gemsflow.study_evidence import evidence_html, read_evidence, verdict
+from gemsflow.simulation.evidence import evidence_html, read_evidence, verdict
 
 
 def _evidence(tmp_path, own, uniform=(0.25, 0.25, 0.25), prior=(0.2, 0.22, 0.3)):

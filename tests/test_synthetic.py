@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gemsflow.datasets.synthetic import (
+from gemsflow.data.datasets.synthetic import (
     TRAITS,
     generate_synthetic,
     write_synthetic_gems_layout,
@@ -183,8 +183,8 @@ def test_invalid_parameters_are_rejected(kwargs):
 
 
 def test_gems_loader_reads_the_synthetic_layout(tmp_path):
-    from gemsflow.datasets.gems_layout import load_gems_layout
-    from gemsflow.datasets.synthetic import trait_descriptions
+    from gemsflow.data.datasets.gems_layout import load_gems_layout
+    from gemsflow.data.datasets.synthetic import trait_descriptions
 
     survey = write_synthetic_gems_layout(tmp_path, n_individuals=50, n_questions=8, seed=2)
     traits = {name: {"column": name, "description": d} for name, d in trait_descriptions().items()}
@@ -197,7 +197,7 @@ def test_gems_loader_reads_the_synthetic_layout(tmp_path):
 
 
 def test_generator_config_is_checked():
-    from gemsflow.datasets.synthetic import check_generator_params
+    from gemsflow.data.datasets.synthetic import check_generator_params
     from gemsflow.errors import InputDataError
 
     assert check_generator_params({"n_individuals": 10, "missing_rate": 0.1}) == {

@@ -24,7 +24,7 @@ from tokenizers import (
 )
 from transformers import PreTrainedTokenizerFast
 
-from gemsflow.llm import templates
+from gemsflow.methods.llm import templates
 
 LLAMA2_CHAT = (
     "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'system' %}<<SYS>>\n{{ m['content'] }}"

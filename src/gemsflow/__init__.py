@@ -11,7 +11,7 @@ def __getattr__(name: str):
     # gemsflow.simulate(model_dirs, questions) for notebooks, imported on first use so that importing
     # the package (as the workflow does while planning) stays cheap.
     if name == "simulate":
-        from gemsflow.simulation import simulate
+        from gemsflow.simulation.production import simulate
 
         return simulate
     raise AttributeError(f"module 'gemsflow' has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """Config resolution and path templates the workflow plans with; torch-free by design.
 
 The Snakemake head process (on a cluster: a login node with a small environment) imports this module to
-build the DAG, so it imports only the standard library and gemsflow.errors. The job scripts' heavy modules
+build the DAG, so it imports only the standard library, gemsflow.errors and gemsflow.methods.registry. The job scripts' heavy modules
 (torch, transformers) import from here, never the other way round.
 
 A setting's behaviour comes from its config blocks alone, never from its name: ``settings.<name>.axis``
@@ -16,9 +16,10 @@ import re
 from typing import Any
 
 from gemsflow.errors import InputDataError
+from gemsflow.methods.registry import GNN_ARCHS
 
 CONFIG_FILE = "config/config.yaml"
-ARCHS = ("mf", "rgcn", "gat", "sage")
+ARCHS = tuple(GNN_ARCHS)
 SUPERVISION_MODES = ("edges", "individuals")
 AXES = ("individual", "question")
 

@@ -19,16 +19,10 @@ from typing import Any
 import jsonschema
 import yaml
 
-from gemsflow.config import ARCHS as GNN_ARCHS
-from gemsflow.config import gnn_methods, gnn_variants
+from gemsflow.config import gnn_variants
 from gemsflow.errors import InputDataError
-
-# THE list of method kinds (the GNN archs live beside the other torch-free config facts in gemsflow.config).
-BASELINE_METHODS = ("majority", "subgroup_majority", "uniform", "position_prior")
-LEARNER_METHODS = ("logreg", "gbt", "mlp", "ensemble")
-LLM_KINDS = ("zeroshot", "fewshot", "cot", "lora")
-MAPPING_KIND = "mapping"
-SIMILAR_KIND = "similar"  # similar-<features>: gemsflow.similar_questions
+from gemsflow.methods import registry
+from gemsflow.methods.registry import GNN_ARCHS
 
 # Datasets whose files are larger than this are not read when the config is checked (the reader
 # itself checks them in the prepare_dataset job).
@@ -206,43 +200,35 @@ def _allowed_keys(node: Mapping[str, Any], root: Mapping[str, Any]) -> set[str]:
 
 def known_method_patterns(config: Mapping[str, Any]) -> list[str]:
     """Human-readable list of valid method names for this config."""
-    llm = config.get("llm", {}) or {}
-    models = sorted(llm.get("models", {}) or {})
-    features = sorted({*models, *(llm.get("embedders", {}) or {})})
-    gems = gnn_methods(config.get("gnn") or {})
-    names = [*BASELINE_METHODS, *gems, *LEARNER_METHODS]
-    names += [f"<{'|'.join(LLM_KINDS)}>-<{'|'.join(models)}>"]
-    names += [f"{MAPPING_KIND}-<{'|'.join(gems)}>-<{'|'.join(features)}>"]
-    names += [f"{SIMILAR_KIND}-<{'|'.join(features)}>"]
-    return names
+    return registry.human_patterns(config)
 
 
 def is_known_method(name: str, config: Mapping[str, Any]) -> bool:
-    llm = config.get("llm", {}) or {}
-    models = set(llm.get("models", {}) or {})
-    features = models | set(llm.get("embedders", {}) or {})
-    gems = gnn_methods(config.get("gnn") or {})
-    if name in BASELINE_METHODS or name in gems or name in LEARNER_METHODS:
-        return True
-    kind, _, rest = name.partition("-")
-    if kind in LLM_KINDS:
-        return rest in models
-    if kind == SIMILAR_KIND:
-        return rest in features
-    if kind == MAPPING_KIND:
-        # A variant name may hold dashes (sage-long), so try each GEMS method as the prefix.
-        return any(rest.startswith(f"{gem}-") and rest[len(gem) + 1 :] in features for gem in gems)
-    return False
+    return registry.resolve(name, config) is not None
 
 
-def _builtin_method(name: str) -> bool:
-    """A name the workflow already gives a meaning: a baseline, arch, learner or a kind prefix."""
-    kind = name.partition("-")[0]
-    return (
-        name in (*BASELINE_METHODS, *GNN_ARCHS, *LEARNER_METHODS)
-        or kind in LLM_KINDS
-        or kind in (MAPPING_KIND, SIMILAR_KIND)
-    )
+def check_archs(config: Mapping[str, Any], source: ConfigSource) -> None:
+    """Arch names (gnn.archs, gnn.datasets.<dataset>.archs, simulate.arch) are names of the registry's
+    GNN_ARCHS, which the schema does not list so that adding an arch touches no schema."""
+    gnn = config.get("gnn") or {}
+    named = [(["gnn", "archs", name], name) for name in gnn.get("archs") or {}]
+    for dataset, block in (gnn.get("datasets") or {}).items():
+        named += [
+            (["gnn", "datasets", dataset, "archs", name], name)
+            for name in (block or {}).get("archs") or {}
+        ]
+    if "arch" in (config.get("simulate") or {}):
+        named.append((["simulate", "arch"], config["simulate"]["arch"]))
+    for keys, name in named:
+        if name not in GNN_ARCHS:
+            close = difflib.get_close_matches(str(name), list(GNN_ARCHS), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise InputDataError(
+                source.of(keys),
+                _key(keys),
+                f"unknown arch {name!r}",
+                f"{hint}use one of {', '.join(GNN_ARCHS)}",
+            )
 
 
 def check_variants(config: Mapping[str, Any], source: ConfigSource) -> None:
@@ -252,7 +238,7 @@ def check_variants(config: Mapping[str, Any], source: ConfigSource) -> None:
     variants = gnn_variants(gnn)
     for name, block in variants.items():
         keys = ["gnn", "variants", name]
-        if _builtin_method(name):
+        if registry.claims_name(name):
             raise InputDataError(
                 source.of(keys),
                 _key(keys),
@@ -261,7 +247,7 @@ def check_variants(config: Mapping[str, Any], source: ConfigSource) -> None:
                 f"'{block.get('arch', 'sage')}-{name}' (not one of {', '.join(known_method_patterns(config))})",
             )
         if block.get("arch") not in GNN_ARCHS:
-            close = difflib.get_close_matches(str(block.get("arch")), GNN_ARCHS, n=1)
+            close = difflib.get_close_matches(str(block.get("arch")), list(GNN_ARCHS), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise InputDataError(
                 source.of([*keys, "arch"]),
@@ -335,19 +321,35 @@ def check_names(config: Mapping[str, Any], source: ConfigSource) -> None:
     for keys, mapping in dataset_maps.items():
         for name in mapping or {}:
             need(name, datasets, [*keys, name], "dataset")
+    check_archs(config, source)
     check_variants(config, source)
     method_lists = [(["methods", s], m) for s, m in config["methods"].items()]
     for dataset, per_setting in (config.get("dataset_methods") or {}).items():
         method_lists += [(["dataset_methods", dataset, s], m) for s, m in per_setting.items()]
     for keys, methods in method_lists:
         need(keys[-1], settings, keys, "setting")
+        axis = config["settings"][keys[-1]]["axis"]
         for i, method in enumerate(methods):
-            if not is_known_method(method, config):
+            resolved = registry.resolve(method, config)
+            if resolved is None:
                 raise InputDataError(
                     source.of([*keys, i]),
                     _key([*keys, i]),
                     f"unknown method {method!r}",
                     f"use one of: {', '.join(known_method_patterns(config))}",
+                )
+            if axis not in resolved.family.axes:
+                able = [
+                    s
+                    for s, spec in config["settings"].items()
+                    if spec["axis"] in resolved.family.axes
+                ]
+                raise InputDataError(
+                    source.of([*keys, i]),
+                    _key([*keys, i]),
+                    f"method {method!r} answers only settings with axis "
+                    f"{' or '.join(resolved.family.axes)}, and {keys[-1]} has axis {axis}",
+                    f"list it under a setting it can answer ({', '.join(able) or 'none configured'})",
                 )
 
 
@@ -432,8 +434,8 @@ def check_dataset_files(
     ``ordinal`` names are questions, and someone is left after ``min_answers``."""
     if entry.get("format") != "gems":
         return
-    from gemsflow.datasets import resolve_paths
-    from gemsflow.datasets.strict import read_csv_strict, read_json
+    from gemsflow.data.datasets import resolve_paths
+    from gemsflow.data.datasets.strict import read_csv_strict, read_json
 
     entry = resolve_paths(entry, gems_data_dir)
     directory, prefix = Path(entry["dir"]), entry["prefix"]

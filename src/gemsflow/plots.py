@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gemsflow.io import atomic_path, read_json  # noqa: E402
-from gemsflow.leaderboard import FLOOR_METHODS  # noqa: E402
+from gemsflow.methods.registry import FLOOR_METHODS  # noqa: E402
 
 # Subgroup panels show at most this many groups (the largest), so traits with many values stay readable.
 MAX_GROUPS_SHOWN = 12

@@ -10,7 +10,7 @@ rule baseline:
     benchmark:
         "results/benchmarks/baseline/{setting}/{dataset}/{method}/seed{seed}.tsv"
     wildcard_constraints:
-        method="majority|subgroup_majority|uniform|position_prior",
+        method=registry.rule_pattern("baseline"),
     conda:
         "../../envs/core.yaml"
     threads: 1
@@ -21,4 +21,4 @@ rule baseline:
         options=config["baselines"],
         folds=config["validation_folds"],
     script:
-        "../scripts/run_baseline.py"
+        "../scripts/fit_method.py"

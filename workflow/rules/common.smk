@@ -1,4 +1,5 @@
 import os
+import re
 import sys
 import threading
 from dataclasses import asdict
@@ -22,6 +23,7 @@ os.environ.update(
 # node without the GPU stack; each job's conda env holds what its script needs.
 from gemsflow.config import (  # noqa: E402
     ARCHS,
+    gnn_methods,
     features_path,
     graph_config,
     model_files,
@@ -31,14 +33,15 @@ from gemsflow.config import (  # noqa: E402
     settings_on_axis,
 )
 from gemsflow.config_checks import check_config  # noqa: E402
-from gemsflow.datasets import resolve_paths, source_files  # noqa: E402
-from gemsflow.datasets.opinionqa import (  # noqa: E402
+from gemsflow.data.datasets import resolve_paths, source_files  # noqa: E402
+from gemsflow.data.datasets.opinionqa import (  # noqa: E402
     opinionqa_text_files,
     opinionqa_wave_files,
 )
-from gemsflow.splits import Panel  # noqa: E402
+from gemsflow.data.splits import Panel  # noqa: E402
+from gemsflow.methods import registry  # noqa: E402
 from gemsflow.staging import note_untouched, repair_bookkeeping  # noqa: E402
-from gemsflow.studies import load_study, planning_traits  # noqa: E402
+from gemsflow.simulation.studies import load_study, planning_traits  # noqa: E402
 
 # Schema, names and cross-field rules, each error naming the config file, the key and the fix; the schema
 # check fills in the schema's defaults in place (the schema is their only owner).
@@ -94,6 +97,12 @@ RUN = "results/runs/{setting}/{dataset}/{method}/seed{seed}"
 # Choice-text feature keys (methods mapping-<arch>-<features> and similar-<features>): the configured
 # keys only, since a variant name may hold dashes (mapping-sage-long-minilm is arch sage-long).
 MAPPING_FEATURES = name_pattern([*config["llm"]["embedders"], *config["llm"]["models"]])
+# A run's {arch} is a GEMS method: an arch (GNN_ARCH) or a configured variant.
+GNN_ARCH = name_pattern(ARCHS)
+GNN_METHOD = name_pattern(gnn_methods(config["gnn"]))
+GNN_RUN = "results/runs/{setting}/{dataset}/{arch}/seed{seed}"
+BENCHMARKS = "results/benchmarks"
+SIMULATE = config["simulate"]
 
 
 def dataset_entry(name):
@@ -108,7 +117,7 @@ def dataset_entry(name):
 
 
 def evaluation_panel(wildcards):
-    """The dataset's evaluation panel (gemsflow.splits.Panel fields) on an individual-axis setting;
+    """The dataset's evaluation panel (gemsflow.data.splits.Panel fields) on an individual-axis setting;
     None where questions are held out or no panel is set. Resolved here, so that one dataset's jobs
     do not rerun when another dataset's panel changes."""
     if config["settings"][wildcards.setting]["axis"] != "individual":
@@ -250,35 +259,13 @@ def ensemble_members(wildcards):
 
 def training_rules(setting, method):
     """(rule, job folder) of each job that fits ``method`` for a seed: what the leaderboard's training
-    time and memory measure. Shared preparation (data, split, graph, text features, prompts) and scoring
-    are not counted; an ensemble counts only its own job, its members have their own rows.
+    time and memory measure (gemsflow.methods.registry). Shared preparation (data, split, graph, text
+    features, prompts) and scoring are not counted; an ensemble counts only its own job.
     """
-    if method in gnn_methods(config["gnn"]):
-        axis = config["settings"][setting]["axis"]
-        return [
-            ("train_gnn" if axis == "individual" else "train_gnn_new_questions", method)
-        ]
-    mapping = re.fullmatch(f"mapping-({GNN_METHOD})-({MAPPING_FEATURES})", method)
-    if mapping:
-        return [
-            ("map_llm_to_gnn", method),
-            ("train_gnn_new_questions", mapping.group(1)),
-        ]
-    llm = re.fullmatch("(zeroshot|fewshot|cot|lora)-(.+)", method)
-    if llm:
-        kind, model = llm.groups()
-        if kind in ("zeroshot", "fewshot"):
-            return [("llm_prompting", method)]
-        return [(f"llm_{kind}", model)]
-    if method in ("majority", "subgroup_majority", "uniform", "position_prior"):
-        return [("baseline", method)]
-    if method in ("logreg", "gbt", "mlp"):
-        return [("learner", method)]
-    if re.fullmatch(f"similar-({MAPPING_FEATURES})", method):
-        return [("similar_questions", method)]
-    if method == "ensemble":
-        return [("ensemble", method)]
-    return []  # no known training job: the leaderboard shows n/a
+    resolved = registry.resolve(method, config)
+    if resolved is None:
+        return []  # no known training job: the leaderboard shows n/a
+    return resolved.jobs(config["settings"][setting]["axis"])
 
 
 def placeholder_methods(wildcards):
@@ -287,14 +274,11 @@ def placeholder_methods(wildcards):
     built = {
         name for name, entry in config["llm"]["models"].items() if entry.get("build")
     }
-    placeholders = []
-    for method in methods_for(wildcards.setting, wildcards.dataset):
-        llm = re.fullmatch("(?:zeroshot|fewshot|cot|lora)-(.+)", method)
-        mapping = re.fullmatch(f"mapping-(?:{GNN_METHOD})-({MAPPING_FEATURES})", method)
-        model = (llm or mapping).group(1) if (llm or mapping) else None
-        if model in built:
-            placeholders.append(method)
-    return placeholders
+    return [
+        method
+        for method in methods_for(wildcards.setting, wildcards.dataset)
+        if getattr(registry.resolve(method, config), "model", None) in built
+    ]
 
 
 def training_benchmarks(wildcards):
@@ -332,7 +316,7 @@ def simulate_option(key, default):
 
 def production_mapping_grid(wildcards):
     """The mapping's search grid (mapping.alphas, skip_embedding_layer, feature_variants), as keyword
-    arguments of gemsflow.simulation.fit_production_mapping."""
+    arguments of gemsflow.simulation.production.fit_production_mapping."""
     return {
         "alphas": [float(a) for a in config["mapping"]["alphas"]],
         "skip_embedding_layer": config["mapping"]["skip_embedding_layer"],
@@ -399,7 +383,7 @@ def checked_study(wildcards):
 
 
 def study_evidence(wildcards):
-    """What the study page's held-out evidence reads (gemsflow.study_evidence), or None when
+    """What the study page's held-out evidence reads (gemsflow.simulation.evidence), or None when
     simulate.evidence is false: the setting-3 runs of the production model's method and the floors on
     every seed, and the held-out-question table."""
     if not simulate_option("evidence", True):

@@ -3,11 +3,7 @@
 # training rule (axis question: new questions, the run exports embeddings for the mapping stage) and
 # gnn.*.settings.<name> the training regime. A run's {arch} is a GEMS method: an arch or a named variant
 # (gnn.variants), which trains its base arch with its own config in its own run directory.
-from gemsflow.config import base_arch, gnn_methods
-
-GNN_ARCH = name_pattern(ARCHS)
-GNN_METHOD = name_pattern(gnn_methods(config["gnn"]))
-GNN_RUN = "results/runs/{setting}/{dataset}/{arch}/seed{seed}"
+from gemsflow.config import base_arch
 
 
 rule build_graph:

@@ -1,4 +1,4 @@
-# Non-graph learners (gemsflow.learners, gemsflow.similar_questions) and the ensemble of other runs'
+# Non-graph learners (gemsflow.methods.learners, gemsflow.methods.similar_questions) and the ensemble of other runs'
 # predictions.
 
 
@@ -14,7 +14,7 @@ rule learner:
     benchmark:
         "results/benchmarks/learner/{setting}/{dataset}/{method}/seed{seed}.tsv"
     wildcard_constraints:
-        method="logreg|gbt|mlp",
+        method=registry.rule_pattern("learner"),
     conda:
         "../../envs/core.yaml"
     threads: 1
@@ -25,7 +25,7 @@ rule learner:
         options=lambda wildcards: config["learners"][wildcards.method],
         folds=config["validation_folds"],
     script:
-        "../scripts/run_learner.py"
+        "../scripts/fit_method.py"
 
 
 rule ensemble:

@@ -1,5 +1,5 @@
 # LLM branch: tiny model, text embeddings, hidden states, prompts, and the zeroshot / fewshot / cot / lora
-# runs of every model in config["llm"]["models"]. Computation lives in gemsflow.llm.
+# runs of every model in config["llm"]["models"]. Computation lives in gemsflow.methods.llm.
 
 from gemsflow.config import (
     HIDDEN_STATES,

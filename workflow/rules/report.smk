@@ -1,8 +1,5 @@
 # Leaderboards and report figures per (setting, dataset), all from the runs' metrics.json files.
 # `snakemake evaluation_report --report report.html` collects them into one self-contained HTML report.
-import re
-
-from gemsflow.config import ARCHS
 
 
 # Small aggregators run in the head process: a cluster would queue each for minutes.
@@ -11,9 +8,6 @@ localrules:
     evaluation_plots,
     provenance,
     benchmark_report,
-
-
-BENCHMARKS = "results/benchmarks"
 
 
 # The training jobs' benchmark files are inputs (Snakemake counts a benchmark file among its rule's

@@ -4,7 +4,6 @@
 # its text features and its simulation. Planning stays torch-free: graph_config/resolve_config and
 # features_path come from common.smk.
 
-SIMULATE = config.get("simulate", {})
 PRODUCTION = "results/models/production/{dataset}"
 PRODUCTION_GNN = f"{PRODUCTION}/{{arch}}/seed{{seed}}"
 PRODUCTION_MODEL = f"{PRODUCTION_GNN}/{{features}}"

@@ -35,7 +35,7 @@ if "generator" in SYNTHETIC_ENTRY:
 
 # Synthetic Pew ATP waves for each OpinionQA entry with a generator block: `.sav` files laid out like
 # Pew's releases, written into the entry's raw_dir and read by prepare_dataset through the same reader
-# as a user's downloads (gemsflow.datasets.atp_synthetic). The wave files are known once the shipped
+# as a user's downloads (gemsflow.data.datasets.atp_synthetic). The wave files are known once the shipped
 # question keys are readable; without them prepare_dataset reports the missing text files.
 for atp_name, atp_entry in config.get("datasets", {}).items():
     if atp_entry.get("format") != "opinionqa" or "generator" not in atp_entry:

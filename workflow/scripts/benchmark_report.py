@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from gemsflow.benchmarks import benchmark_table, read_benchmarks, write_benchmark_report
+from gemsflow.evaluation.costs import benchmark_table, read_benchmarks, write_benchmark_report
 from gemsflow.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import torch
 
-from gemsflow.gnn.graph import build_graph, counts
+from gemsflow.data.survey import SurveyData
 from gemsflow.io import read_parquet, save_torch
 from gemsflow.logs import setup_logging
-from gemsflow.survey import SurveyData
+from gemsflow.methods.gnn.graph import build_graph, counts
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

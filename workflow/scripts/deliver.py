@@ -1,8 +1,8 @@
 """The deliverable results/<setting>/<dataset>/: the (setting, dataset)'s leaderboard, as rule leaderboard
 built it, and every run's metrics."""
 
+from gemsflow.evaluation.summary import write_deliverable
 from gemsflow.logs import setup_logging
-from gemsflow.summary import write_deliverable
 
 log = setup_logging(snakemake.log[0])
 board = write_deliverable(

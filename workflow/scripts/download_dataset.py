@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from gemsflow.datasets.huggingface import download_dataset
+from gemsflow.data.datasets.huggingface import download_dataset
 from gemsflow.logs import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -4,7 +4,8 @@ jobs."""
 
 from pathlib import Path
 
-from gemsflow.leaderboard import (
+from gemsflow.data.survey import SurveyData
+from gemsflow.evaluation.leaderboard import (
     build_leaderboard,
     panel_board,
     run_credits,
@@ -12,7 +13,6 @@ from gemsflow.leaderboard import (
     write_leaderboard,
 )
 from gemsflow.logs import setup_logging
-from gemsflow.survey import SurveyData
 
 log = setup_logging(snakemake.log[0])
 costs = training_costs(snakemake.params.training_jobs, snakemake.params.root)

@@ -5,15 +5,15 @@ from pathlib import Path
 
 import torch
 
+from gemsflow.data.splits import Panel
+from gemsflow.data.survey import SurveyData
 from gemsflow.io import read_jsonl, read_parquet
-from gemsflow.llm.agentic import run_cot
-from gemsflow.llm.backends import make_backend
-from gemsflow.llm.prompts import persona_texts
-from gemsflow.llm.runs import write_run
 from gemsflow.logs import setup_logging
-from gemsflow.splits import Panel
+from gemsflow.methods.llm.agentic import run_cot
+from gemsflow.methods.llm.backends import make_backend
+from gemsflow.methods.llm.prompts import persona_texts
+from gemsflow.methods.llm.runs import write_run
 from gemsflow.staging import staged_outputs
-from gemsflow.survey import SurveyData
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import torch
 
-from gemsflow.llm.backends import load_causal_lm
-from gemsflow.llm.features import save_features
-from gemsflow.llm.hidden_states import choice_hidden_states
+from gemsflow.data.survey import SurveyData
 from gemsflow.logs import setup_logging
+from gemsflow.methods.llm.backends import load_causal_lm
+from gemsflow.methods.llm.features import save_features
+from gemsflow.methods.llm.hidden_states import choice_hidden_states
 from gemsflow.staging import staged_outputs
-from gemsflow.survey import SurveyData
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

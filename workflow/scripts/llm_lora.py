@@ -3,14 +3,14 @@
 from dataclasses import asdict
 from pathlib import Path
 
+from gemsflow.data.splits import Panel
+from gemsflow.data.survey import SurveyData
 from gemsflow.io import read_jsonl, read_parquet
-from gemsflow.llm.finetune import train_lora
-from gemsflow.llm.runs import subsample_individuals, validation_credit, write_run
 from gemsflow.logs import setup_logging
+from gemsflow.methods.llm.finetune import train_lora
+from gemsflow.methods.llm.runs import subsample_individuals, validation_credit, write_run
 from gemsflow.reproducibility import configure_torch
-from gemsflow.splits import Panel
 from gemsflow.staging import staged_outputs
-from gemsflow.survey import SurveyData
 
 setup_logging(snakemake.log[0])
 seed = int(snakemake.wildcards.seed)

@@ -2,8 +2,8 @@
 
 import torch
 
-from gemsflow.llm.packaged import convert_gguf, packaged_file
 from gemsflow.logs import setup_logging
+from gemsflow.methods.llm.packaged import convert_gguf, packaged_file
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

@@ -4,11 +4,11 @@ from dataclasses import asdict
 
 import torch
 
+from gemsflow.data.splits import Panel
 from gemsflow.io import read_jsonl
-from gemsflow.llm.backends import make_backend
-from gemsflow.llm.runs import score_records, write_run
 from gemsflow.logs import setup_logging
-from gemsflow.splits import Panel
+from gemsflow.methods.llm.backends import make_backend
+from gemsflow.methods.llm.runs import score_records, write_run
 from gemsflow.staging import staged_outputs
 
 setup_logging(snakemake.log[0])

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import torch
 
+from gemsflow.data.splits import Panel
+from gemsflow.data.survey import SurveyData
 from gemsflow.io import read_parquet, write_jsonl
-from gemsflow.llm.features import load_features
-from gemsflow.llm.prompts import PromptStyle, build_prompts
 from gemsflow.logs import setup_logging
-from gemsflow.splits import Panel
-from gemsflow.survey import SurveyData
+from gemsflow.methods.llm.features import load_features
+from gemsflow.methods.llm.prompts import PromptStyle, build_prompts
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import torch
 
-from gemsflow.llm.embeddings import text_embeddings
-from gemsflow.llm.features import save_features
+from gemsflow.data.survey import SurveyData
 from gemsflow.logs import setup_logging
+from gemsflow.methods.llm.embeddings import text_embeddings
+from gemsflow.methods.llm.features import save_features
 from gemsflow.staging import staged_outputs
-from gemsflow.survey import SurveyData
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

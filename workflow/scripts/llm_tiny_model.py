@@ -4,9 +4,9 @@ from pathlib import Path
 
 import torch
 
-from gemsflow.llm.tiny_model import build_tiny_model
+from gemsflow.data.survey import SurveyData
 from gemsflow.logs import setup_logging
-from gemsflow.survey import SurveyData
+from gemsflow.methods.llm.tiny_model import build_tiny_model
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
+from gemsflow.data.splits import SplitSpec, make_split, require_parts, split_sizes
+from gemsflow.data.survey import SurveyData
 from gemsflow.io import write_json, write_parquet
 from gemsflow.logs import setup_logging
-from gemsflow.splits import SplitSpec, make_split, require_parts, split_sizes
-from gemsflow.survey import SurveyData
 
 log = setup_logging(snakemake.log[0])
 data = SurveyData.load(Path(snakemake.input[0]).parent)

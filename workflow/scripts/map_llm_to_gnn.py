@@ -4,11 +4,11 @@ from pathlib import Path
 
 import torch
 
+from gemsflow.data.survey import SurveyData
 from gemsflow.io import read_parquet, write_json, write_parquet
 from gemsflow.logs import setup_logging
-from gemsflow.mapping import fit_mapping, load_choice_features, load_gnn_embeddings
+from gemsflow.methods.mapping import fit_mapping, load_choice_features, load_gnn_embeddings
 from gemsflow.staging import staged_outputs
-from gemsflow.survey import SurveyData
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

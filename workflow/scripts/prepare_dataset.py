@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from gemsflow.datasets import load_source
+from gemsflow.data.datasets import load_source
 from gemsflow.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])

@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
+from gemsflow.data.survey import SurveyData
 from gemsflow.io import read_parquet, write_json, write_parquet
-from gemsflow.learners import ensemble
 from gemsflow.logs import setup_logging
+from gemsflow.methods.learners import ensemble
 from gemsflow.staging import staged_outputs
-from gemsflow.survey import SurveyData
 
 log = setup_logging(snakemake.log[0])
 # Outputs are update()-flagged: the previous run's files stay until this run has written all of its own.

@@ -4,12 +4,12 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
+from gemsflow.data.survey import SurveyData
 from gemsflow.io import read_parquet, write_json, write_parquet
 from gemsflow.logs import setup_logging
-from gemsflow.mapping import load_choice_features
-from gemsflow.similar_questions import similar_questions
+from gemsflow.methods.mapping import load_choice_features
+from gemsflow.methods.similar_questions import similar_questions
 from gemsflow.staging import staged_outputs
-from gemsflow.survey import SurveyData
 
 log = setup_logging(snakemake.log[0])
 # Outputs are update()-flagged: the previous run's files stay until this run has written all of its own.

@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
-from gemsflow.evaluation import EvaluationConfig, read_retest_table
+from gemsflow.data.splits import Panel
+from gemsflow.data.survey import SurveyData
+from gemsflow.evaluation.run_metrics import EvaluationConfig, read_retest_table
+from gemsflow.evaluation.scoring import panel_summary, score
 from gemsflow.io import read_json, read_parquet, write_json
 from gemsflow.logs import setup_logging
-from gemsflow.scoring import panel_summary, score
-from gemsflow.splits import Panel
 from gemsflow.staging import staged_outputs
-from gemsflow.survey import SurveyData
 
 log = setup_logging(snakemake.log[0])
 # metrics.json is update()-flagged: the previous metrics stay until the new ones are complete.

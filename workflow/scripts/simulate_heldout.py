@@ -7,17 +7,17 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from gemsflow import simulate_heldout as heldout
+from gemsflow.data.survey import SurveyData
 from gemsflow.io import read_json, read_parquet, write_json, write_parquet
 from gemsflow.logs import setup_logging
-from gemsflow.mapping import load_choice_features, load_gnn_embeddings, question_parts
-from gemsflow.simulation import (
+from gemsflow.methods.mapping import load_choice_features, load_gnn_embeddings, question_parts
+from gemsflow.simulation import heldout
+from gemsflow.simulation.production import (
     build_similar_model,
     fit_production_mapping,
     save_production_model,
     simulate,
 )
-from gemsflow.survey import SurveyData
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
@@ -71,7 +71,7 @@ fit = build_similar_model(
 
 llm_backend = None
 if snakemake.params.llm:
-    from gemsflow.llm.backends import make_backend
+    from gemsflow.methods.llm.backends import make_backend
 
     torch.manual_seed(seed)
     llm_backend = make_backend(snakemake.params.llm_entry, model_path=snakemake.params.llm_location)

@@ -4,10 +4,10 @@ evidence that a study's page reports."""
 
 import pandas as pd
 
-from gemsflow import contrasts
 from gemsflow.io import atomic_path, read_json, read_parquet, write_json, write_text
 from gemsflow.logs import setup_logging
-from gemsflow.simulate_heldout import (
+from gemsflow.simulation import contrasts
+from gemsflow.simulation.heldout import (
     contrast_markdown,
     heldout_table,
     share_methods,

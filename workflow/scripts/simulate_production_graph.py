@@ -4,11 +4,11 @@ from pathlib import Path
 
 import torch
 
-from gemsflow.gnn.graph import build_graph, counts
+from gemsflow.data.splits import SplitSpec, make_split
+from gemsflow.data.survey import SurveyData
 from gemsflow.io import save_torch, write_parquet
 from gemsflow.logs import setup_logging
-from gemsflow.splits import SplitSpec, make_split
-from gemsflow.survey import SurveyData
+from gemsflow.methods.gnn.graph import build_graph, counts
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

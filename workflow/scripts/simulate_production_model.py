@@ -5,12 +5,12 @@ from pathlib import Path
 
 import torch
 
+from gemsflow.data.survey import SurveyData
 from gemsflow.io import read_json, read_parquet
 from gemsflow.logs import setup_logging
-from gemsflow.mapping import load_choice_features, load_gnn_embeddings
-from gemsflow.simulation import fit_production_mapping, save_production_model
+from gemsflow.methods.mapping import load_choice_features, load_gnn_embeddings
+from gemsflow.simulation.production import fit_production_mapping, save_production_model
 from gemsflow.staging import staged_outputs
-from gemsflow.survey import SurveyData
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

@@ -3,12 +3,12 @@ people, all questions but the validation slice) and written as a self-contained 
 
 from pathlib import Path
 
+from gemsflow.data.survey import SurveyData
 from gemsflow.io import read_parquet
 from gemsflow.logs import setup_logging
-from gemsflow.mapping import load_choice_features
-from gemsflow.simulation import build_similar_model
+from gemsflow.methods.mapping import load_choice_features
+from gemsflow.simulation.production import build_similar_model
 from gemsflow.staging import staged_outputs
-from gemsflow.survey import SurveyData
 
 log = setup_logging(snakemake.log[0])
 # Outputs are update()-flagged: the previous run's files stay until this run has written all of its own.

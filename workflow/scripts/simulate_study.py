@@ -6,10 +6,10 @@ import pandas as pd
 
 from gemsflow.io import read_json
 from gemsflow.logs import setup_logging
-from gemsflow.mapping import load_choice_features
-from gemsflow.simulation import simulate, write_simulation
-from gemsflow.studies import load_study
-from gemsflow.study_evidence import read_evidence
+from gemsflow.methods.mapping import load_choice_features
+from gemsflow.simulation.evidence import read_evidence
+from gemsflow.simulation.production import simulate, write_simulation
+from gemsflow.simulation.studies import load_study
 
 # No torch here: the job reads the model and features with numpy, so it does not pay torch's import.
 log = setup_logging(snakemake.log[0])

@@ -2,10 +2,10 @@
 
 import torch
 
-from gemsflow.llm.features import save_features
 from gemsflow.logs import setup_logging
-from gemsflow.simulation import study_features
-from gemsflow.studies import load_study
+from gemsflow.methods.llm.features import save_features
+from gemsflow.simulation.production import study_features
+from gemsflow.simulation.studies import load_study
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

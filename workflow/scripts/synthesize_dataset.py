@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from gemsflow.datasets.synthetic import check_generator_params, write_synthetic_gems_layout
+from gemsflow.data.datasets.synthetic import check_generator_params, write_synthetic_gems_layout
 from gemsflow.logs import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -1,9 +1,9 @@
 """Train one GEMS model (setting, dataset, arch, seed) on its cached graph and write the run files."""
 
-from gemsflow.gnn.graph import check_bundle
-from gemsflow.gnn.training import train_run
 from gemsflow.io import load_torch
 from gemsflow.logs import setup_logging
+from gemsflow.methods.gnn.graph import check_bundle
+from gemsflow.methods.gnn.training import train_run
 from gemsflow.staging import staged_outputs
 
 log = setup_logging(snakemake.log[0])

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gemsflow.data.survey import SurveyData, join_answers
 from gemsflow.errors import InputDataError
-from gemsflow.survey import SurveyData, join_answers
 
 # A distribution that is off by more than this from summing to 1 is a method bug, not float rounding.
 PROB_SUM_TOLERANCE = 1e-3

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from gemsflow.accuracy import pair_credit
+from gemsflow.data.survey import SurveyData
+from gemsflow.evaluation.accuracy import pair_credit
 from gemsflow.evaluation.contract import PartArrays, QuestionInfo, align, question_info
-from gemsflow.survey import SurveyData
 
 LOG_LOSS_EPS = 1e-15
 

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gemsflow.data.survey import SurveyData
 from gemsflow.errors import InputDataError
 from gemsflow.evaluation.contract import PartArrays, QuestionInfo
 from gemsflow.evaluation.metrics import _f
-from gemsflow.survey import SurveyData
 
 # --------------------------------------------------------------------------------------------------
 # Test-retest normalisation
