@@ -10,7 +10,7 @@ export PYTHONDONTWRITEBYTECODE :=
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint format venv models clean
+.PHONY: run test test-fast lint format venv models clean
 
 venv: $(STAMP)
 
@@ -47,6 +47,10 @@ format: $(STAMP)
 # .ci/system.sh where the machine allows (root + apt-get); the cluster is stopped after unless it was running.
 test: lint models
 	bash .ci/system.sh run $(BIN)/python -m pytest -q
+
+# The quick loop: every test but those that run the workflow (marked slow); no lint, no system pieces.
+test-fast: models
+	$(BIN)/python -m pytest -q -m "not slow"
 
 clean:
 	rm -rf results logs .snakemake

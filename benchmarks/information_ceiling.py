@@ -42,6 +42,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
+from gemsflow.data.splits import TEST
 from gemsflow.data.survey import SurveyData
 from gemsflow.evaluation.accuracy import pair_credit
 from gemsflow.methods.learners import build_problem
@@ -159,7 +160,7 @@ def known_distribution(data: SurveyData, split: pd.DataFrame) -> dict[str, float
     problem = build_problem(data, test.assign(part="test"))
     credit_known, credit_uniform = [], []
     for q, n_options in enumerate(problem.n_options):
-        y = problem.answer[problem.part[:, q] == 3, q]
+        y = problem.answer[problem.part[:, q] == TEST, q]
         if len(y) == 0:
             continue
         counts = np.bincount(y, minlength=n_options).astype(np.float64)

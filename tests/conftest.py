@@ -26,6 +26,14 @@ SHARED_GEMS = ROOT.parent / "shared" / "data" / "gems"
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 
+def pytest_collection_modifyitems(items):
+    """A test that runs the workflow in a copy of the project (the ``workdir`` fixture) takes from
+    10 s to minutes: it is ``slow``, so ``make test-fast`` (``-m "not slow"``) leaves it out."""
+    for item in items:
+        if "workdir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 def load_config() -> dict:
     return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 

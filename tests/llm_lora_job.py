@@ -29,6 +29,8 @@ SETTINGS = {
     "dropout": 0.0,
     "warmup_ratio": 0.2,
     "target_modules": ["q_proj", "v_proj", "o_proj", "up_proj", "down_proj"],
+    "weight_decay": 0.0,
+    "eval_batch_size": 16,
 }
 
 

@@ -12,10 +12,10 @@ import torch
 import yaml
 
 from gemsflow.config import graph_config, resolve_config
-from gemsflow.data.splits import SplitSpec, make_split
+from gemsflow.data.splits import TEST, TRAIN, VAL, SplitSpec, make_split
 from gemsflow.data.survey import SurveyData, Trait, build_options_table
 from gemsflow.errors import InputDataError
-from gemsflow.methods.gnn.graph import TEST, TRAIN, VAL, build_graph, counts
+from gemsflow.methods.gnn.graph import build_graph, counts
 from gemsflow.methods.gnn.training import SampleDrawer, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ import pytest
 from conftest import TINY_DATASET_ENTRY, snakemake, tiny_config, write_tiny_gems
 
 from gemsflow.data.datasets import load_source
-from gemsflow.data.splits import SplitSpec, make_split
+from gemsflow.data.splits import TRAIN, SplitSpec, make_split
 from gemsflow.errors import InputDataError
 from gemsflow.evaluation.run_metrics import align
 from gemsflow.evaluation.scoring import score
@@ -358,7 +358,7 @@ def test_ordinal_and_neighbour_blocks_never_see_the_target_answer(tmp_path):
     assert np.all(base.ordinal_values[~base.shown] == 0.0)
     assert np.allclose(base.ordinal_values.sum(axis=0), 0.0)
     # One training person's own answer to question 0 changes.
-    person = np.flatnonzero(base.shown[:, 0] & (problem.part[:, 0] == 1))[0]
+    person = np.flatnonzero(base.shown[:, 0] & (problem.part[:, 0] == TRAIN))[0]
     changed = dataclasses.replace(problem, answer=problem.answer.copy())
     changed.answer[person, 0] = (changed.answer[person, 0] + 1) % problem.n_options[0]
     other = Design(changed, 7, name)

@@ -65,6 +65,7 @@ def test_cot_reflects_once_per_person_retries_and_counts_invalid():
         expert="psychologist",
         reflection_tokens=7,
         answer_tokens=9,
+        retry_temperature=0.7,
     )
     people = {r["individual"] for r in records}
     assert backend.calls[0] == (len(people), 7, 0.0)  # one reflection per person, one batch

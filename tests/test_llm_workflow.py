@@ -47,7 +47,7 @@ def test_llm_branch_end_to_end(workdir):
     # Nothing reads test before the end: no test accuracy in the run's info (nor in method_info).
     lora_metrics = json.loads((runs / "lora-tiny" / "seed42" / "metrics.json").read_text())
     assert not [k for k in json.dumps(lora_metrics["method_info"]).split('"') if "test" in k]
-    assert lora_metrics["method_info"]["val_accuracy_at_best"] == best["val_accuracy"]
+    assert lora_metrics["method_info"]["best_val_accuracy"] == best["val_accuracy"]
     assert (
         workdir
         / "results"

@@ -8,8 +8,8 @@ import pytest
 
 from gemsflow.errors import InputDataError
 from gemsflow.methods.mapping import (
-    ChoiceFeatures,
     GnnEmbeddings,
+    MappingFeatures,
     RidgePath,
     fit_mapping,
     load_choice_features,
@@ -92,7 +92,7 @@ def _world(seed=0, n_ind=50, n_q=30, gnn_dim=6, feat_dim=10):
     responses = pd.DataFrame(rows, columns=["individual", "question", "code"])
     qpart = {f"q{q:02d}": "train" if q < 18 else ("val" if q < 24 else "test") for q in range(n_q)}
     split = responses[["individual", "question"]].assign(part=responses["question"].map(qpart))
-    features = ChoiceFeatures(options["choice"].tolist(), [0, 1, 2], states)
+    features = MappingFeatures(options["choice"].tolist(), [0, 1, 2], states)
     gnn = GnnEmbeddings(individuals, indiv, options["choice"].tolist(), choice_emb, 0.7)
     return features, gnn, options, split, responses
 
@@ -113,7 +113,7 @@ def test_mapping_finds_signal_layer_and_predicts_new_questions():
     assert info["best_layer"] == 2
     assert info["best_alpha"] == 1e-3
     assert {g["layer"] for g in info["grid"]} == {1, 2}
-    assert info["val_accuracy_at_best"] > 0.97
+    assert info["best_val_accuracy"] > 0.97
     assert _accuracy(result.predictions, responses, "test") > 0.97
     # Validation answers of each fold of validation questions: the cell chosen on the other folds.
     assert [f["predicts_fold"] for f in info["fold_selected"]] == [0, 1]
@@ -169,7 +169,7 @@ def test_selection_ties_go_to_first_alpha_and_layer():
     features, gnn, options, split, responses = _world()
     # Two identical signal layers: equal val accuracy everywhere on them, the lower layer must win.
     states = np.concatenate([features.states, features.states[:, 2:3]], axis=1)
-    twin = ChoiceFeatures(features.choices, [0, 1, 2, 3], states)
+    twin = MappingFeatures(features.choices, [0, 1, 2, 3], states)
     info = fit_mapping(twin, gnn, options, split, responses, alphas=(1e-3, 2e-3)).info
     assert info["best_layer"] == 2
     assert info["best_alpha"] == 1e-3
@@ -177,7 +177,7 @@ def test_selection_ties_go_to_first_alpha_and_layer():
 
 def test_text_embeddings_single_layer_zero_is_used():
     features, gnn, options, split, responses = _world()
-    single = ChoiceFeatures(features.choices, [0], features.states[:, 2:3])
+    single = MappingFeatures(features.choices, [0], features.states[:, 2:3])
     info = fit_mapping(single, gnn, options, split, responses, alphas=(1e-3,)).info
     assert info["best_layer"] == 0
 
@@ -194,7 +194,7 @@ def test_missing_features_for_test_choices_is_a_clear_error():
     features, gnn, options, split, responses = _world()
     test_choice = options.loc[options["question"] == "q29", "choice"].iloc[0]
     keep = [i for i, c in enumerate(features.choices) if c != test_choice]
-    partial = ChoiceFeatures(
+    partial = MappingFeatures(
         [features.choices[i] for i in keep], features.layers, features.states[keep]
     )
     with pytest.raises(InputDataError, match="q29_option_1"):
@@ -244,11 +244,11 @@ def test_features_path_follows_the_feature_key():
 
 
 def test_pair_accuracy_gives_ties_the_random_tie_break_credit():
-    from gemsflow.methods.mapping import EvalPairs, pair_accuracy
+    from gemsflow.methods.mapping import OptionRows, pair_accuracy
 
     # Pair 1: three options, the answer (row 1) tied with row 0 -> 1/2. Pair 2: two options, the
     # answer (row 4) strictly below row 3 -> 0. Pair 3: flat over two options -> 1/2.
-    pairs = EvalPairs(
+    pairs = OptionRows(
         frame=pd.DataFrame(),
         individual_index=np.zeros(7, dtype=int),
         choice_index=np.arange(7),
@@ -263,7 +263,7 @@ def test_feature_variant_is_chosen_on_validation_and_recorded():
     features, gnn, options, split, responses = _world()
     rng = np.random.default_rng(7)
     # The main features are noise; the "signal" variant holds the exact linear image.
-    noisy = ChoiceFeatures(
+    noisy = MappingFeatures(
         features.choices,
         [0],
         rng.normal(size=(len(features.choices), 1, 10)),
@@ -277,7 +277,7 @@ def test_feature_variant_is_chosen_on_validation_and_recorded():
     info = result.info
     assert info["best_variant"] == "signal"
     assert info["selection"]["selected"] == {"variant": "signal", "layer": 0, "alpha": 1e-3}
-    assert info["selection"]["val_accuracy"] == info["val_accuracy_at_best"] > 0.97
+    assert info["selection"]["val_accuracy"] == info["best_val_accuracy"] > 0.97
     assert set(info["selection"]["best_val_accuracy_by_variant"]) == {
         "option+question",
         "signal",
@@ -314,7 +314,7 @@ def test_load_choice_features_reads_variants(tmp_path):
 def test_configured_feature_variants_restrict_the_search():
     features, gnn, options, split, responses = _world()
     rng = np.random.default_rng(7)
-    both = ChoiceFeatures(
+    both = MappingFeatures(
         features.choices,
         [0],
         rng.normal(size=(len(features.choices), 1, 10)),

@@ -158,7 +158,7 @@ def test_bad_predictions_are_refused(mutate, field):
 
 
 def test_letter_scores_without_mass_on_a_real_letter_are_abstentions():
-    from gemsflow.methods.llm.letters import from_letter_probs, predictions_frame
+    from gemsflow.methods.llm.letters import from_letter_probs, letter_predictions
 
     data, split = small_data()
     records = [
@@ -169,7 +169,7 @@ def test_letter_scores_without_mass_on_a_real_letter_are_abstentions():
     # earn 1/3 on it.
     raw = [[0.1, 0.7], [0.0, 0.0, 0.0], [0.6, 0.2], [0.1, 0.1, 0.5]]
     scores = [from_letter_probs(r) for r in raw]
-    frame = predictions_frame(records, scores)
+    frame = letter_predictions(records, scores)
     assert frame.groupby(["individual", "question"])["abstained"].first().to_dict() == {
         ("p2", "q1"): False,
         ("p2", "q2"): True,

@@ -21,7 +21,7 @@ from gemsflow.methods.similar_questions import (
     training_answers,
 )
 from gemsflow.methods.similar_questions import fit as similar_fit
-from gemsflow.methods.similar_questions import position_prior as prior_feature
+from gemsflow.methods.similar_questions import left_out_position_prior as prior_feature
 
 NEW_QUESTIONS = SplitSpec("question", 0.2, 0.3)
 STANCES = ("left", "right", "centre", "unsure")
@@ -267,7 +267,7 @@ def test_a_saved_model_scores_new_questions_exactly_as_the_fit_scored_held_out_o
     )  # fmt: skip
     assert load_production_model(tmp_path / "m").model.neighbours == 5
     test = sorted(split.loc[split["part"] == "test", "question"].unique())
-    features = mapping.ChoiceFeatures(choices, [0], variants["option"], {}, "option")
+    features = mapping.MappingFeatures(choices, [0], variants["option"], {}, "option")
     sim = simulate(
         tmp_path / "m",
         test_study(data, test, "t"),

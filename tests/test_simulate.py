@@ -336,7 +336,7 @@ def test_production_model_scores_with_the_variant_it_was_fitted_on():
     people = pd.DataFrame({"individual": ["p1", "p2"], "weight": 1.0})
     emb = rng.normal(size=(2, 4))
     alt = rng.normal(size=(3, 1, 4))
-    features = mapping.ChoiceFeatures(
+    features = mapping.MappingFeatures(
         ["q1_option_1", "q1_option_2", "q1_option_3"], [0], np.zeros((3, 1, 4)), {"option": alt}
     )
     identity = {

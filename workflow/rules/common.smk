@@ -103,6 +103,12 @@ GNN_METHOD = name_pattern(gnn_methods(config["gnn"]))
 GNN_RUN = "results/runs/{setting}/{dataset}/{arch}/seed{seed}"
 BENCHMARKS = "results/benchmarks"
 SIMULATE = config["simulate"]
+# The question-axis setting whose splits and runs back simulation and its held-out evidence: the first
+# configured (new_question_regime() says how to add one where none is).
+QUESTION_SETTINGS = settings_on_axis(config, "question")
+NEW_QUESTIONS = (
+    QUESTION_SETTINGS[0] if QUESTION_SETTINGS else "no_question_axis_setting"
+)
 
 
 def dataset_entry(name):
@@ -301,17 +307,12 @@ def training_benchmarks(wildcards):
 
 def new_question_regime():
     """The trainer's regime for questions it never sees: that of the first question-axis setting."""
-    settings = settings_on_axis(config, "question")
-    if not settings:
+    if not QUESTION_SETTINGS:
         raise ValueError(
             "config: field 'settings': simulation trains with the GNN regime of a setting with "
             "axis: question, and none is configured. Fix: add one, e.g. setting3: {axis: question, ...}."
         )
-    return settings[0]
-
-
-def simulate_option(key, default):
-    return SIMULATE.get(key, default)
+    return NEW_QUESTIONS
 
 
 def production_mapping_grid(wildcards):
@@ -337,7 +338,7 @@ def study_embedder(wildcards):
 
 def production_models(wildcards):
     """The production models behind simulate: one per seed, of the method simulate.method names."""
-    features = simulate_option("features", "minilm")
+    features = SIMULATE["features"]
     if simulate_method(wildcards.dataset) == "similar":
         pattern = f"{PRODUCTION}/similar-{{features}}/seed{{seed}}/model.json"
     else:
@@ -345,7 +346,7 @@ def production_models(wildcards):
     return expand(
         pattern,
         dataset=wildcards.dataset,
-        arch=simulate_option("arch", "sage"),
+        arch=SIMULATE["arch"],
         seed=config["seeds"],
         features=features,
     )
@@ -353,7 +354,7 @@ def production_models(wildcards):
 
 def simulate_method(dataset):
     """simulate.method for one dataset: a name, or {default: name, <dataset>: name}."""
-    method = simulate_option("method", "similar")
+    method = SIMULATE["method"]
     return (
         method.get(dataset, method["default"]) if isinstance(method, dict) else method
     )
@@ -364,8 +365,8 @@ def heldout_files(wildcards, name):
     return expand(
         f"{HELDOUT}/{name}",
         dataset=wildcards.dataset,
-        arch=simulate_option("arch", "sage"),
-        features=simulate_option("features", "minilm"),
+        arch=SIMULATE["arch"],
+        features=SIMULATE["features"],
         seed=config["seeds"],
     )
 
@@ -386,15 +387,15 @@ def study_evidence(wildcards):
     """What the study page's held-out evidence reads (gemsflow.simulation.evidence), or None when
     simulate.evidence is false: the setting-3 runs of the production model's method and the floors on
     every seed, and the held-out-question table."""
-    if not simulate_option("evidence", True):
+    if not SIMULATE["evidence"]:
         return None
     setting = new_question_regime()
-    features = simulate_option("features", "minilm")
+    features = SIMULATE["features"]
     # The setting-3 method behind the production model that simulate.method names.
     if simulate_method(wildcards.dataset) == "similar":
         method = f"similar-{features}"
     else:
-        method = f"mapping-{simulate_option('arch', 'sage')}-{features}"
+        method = f"mapping-{SIMULATE['arch']}-{features}"
     return {
         "method": method,
         "setting": setting,
@@ -418,7 +419,7 @@ def study_evidence_files(wildcards):
 
 def simulate_targets():
     """Every configured study of the datasets in run.datasets (rule simulate_all)."""
-    studies = simulate_option("studies", {})
+    studies = SIMULATE["studies"]
     return [
         f"results/simulate/{dataset}/{study}"
         for dataset in config["run"]["datasets"]
@@ -427,7 +428,7 @@ def simulate_targets():
 
 
 def heldout_llm_entry(wildcards):
-    key = simulate_option("heldout_llm", "tiny")
+    key = SIMULATE["heldout_llm"]
     return config["llm"]["models"][key] if key else None
 
 

@@ -67,37 +67,17 @@ rule train_gnn:
         "../scripts/train_gnn.py"
 
 
-rule train_gnn_new_questions:
-    input:
-        graph="results/graphs/{setting}/{dataset}/seed{seed}/graph.pt",
+# The same training on a question-axis setting: the run exports the choice embeddings that the mapping
+# stage reads instead of predicting new questions itself.
+use rule train_gnn as train_gnn_new_questions with:
     output:
         # update(): Snakemake keeps the previous run's files until the script replaces them on success.
         embeddings=update(f"{GNN_RUN}/embeddings.safetensors"),
         run_info=update(f"{GNN_RUN}/run_info.json"),
         curve=update(f"{GNN_RUN}/curve.tsv"),
         model=update(f"{GNN_RUN}/model.safetensors"),
-    log:
-        "logs/train_gnn/{setting}/{dataset}/{arch}/seed{seed}.log",
     benchmark:
         "results/benchmarks/train_gnn_new_questions/{setting}/{dataset}/{arch}/seed{seed}.tsv"
     wildcard_constraints:
         arch=GNN_METHOD,
         setting=name_pattern(settings_on_axis(config, "question")),
-    # Starts early, as train_gnn does.
-    priority: 1
-    conda:
-        "../../envs/gnn.yaml"
-    # The computation's thread count is fixed by config (it decides the summation order); the job
-    # reserves exactly that many cores.
-    threads: gnn_threads
-    resources:
-        mem_mb=8000,
-        runtime=60,
-    params:
-        arch=lambda wildcards: base_arch(config["gnn"], wildcards.arch),
-        gnn_config=lambda wildcards: resolve_config(
-            config["gnn"], wildcards.arch, wildcards.dataset
-        ),
-        folds=config["validation_folds"],
-    script:
-        "../scripts/train_gnn.py"

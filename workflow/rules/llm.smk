@@ -141,37 +141,20 @@ rule llm_prompts_eval:
         mem_mb=4000,
         runtime=30,
     params:
-        shuffle_options=LLM.get("prompts", {}).get("shuffle_options", False),
+        shuffle_options=LLM["prompts"]["shuffle_options"],
         panel=evaluation_panel,
     script:
         "../scripts/llm_prompts.py"
 
 
 # Training prompts only for methods that train (LoRA).
-rule llm_prompts_train:
-    input:
-        data=DATASET_FILES,
-        split=SPLIT,
-        embeddings=LLM_RULES.prompt_embeddings,
+use rule llm_prompts_eval as llm_prompts_train with:
     output:
         train=PROMPT_FILE.replace("{part}", "train"),
     log:
         "logs/llm_prompts_train/{setting}/{dataset}/seed{seed}/{style}.log",
     benchmark:
         "results/benchmarks/llm_prompts_train/{setting}/{dataset}/seed{seed}/{style}.tsv"
-    wildcard_constraints:
-        style="zeroshot|fewshot[0-9]+",
-    conda:
-        "../../envs/llm.yaml"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    params:
-        shuffle_options=LLM.get("prompts", {}).get("shuffle_options", False),
-        panel=evaluation_panel,
-    script:
-        "../scripts/llm_prompts.py"
 
 
 rule llm_prompting:

@@ -27,6 +27,8 @@ rule production_graph:
         graph=f"{PRODUCTION}/graph/seed{{seed}}/graph.pt",
     log:
         "logs/production_graph/{dataset}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/production_graph/{dataset}/seed{seed}.tsv"
     conda:
         "../../envs/gnn.yaml"
     threads: 1
@@ -34,7 +36,7 @@ rule production_graph:
         mem_mb=4000,
         runtime=10,
     params:
-        val_ratio=lambda wildcards: float(simulate_option("val_ratio", 0.1)),
+        val_ratio=SIMULATE["val_ratio"],
         regime=lambda wildcards: new_question_regime(),
         graph_config=lambda wildcards: graph_config(
             config, wildcards.dataset, new_question_regime()
@@ -53,6 +55,8 @@ rule production_gnn:
         model=update(f"{PRODUCTION_GNN}/model.safetensors"),
     log:
         "logs/production_gnn/{dataset}/{arch}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/production_gnn/{dataset}/{arch}/seed{seed}.tsv"
     wildcard_constraints:
         arch=GNN_ARCH,
     conda:
@@ -84,6 +88,8 @@ rule production_model:
         people=update(f"{PRODUCTION_MODEL}/individuals.parquet"),
     log:
         "logs/production_model/{dataset}/{arch}/seed{seed}/{features}.log",
+    benchmark:
+        "results/benchmarks/production_model/{dataset}/{arch}/seed{seed}/{features}.tsv"
     wildcard_constraints:
         arch=GNN_ARCH,
         features="[A-Za-z0-9_.-]+",
@@ -117,6 +123,8 @@ rule production_similar:
         ),
     log:
         "logs/production_similar/{dataset}/similar-{features}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/production_similar/{dataset}/similar-{features}/seed{seed}.tsv"
     wildcard_constraints:
         features="[A-Za-z0-9_.-]+",
     conda:
@@ -160,11 +168,11 @@ rule simulate_study:
     input:
         study=checked_study,
         features=lambda wildcards: STUDY_FEATURES.format(
-            study=wildcards.study, features=simulate_option("features", "minilm")
+            study=wildcards.study, features=SIMULATE["features"]
         ),
         models=production_models,
-        evidence="results/leaderboards/setting3/{dataset}/contrast_evidence.tsv",
-        choice="results/leaderboards/setting3/{dataset}/simulate_choice.json",
+        evidence=f"results/leaderboards/{NEW_QUESTIONS}/{{dataset}}/contrast_evidence.tsv",
+        choice=f"results/leaderboards/{NEW_QUESTIONS}/{{dataset}}/simulate_choice.json",
         heldout_runs=study_evidence_files,
     output:
         directory("results/simulate/{dataset}/{study}"),
@@ -179,7 +187,7 @@ rule simulate_study:
         mem_mb=4000,
         runtime=15,
     params:
-        bootstrap=lambda wildcards: simulate_option("bootstrap", {}),
+        bootstrap=SIMULATE["bootstrap"],
         heldout=study_evidence,
     script:
         "../scripts/simulate_study.py"
@@ -191,9 +199,9 @@ HELDOUT = "results/simulate_heldout/{dataset}/{arch}-{features}/seed{seed}"
 rule simulate_heldout:
     input:
         data=DATASET_FILES,
-        split="results/splits/setting3/{dataset}/seed{seed}/split.parquet",
-        gnn="results/runs/setting3/{dataset}/{arch}/seed{seed}/embeddings.safetensors",
-        gnn_info="results/runs/setting3/{dataset}/{arch}/seed{seed}/run_info.json",
+        split=f"results/splits/{NEW_QUESTIONS}/{{dataset}}/seed{{seed}}/split.parquet",
+        gnn=f"results/runs/{NEW_QUESTIONS}/{{dataset}}/{{arch}}/seed{{seed}}/embeddings.safetensors",
+        gnn_info=f"results/runs/{NEW_QUESTIONS}/{{dataset}}/{{arch}}/seed{{seed}}/run_info.json",
         features=lambda wildcards: features_path(
             config, wildcards.dataset, wildcards.features
         ),
@@ -206,6 +214,8 @@ rule simulate_heldout:
         model_similar=directory(f"{HELDOUT}/model_similar"),
     log:
         "logs/simulate_heldout/{dataset}/{arch}-{features}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/simulate_heldout/{dataset}/{arch}-{features}/seed{seed}.tsv"
     wildcard_constraints:
         arch=GNN_ARCH,
         features="[A-Za-z0-9_.-]+",
@@ -218,7 +228,7 @@ rule simulate_heldout:
     params:
         mapping_grid=production_mapping_grid,
         embedder=study_embedder,
-        llm=lambda wildcards: simulate_option("heldout_llm", "tiny"),
+        llm=SIMULATE["heldout_llm"],
         llm_entry=heldout_llm_entry,
         llm_location=heldout_llm_location,
         similar=config["learners"]["similar"],
@@ -235,14 +245,16 @@ rule simulate_heldout_table:
         shares=lambda wildcards: heldout_files(wildcards, "group_shares.parquet"),
         info=lambda wildcards: heldout_files(wildcards, "heldout_info.json"),
     output:
-        tsv="results/leaderboards/setting3/{dataset}/simulation.tsv",
-        md="results/leaderboards/setting3/{dataset}/simulation.md",
-        contrasts="results/leaderboards/setting3/{dataset}/contrasts.tsv",
-        contrasts_md="results/leaderboards/setting3/{dataset}/contrasts.md",
-        evidence="results/leaderboards/setting3/{dataset}/contrast_evidence.tsv",
-        choice="results/leaderboards/setting3/{dataset}/simulate_choice.json",
+        tsv=f"results/leaderboards/{NEW_QUESTIONS}/{{dataset}}/simulation.tsv",
+        md=f"results/leaderboards/{NEW_QUESTIONS}/{{dataset}}/simulation.md",
+        contrasts=f"results/leaderboards/{NEW_QUESTIONS}/{{dataset}}/contrasts.tsv",
+        contrasts_md=f"results/leaderboards/{NEW_QUESTIONS}/{{dataset}}/contrasts.md",
+        evidence=f"results/leaderboards/{NEW_QUESTIONS}/{{dataset}}/contrast_evidence.tsv",
+        choice=f"results/leaderboards/{NEW_QUESTIONS}/{{dataset}}/simulate_choice.json",
     log:
         "logs/simulate_heldout_table/{dataset}.log",
+    benchmark:
+        "results/benchmarks/simulate_heldout_table/{dataset}.tsv"
     conda:
         "../../envs/simulate.yaml"
     threads: 1
@@ -251,7 +263,7 @@ rule simulate_heldout_table:
         runtime=10,
     params:
         min_n=config["evaluation"]["min_subgroup_individuals"],
-        features=lambda wildcards: simulate_option("features", "minilm"),
-        arch=lambda wildcards: simulate_option("arch", "sage"),
+        features=SIMULATE["features"],
+        arch=SIMULATE["arch"],
     script:
         "../scripts/simulate_heldout_table.py"

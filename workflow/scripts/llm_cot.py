@@ -39,7 +39,7 @@ with staged_outputs(dict(snakemake.output.items())) as out:
         reflection_tokens=int(options["reflection_tokens"]),
         answer_tokens=int(options["answer_tokens"]),
         max_prior=options.get("max_prior_answers"),
-        retry_temperature=float(options.get("retry_temperature", 0.7)),
+        retry_temperature=options["retry_temperature"],
         seed=int(snakemake.wildcards.seed),
     )
     info["model"] = snakemake.wildcards.model

@@ -24,9 +24,9 @@ with staged_outputs(dict(snakemake.output.items())) as out:
         model,
         tokenizer,
         position=snakemake.wildcards.position,
-        layers=options.get("layers", "all"),
-        batch_size=int(options.get("batch_size", 8)),
-        store_dtype=options.get("store_dtype", "bfloat16"),
+        layers=options["layers"],
+        batch_size=options["batch_size"],
+        store_dtype=options["store_dtype"],
         info={"model": snakemake.wildcards.model, "location": snakemake.params.location},
     )
     save_features(features, out["features"])

@@ -36,7 +36,7 @@ ridge, selected = fit_production_mapping(
 )
 validation = {
     "gnn_val_accuracy": read_json(snakemake.input.gnn_info)["best_val_accuracy"],
-    "mapping_val_accuracy": selected["val_accuracy_at_best"],
+    "mapping_val_accuracy": selected["best_val_accuracy"],
     "variant": selected["best_variant"],
     "alpha": selected["best_alpha"],
     "layer": selected["best_layer"],

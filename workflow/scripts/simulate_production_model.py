@@ -41,7 +41,7 @@ with staged_outputs(dict(snakemake.output.items())) as out:
         "validation": {
             "gnn_val_accuracy": gnn_info["best_val_accuracy"],
             "gnn_best_epoch": gnn_info["best_epoch"],
-            "mapping_val_accuracy": selected["val_accuracy_at_best"],
+            "mapping_val_accuracy": selected["best_val_accuracy"],
             "variant": selected["best_variant"],
             "alpha": selected["best_alpha"],
             "layer": selected["best_layer"],
@@ -55,4 +55,4 @@ with staged_outputs(dict(snakemake.output.items())) as out:
     }
     save_production_model(Path(out["info"]).parent, gnn, ridge, data, info)
     log.info("alpha %s, layer %s, mapping val accuracy %.4f", info["alpha"], info["layer"],
-             selected["val_accuracy_at_best"])  # fmt: skip
+             selected["best_val_accuracy"])  # fmt: skip

@@ -18,9 +18,9 @@ sim = simulate(
     [Path(path).parent for path in snakemake.input.models],
     load_study(snakemake.input.study),
     features=load_choice_features(snakemake.input.features),
-    n_boot=int(boot.get("n_boot", 200)),
-    level=float(boot.get("level", 0.95)),
-    seed=int(boot.get("seed", 0)),
+    n_boot=boot["n_boot"],
+    level=boot["level"],
+    seed=boot["seed"],
     evidence=pd.read_csv(snakemake.input.evidence, sep="\t"),
     choice=read_json(snakemake.input.choice),
 )

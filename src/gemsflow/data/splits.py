@@ -20,7 +20,11 @@ import pandas as pd
 from gemsflow.data.survey import SurveyData
 from gemsflow.errors import InputDataError
 
+# The one encoding of a split's parts: names in order, and each name's code in arrays and tensors.
 PARTS = ("train", "val", "test")
+EVAL_PARTS = PARTS[1:]
+TRAIN, VAL, TEST = range(len(PARTS))
+PART_CODE = {part: code for code, part in enumerate(PARTS)}
 
 
 @dataclass(frozen=True)

@@ -225,9 +225,9 @@ def join_answers(
     """Attach each split pair's answer (``columns`` of the responses) to the pairs, one to one.
 
     The single owner of the split-answer join: every stage that scores or trains on split pairs
-    (graph, predictions contract, mapping) reads the answers through here. ``pairs`` holds
-    ``individual`` and ``question`` (plus any columns to keep); a pair without an answer means the split
-    was built from another dataset, reported against ``source``.
+    (baselines, learners, graph, predictions contract, mapping, prompts, held-out evidence) reads the
+    answers through here. ``pairs`` holds ``individual`` and ``question`` (plus any columns to keep); a
+    pair without an answer means the split was built from another dataset, reported against ``source``.
     """
     pairs = pairs.astype({"individual": str, "question": str})
     answers = responses[["individual", "question", *columns]].astype(

@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gemsflow.data.splits import EVAL_PARTS
 from gemsflow.data.survey import SurveyData, join_answers
 from gemsflow.errors import InputDataError
 
 # A distribution that is off by more than this from summing to 1 is a method bug, not float rounding.
 PROB_SUM_TOLERANCE = 1e-3
-PARTS = ("val", "test")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def align(
         {"question": str, "code": "int64", "position": "int64"}
     )
 
-    held = split.loc[split["part"].isin(PARTS), ["individual", "question", "part"]].astype(str)
+    held = split.loc[split["part"].isin(EVAL_PARTS), ["individual", "question", "part"]].astype(str)
     held = join_answers(held, data.responses, source="split", columns=("code", "weight"))
     held = held.merge(positions.rename(columns={"position": "answer"}), on=["question", "code"])
     held = held.reset_index(drop=True)
@@ -190,7 +190,7 @@ def _per_part(
 ) -> dict[str, PartArrays]:
     """The aligned pairs as dense arrays, one :class:`PartArrays` per part."""
     out = {}
-    for part in PARTS:
+    for part in EVAL_PARTS:
         mask = (held["part"] == part).to_numpy()
         sub = held.loc[mask]
         ind_codes, uniques = pd.factorize(sub["individual"], sort=False)

@@ -47,7 +47,6 @@ import pandas as pd
 
 from gemsflow.data.survey import SurveyData
 from gemsflow.evaluation.contract import (
-    PARTS,
     PROB_SUM_TOLERANCE,
     PartArrays,
     QuestionInfo,
@@ -76,7 +75,6 @@ from gemsflow.evaluation.retest import read_retest_table, retest_metrics
 __all__ = [
     "EvaluationConfig",
     "LOG_LOSS_EPS",
-    "PARTS",
     "PROB_SUM_TOLERANCE",
     "PartArrays",
     "QuestionInfo",

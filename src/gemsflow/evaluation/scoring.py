@@ -15,13 +15,13 @@ from typing import Any
 
 import pandas as pd
 
+from gemsflow.data.splits import EVAL_PARTS
 from gemsflow.data.survey import SurveyData
 from gemsflow.evaluation.run_metrics import EvaluationConfig, evaluate
 
 SCHEMA = "gemsflow.metrics/1"
 PREDICTION_COLUMNS = ("individual", "question", "part", "code", "prob")
 # Plus the optional per-pair boolean ``abstained`` (docs/ARCHITECTURE.md): the method could not answer.
-EVAL_PARTS = ("val", "test")
 
 
 def expected_pairs(split: pd.DataFrame) -> pd.DataFrame:

@@ -22,7 +22,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from gemsflow.data.survey import SurveyData
+from gemsflow.data.survey import SurveyData, join_answers
 from gemsflow.evaluation.run_metrics import part_credit
 from gemsflow.evaluation.scoring import expected_pairs
 from gemsflow.evaluation.selection import DEFAULT_FOLDS, out_of_fold_frame, validation_folds
@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 
 
 def _train_answers(data: SurveyData, split: pd.DataFrame) -> pd.DataFrame:
-    train = split.loc[split["part"] == "train", ["individual", "question"]].astype(str)
-    return train.merge(data.responses.astype({"individual": str}), on=["individual", "question"])
+    train = split.loc[split["part"] == "train", ["individual", "question"]]
+    extra = tuple(c for c in data.responses.columns if c not in ("individual", "question"))
+    return join_answers(train, data.responses, source="split.parquet", columns=extra)
 
 
 def _question_distribution(

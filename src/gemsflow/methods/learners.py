@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gemsflow.data.survey import SurveyData
+from gemsflow.data.splits import PART_CODE, PARTS, TRAIN, VAL
+from gemsflow.data.survey import SurveyData, join_answers
 from gemsflow.errors import InputDataError
 from gemsflow.evaluation.accuracy import accuracy, pair_credit
 from gemsflow.evaluation.metrics import pair_log_loss
@@ -53,7 +54,8 @@ from gemsflow.evaluation.selection import (
 
 log = logging.getLogger(__name__)
 
-PART_CODES = {"train": 1, "val": 2, "test": 3}
+# A (person, question) cell of the answer grid with no pair in the split; others hold PART_CODE.
+NO_PAIR = -1
 
 
 @dataclass
@@ -80,7 +82,7 @@ class Problem:
     @property
     def evaluation_people(self) -> np.ndarray:
         """[N] bool: people with a val or test pair."""
-        return (self.part >= 2).any(axis=1)
+        return (self.part >= VAL).any(axis=1)
 
 
 def trait_one_hot(data: SurveyData, people: np.ndarray) -> np.ndarray:
@@ -114,26 +116,12 @@ def build_problem(data: SurveyData, split: pd.DataFrame) -> Problem:
     question_index = pd.Index(questions)
 
     rows = split[["individual", "question", "part"]].astype(str)
-    if not rows["part"].isin(list(PART_CODES)).all():
-        bad = rows.loc[~rows["part"].isin(list(PART_CODES)), "part"].iloc[0]
+    if not rows["part"].isin(PARTS).all():
+        bad = rows.loc[~rows["part"].isin(PARTS), "part"].iloc[0]
         raise InputDataError(
             "split.parquet", "part", f"unknown part {bad!r}", "use train, val or test"
         )
-    rows = rows.merge(
-        data.responses[["individual", "question", "code"]].astype(
-            {"individual": str, "question": str}
-        ),
-        on=["individual", "question"],
-        how="left",
-    )
-    if rows["code"].isna().any():
-        row = rows.loc[rows["code"].isna()].iloc[0]
-        raise InputDataError(
-            "split.parquet",
-            "individual/question",
-            f"pair ({row['individual']}, {row['question']}) has no answer in the responses",
-            "rebuild the split from the same canonical dataset",
-        )
+    rows = join_answers(rows, data.responses, source="split.parquet")
     positions = options[["question", "code", "position"]]
     rows = rows.astype({"code": "int64"}).merge(positions, on=["question", "code"], how="left")
     i = person_index.get_indexer(rows["individual"])
@@ -146,9 +134,9 @@ def build_problem(data: SurveyData, split: pd.DataFrame) -> Problem:
             "rebuild the split from the same canonical dataset",
         )
     answer = np.full((len(people), len(questions)), -1, dtype=np.int64)
-    part = np.zeros((len(people), len(questions)), dtype=np.int8)
+    part = np.full((len(people), len(questions)), NO_PAIR, dtype=np.int8)
     answer[i, q] = rows["position"].to_numpy(np.int64)
-    part[i, q] = rows["part"].map(PART_CODES).to_numpy(np.int8)
+    part[i, q] = rows["part"].map(PART_CODE).to_numpy(np.int8)
     return Problem(
         people=people,
         questions=questions,
@@ -163,14 +151,14 @@ def build_problem(data: SurveyData, split: pd.DataFrame) -> Problem:
 def reveal_rate(problem: Problem) -> float:
     """Fraction of the evaluation people's answers revealed to training (0 in setting 2)."""
     evaluation = problem.evaluation_people
-    answered = (problem.part[evaluation] > 0).sum()
-    return float((problem.part[evaluation] == 1).sum() / answered) if answered else 0.0
+    answered = (problem.part[evaluation] != NO_PAIR).sum()
+    return float((problem.part[evaluation] == TRAIN).sum() / answered) if answered else 0.0
 
 
 def answer_features(problem: Problem, seed: int, mask: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """[N, C] one-hot revealed answers (training people's thinned to the evaluation reveal rate) and the
     [N, Q] mask of the answers shown; ``mask`` > 0 draws another seeded thinning of training people."""
-    revealed = problem.part == 1
+    revealed = problem.part == TRAIN
     rate = reveal_rate(problem)
     rng = np.random.default_rng(seed if mask == 0 else [seed, mask])
     # One draw per (person, question), used only for people with nothing held out.
@@ -190,12 +178,12 @@ class EvalPairs:
 
     person: np.ndarray  # [n]
     question: np.ndarray  # [n]
-    part: np.ndarray  # [n] 2 val, 3 test
+    part: np.ndarray  # [n] VAL or TEST
     answer: np.ndarray  # [n] option position
 
     @classmethod
     def of(cls, problem: Problem) -> EvalPairs:
-        q, i = np.nonzero(problem.part.T >= 2)
+        q, i = np.nonzero(problem.part.T >= VAL)
         return cls(i, q, problem.part[i, q], problem.answer[i, q])
 
 
@@ -218,12 +206,11 @@ def predictions_frame(problem: Problem, pairs: EvalPairs, probs: np.ndarray) -> 
     codes = np.concatenate(problem.codes)
     prob = probs[pair, position]
     prob = prob / np.bincount(pair, weights=prob)[pair]
-    parts = np.array(["", "", "val", "test"])
     return pd.DataFrame(
         {
             "individual": problem.people[pairs.person[pair]],
             "question": np.asarray(problem.questions, dtype=object)[pairs.question[pair]],
-            "part": parts[pairs.part[pair]],
+            "part": np.asarray(PARTS)[pairs.part[pair]],
             "code": codes[problem.offsets[pairs.question[pair]] + position],
             "prob": prob.astype(np.float64),
         }
@@ -300,7 +287,7 @@ class Design:
         """``basis``: the design whose singular vectors to project on (the first mask's), so that every
         mask's summary columns mean the same."""
         p, shown = self.problem, self.shown
-        train = p.part == 1
+        train = p.part == TRAIN
         freq = np.zeros((len(p.questions), p.n_options.max()))
         q_idx = np.nonzero(train)[1]
         np.add.at(freq, (q_idx, p.answer[train]), 1.0)
@@ -351,7 +338,7 @@ class Design:
         block = self.answers[:, p.offsets[q] : p.offsets[q + 1]]
         own = self.shown[:, q].astype(np.float64)
         near = (self.agree - block @ block.T + 1.0) / (self.co_shown - np.outer(own, own) + 2.0)
-        voters = p.part[:, q] == 1
+        voters = p.part[:, q] == TRAIN
         near[:, ~voters] = -np.inf
         np.fill_diagonal(near, -np.inf)
         k = min(NEIGHBOURS, int(voters.sum()) - 1)
@@ -559,7 +546,9 @@ def per_question(
     """
     start = time.perf_counter()
     problem = build_problem(data, split)
-    untrained = ((problem.part >= 2).any(axis=0) & ~(problem.part == 1).any(axis=0)).nonzero()[0]
+    untrained = (
+        (problem.part >= VAL).any(axis=0) & ~(problem.part == TRAIN).any(axis=0)
+    ).nonzero()[0]
     if len(untrained):
         raise InputDataError(
             "split.parquet",
@@ -569,7 +558,7 @@ def per_question(
             f"run {estimator.name} in settings with the individual axis (setting1, setting2) only",
         )
     pairs = EvalPairs.of(problem)
-    is_val = pairs.part == 2
+    is_val = pairs.part == VAL
     n_options = problem.n_options
     grid = estimator.grid
     val_accuracy: dict[str, dict[str, float]] = {}
@@ -584,14 +573,14 @@ def per_question(
         fits, val_probs = [], [[] for _ in grid]
         for q in range(len(problem.questions)):
             x = design(q)
-            train = problem.part[:, q] == 1
+            train = problem.part[:, q] == TRAIN
             again = train & ~problem.evaluation_people
             x_fit = np.vstack([x[train], *(d(q)[again] for d in extra)])
             y_fit = np.concatenate(
                 [problem.answer[train, q]] + [problem.answer[again, q]] * len(extra)
             )
             fits.append((np.unique(y_fit), estimator.fit(x_fit, y_fit, seed)))
-            val_rows = problem.part[:, q] == 2
+            val_rows = problem.part[:, q] == VAL
             for k in range(len(grid)):
                 val_probs[k].append(
                     _question_probs(estimator, fits[q], k, x[val_rows], n_options[q])
@@ -615,7 +604,7 @@ def per_question(
     design = Design(problem, seed, name)
     blocks = []
     for q in range(len(problem.questions)):
-        rows = problem.part[:, q] >= 2
+        rows = problem.part[:, q] >= VAL
         blocks.append(
             _question_probs(estimator, fitted_by_set[name][q], k, design(q)[rows], n_options[q])
         )

@@ -27,14 +27,13 @@ import numpy as np
 import pandas as pd
 
 from gemsflow import io
+from gemsflow.data.splits import EVAL_PARTS
 from gemsflow.data.survey import join_answers
 from gemsflow.errors import InputDataError
 from gemsflow.evaluation.accuracy import pair_credit
 from gemsflow.evaluation.selection import DEFAULT_FOLDS, cross_fitted_choice, validation_folds
 
 log = logging.getLogger(__name__)
-
-EVAL_PARTS = ("val", "test")
 
 
 def standardise(x: np.ndarray, x_mean: np.ndarray, x_scale: np.ndarray) -> np.ndarray:
@@ -91,7 +90,7 @@ class RidgePath:
 
 
 @dataclass(frozen=True)
-class EvalPairs:
+class OptionRows:
     """Held-out (individual, question) pairs, one row per option of the pair's question.
 
     Rows of a pair are contiguous and in option order, so ``pair_start`` delimits them.
@@ -108,14 +107,14 @@ class EvalPairs:
         return len(self.pair_start)
 
 
-def pair_logits(indiv_emb: np.ndarray, choice_emb: np.ndarray, pairs: EvalPairs) -> np.ndarray:
+def pair_logits(indiv_emb: np.ndarray, choice_emb: np.ndarray, pairs: OptionRows) -> np.ndarray:
     """Dot-product decoder score of every option row (before the temperature)."""
     # One matrix product over the few distinct choices, then a gather, instead of a product per row.
     scores = indiv_emb @ choice_emb.T
     return scores[pairs.individual_index, pairs.choice_index]
 
 
-def pair_credits(logits: np.ndarray, pairs: EvalPairs) -> np.ndarray:
+def pair_credits(logits: np.ndarray, pairs: OptionRows) -> np.ndarray:
     """[pairs] tie-aware credit of per-row scores: each pair's rows laid out as one padded row."""
     if pairs.n_pairs == 0:
         return np.zeros(0)
@@ -128,13 +127,13 @@ def pair_credits(logits: np.ndarray, pairs: EvalPairs) -> np.ndarray:
     return pair_credit(scores, pairs.true_row - pairs.pair_start, valid=valid)
 
 
-def pair_accuracy(logits: np.ndarray, pairs: EvalPairs) -> float:
+def pair_accuracy(logits: np.ndarray, pairs: OptionRows) -> float:
     """Tie-aware accuracy of per-row scores (mean of :func:`pair_credits`); NaN without pairs."""
     credit = pair_credits(logits, pairs)
     return float(credit.mean()) if len(credit) else float("nan")
 
 
-def pair_softmax(logits: np.ndarray, pairs: EvalPairs) -> np.ndarray:
+def pair_softmax(logits: np.ndarray, pairs: OptionRows) -> np.ndarray:
     """Softmax over each pair's own options."""
     lengths = np.diff(np.append(pairs.pair_start, len(logits)))
     shifted = logits - np.repeat(np.maximum.reduceat(logits, pairs.pair_start), lengths)
@@ -165,7 +164,7 @@ def build_eval_pairs(
     options: pd.DataFrame,
     individual_ids: Sequence[str],
     choice_ids: Sequence[str],
-) -> EvalPairs:
+) -> OptionRows:
     """Option rows of every val/test pair of the split, indexed into the given individual and choice lists."""
     held = split.loc[split["part"].isin(EVAL_PARTS), ["individual", "question", "part"]]
     held = join_answers(held, responses, source="split.parquet").rename(columns={"code": "answer"})
@@ -192,7 +191,7 @@ def build_eval_pairs(
         .to_numpy()
     )
     is_true = (rows["code"] == rows["answer"]).to_numpy()
-    return EvalPairs(
+    return OptionRows(
         frame=rows.drop(columns="answer"),
         individual_index=individual_lookup.loc[rows["individual"]].to_numpy(),
         choice_index=choice_lookup.loc[rows["choice"]].to_numpy(),
@@ -214,7 +213,7 @@ MAIN_VARIANT = "choice_states"
 
 
 @dataclass(frozen=True)
-class ChoiceFeatures:
+class MappingFeatures:
     choices: list[str]
     layers: list[int]
     states: np.ndarray  # [n_choices, n_layers, dim]
@@ -237,7 +236,7 @@ def as_float64(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def read_float64_tensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Every tensor of a safetensors file as float64 numpy, and the file's metadata (torch-free)."""
     tensors, metadata = io.read_safetensors(path)
     return {name: as_float64(value) for name, value in tensors.items()}, metadata
@@ -249,16 +248,16 @@ def _meta_list(path: str | Path, metadata: dict[str, str], key: str) -> list:
     return json.loads(metadata[key])
 
 
-def load_choice_features(path: str | Path) -> ChoiceFeatures:
+def load_choice_features(path: str | Path) -> MappingFeatures:
     """Text embeddings or hidden states (same layout, see docs/ARCHITECTURE.md) as numpy features."""
     from gemsflow.methods.llm.features import load_features
 
     return from_stored(load_features(path, framework="np"))
 
 
-def from_stored(stored) -> ChoiceFeatures:
-    """``llm.features.ChoiceFeatures`` (torch float32 as built, or numpy as read) -> float64 numpy."""
-    return ChoiceFeatures(
+def from_stored(stored) -> MappingFeatures:
+    """``llm.features.MappingFeatures`` (torch float32 as built, or numpy as read) -> float64 numpy."""
+    return MappingFeatures(
         [str(c) for c in stored.choices],
         [int(layer) for layer in stored.layers],
         as_float64(stored.choice_states),
@@ -269,7 +268,7 @@ def from_stored(stored) -> ChoiceFeatures:
 
 def load_gnn_embeddings(path: str | Path) -> GnnEmbeddings:
     """The GNN's setting-3 export (``gemsflow.gnn_embeddings/1``, docs/ARCHITECTURE.md)."""
-    tensors, metadata = read_safetensors(path)
+    tensors, metadata = read_float64_tensors(path)
     for name in ("individual_embeddings", "choice_embeddings", "temperature"):
         if name not in tensors:
             raise InputDataError(path, name, "tensor missing", "retrain the setting-3 GNN")
@@ -304,7 +303,7 @@ class MappingResult:
 
 
 def _fit_and_eval_choices(
-    features: ChoiceFeatures, gnn: GnnEmbeddings, options: pd.DataFrame, split: pd.DataFrame
+    features: MappingFeatures, gnn: GnnEmbeddings, options: pd.DataFrame, split: pd.DataFrame
 ) -> tuple[list[str], list[str]]:
     """The training choices the ridge is fit on (with features and a GNN embedding) and the val/test
     choices it predicts (each must have features)."""
@@ -362,7 +361,7 @@ def require_features(available: pd.Index, choices: list[str], source: str, fix: 
 
 
 def fit_mapping(
-    features: ChoiceFeatures,
+    features: MappingFeatures,
     gnn: GnnEmbeddings,
     options: pd.DataFrame,
     split: pd.DataFrame,
@@ -402,7 +401,7 @@ def fit_mapping(
         features, train_rows, eval_rows, y_train, gnn, val_pairs, alphas, skip_embedding_layer
     )
 
-    def cell_logits(cell: dict[str, Any], on: EvalPairs) -> np.ndarray:
+    def cell_logits(cell: dict[str, Any], on: OptionRows) -> np.ndarray:
         states = features.candidates()[cell["variant"]]
         position = features.layers_of(states).index(cell["layer"])
         path = RidgePath.fit(states[train_rows, position], y_train)
@@ -432,7 +431,7 @@ def fit_mapping(
         "best_variant": best["variant"],
         "best_alpha": best["alpha"],
         "best_layer": best["layer"],
-        "val_accuracy_at_best": best["val_accuracy"],
+        "best_val_accuracy": best["val_accuracy"],
         "fold_selected": [
             {"predicts_fold": j, **{k: grid[c][k] for k in ("variant", "layer", "alpha")}}
             for j, c in enumerate(chosen)
@@ -465,7 +464,7 @@ def fit_mapping(
     return MappingResult(predictions, info)
 
 
-def keep_variants(features: ChoiceFeatures, variants: str | Sequence[str]) -> ChoiceFeatures:
+def keep_variants(features: MappingFeatures, variants: str | Sequence[str]) -> MappingFeatures:
     """The features restricted to the configured variants (``auto``: all), in the configured order."""
     if variants == "auto":
         return features
@@ -479,7 +478,7 @@ def keep_variants(features: ChoiceFeatures, variants: str | Sequence[str]) -> Ch
             "use auto or names of stored variants",
         )
     first, *rest = variants
-    return ChoiceFeatures(
+    return MappingFeatures(
         features.choices,
         features.layers,
         stored[first],
@@ -489,12 +488,12 @@ def keep_variants(features: ChoiceFeatures, variants: str | Sequence[str]) -> Ch
 
 
 def _validation_grid(
-    features: ChoiceFeatures,
+    features: MappingFeatures,
     train_rows: np.ndarray,
     eval_rows: np.ndarray,
     y_train: np.ndarray,
     gnn: GnnEmbeddings,
-    val_pairs: EvalPairs,
+    val_pairs: OptionRows,
     alphas: Sequence[float],
     skip_embedding_layer: bool,
 ) -> tuple[list[dict[str, Any]], np.ndarray]:
@@ -530,13 +529,13 @@ def _validation_grid(
     return grid, np.concatenate(credit)
 
 
-def _subset(pairs: EvalPairs, row_mask: np.ndarray) -> EvalPairs:
+def _subset(pairs: OptionRows, row_mask: np.ndarray) -> OptionRows:
     """The pairs whose rows are selected (a mask that keeps or drops whole pairs)."""
     kept_rows = np.flatnonzero(row_mask)
     new_index = np.full(len(row_mask), -1)
     new_index[kept_rows] = np.arange(len(kept_rows))
     start_kept = row_mask[pairs.pair_start]
-    return EvalPairs(
+    return OptionRows(
         frame=pairs.frame.loc[row_mask].reset_index(drop=True),
         individual_index=pairs.individual_index[row_mask],
         choice_index=pairs.choice_index[row_mask],

@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
+from gemsflow.data.splits import TRAIN, VAL
 from gemsflow.errors import InputDataError
 from gemsflow.evaluation.accuracy import accuracy
 from gemsflow.methods.learners import EvalPairs, Problem, build_problem, padded, predictions_frame
@@ -83,10 +84,10 @@ def training_answers(problem: Problem) -> Answers:
     offsets, n_options = problem.offsets, problem.n_options
     question_of = np.repeat(np.arange(len(n_options)), n_options)
     position = np.arange(offsets[-1]) - offsets[question_of]
-    person, question = np.nonzero(problem.part == 1)
+    person, question = np.nonzero(problem.part == TRAIN)
     chosen = np.zeros((len(problem.people), offsets[-1]))
     chosen[person, offsets[question] + problem.answer[person, question]] = 1.0
-    asked = (problem.part == 1).astype(np.float64)[:, question_of]
+    asked = (problem.part == TRAIN).astype(np.float64)[:, question_of]
     n_asked = asked.sum(axis=0)
     share = np.divide(chosen.sum(axis=0), n_asked, out=np.zeros(offsets[-1]), where=n_asked > 0)
     return Answers(chosen, asked, share, n_asked > 0, question_of, position, n_options[question_of])
@@ -150,7 +151,7 @@ def slot_rates(
     )
 
 
-def position_prior(answers: Answers, smoothing: float) -> np.ndarray:
+def left_out_position_prior(answers: Answers, smoothing: float) -> np.ndarray:
     """[C] the ``position_prior`` baseline's probabilities (Laplace ``smoothing`` per option), with a
     training question's own answers left out of its own options' prior."""
     uniform = 1.0 / answers.n_options
@@ -160,7 +161,7 @@ def position_prior(answers: Answers, smoothing: float) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Design:
+class CandidateDesign:
     """Per-option features of one candidate (variant, temperature, neighbours)."""
 
     popular: np.ndarray  # [C]
@@ -202,12 +203,12 @@ def centrality(features: np.ndarray, question_of: np.ndarray) -> np.ndarray:
 
 def design(
     answers: Answers, weights: np.ndarray, prior: np.ndarray, lean: np.ndarray, central: np.ndarray
-) -> Design:
+) -> CandidateDesign:
     popular = weights @ answers.share
     excess = (answers.chosen - answers.share[None, :]) * answers.asked
     mass = answers.asked @ weights.T
     personal = np.divide(excess @ weights.T, mass, out=np.zeros_like(mass), where=mass > 1e-9)
-    return Design(popular, personal, np.log(prior), lean, central)
+    return CandidateDesign(popular, personal, np.log(prior), lean, central)
 
 
 def pair_options(problem: Problem, person: np.ndarray, question: np.ndarray) -> np.ndarray:
@@ -262,7 +263,7 @@ def predict(
 
 
 def _fit_pairs(problem: Problem, max_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    person, question = np.nonzero(problem.part == 1)
+    person, question = np.nonzero(problem.part == TRAIN)
     if (
         len(person) > max_pairs
     ):  # a seeded subsample keeps the fit's memory bounded on large surveys
@@ -416,7 +417,7 @@ def fit_similar(
     it."""
     problem = build_problem(data, split)
     answers = training_answers(problem)
-    prior = position_prior(answers, smoothing)
+    prior = left_out_position_prior(answers, smoothing)
     lean = slot_rates(answers.chosen, answers.asked, answers, prior, shrinkage) - prior
     features = option_features(problem, choices, variants, data.options)
     kind = question_kind(problem.n_options)
@@ -426,7 +427,7 @@ def fit_similar(
     fit_answer = problem.answer[fit_person, fit_question]
     pairs = EvalPairs.of(problem)
     eval_options = pair_options(problem, pairs.person, pairs.question)
-    is_val = pairs.part == 2
+    is_val = pairs.part == VAL
 
     candidates, best = [], None
     for name, temperature, k in itertools.product(features, temperatures, neighbours):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gemsflow.data.survey import SurveyData
+from gemsflow.data.survey import SurveyData, join_answers
 from gemsflow.evaluation.run_metrics import distribution_distance
 from gemsflow.methods import mapping
 from gemsflow.simulation.studies import Study, StudyQuestion
@@ -51,8 +51,8 @@ def test_study(data: SurveyData, questions: list[str], name: str) -> Study:
 
 
 def study_features_from_dataset(
-    features: mapping.ChoiceFeatures, data: SurveyData, questions: list[str]
-) -> mapping.ChoiceFeatures:
+    features: mapping.MappingFeatures, data: SurveyData, questions: list[str]
+) -> mapping.MappingFeatures:
     """The dataset's own choice features renamed to study keys (``<question>_option_<position + 1>``).
 
     Study choices are coded 1..K in display order; the dataset's features were built from the same
@@ -62,7 +62,7 @@ def study_features_from_dataset(
     rows = pd.Series(np.arange(len(features.choices)), index=pd.Index(features.choices))
     keys = [f"{q}_option_{p + 1}" for q, p in zip(opts["question"], opts["position"], strict=True)]
     take = rows.loc[opts["choice"]].to_numpy()
-    return mapping.ChoiceFeatures(
+    return mapping.MappingFeatures(
         keys,
         list(features.layers),
         features.states[take],
@@ -73,9 +73,8 @@ def study_features_from_dataset(
 
 def answered(data: SurveyData, split: pd.DataFrame, part: str) -> pd.DataFrame:
     """Answers of one split part with the answer's position, the question's K and the person's traits."""
-    keys = split.loc[split["part"] == part, ["individual", "question"]].astype(str)
-    rows = data.responses[["individual", "question", "code"]].astype({"individual": str})
-    rows = rows.merge(keys, on=["individual", "question"])
+    keys = split.loc[split["part"] == part, ["individual", "question"]]
+    rows = join_answers(keys, data.responses, source="split.parquet")
     rows = rows.merge(data.options[["question", "code", "position"]], on=["question", "code"])
     rows = rows.merge(data.questions[["question", "n_options"]], on="question")
     people = data.individuals[["individual", "weight", *data.trait_names]].astype(
@@ -218,7 +217,7 @@ def no_contrast(shares: pd.DataFrame, method: str) -> pd.Series:
 
 
 def option_features(
-    data: SurveyData, features: mapping.ChoiceFeatures, variant: str, questions: list[str]
+    data: SurveyData, features: mapping.MappingFeatures, variant: str, questions: list[str]
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """The options of ``questions`` (question, position) and their unit ``variant`` features (last
     layer)."""
@@ -246,7 +245,7 @@ def nearest_question(
     shares: pd.DataFrame,
     train_shares: pd.DataFrame,
     data: SurveyData,
-    features: mapping.ChoiceFeatures,
+    features: mapping.MappingFeatures,
     variant: str,
     fallback: str,
 ) -> pd.Series:
@@ -282,7 +281,7 @@ def trait_lean(
     shares: pd.DataFrame,
     train_shares: pd.DataFrame,
     data: SurveyData,
-    features: mapping.ChoiceFeatures,
+    features: mapping.MappingFeatures,
     variant: str,
     base: str,
     temperature: float,

@@ -145,7 +145,7 @@ def build_similar_model(
     directory: str | Path,
     data: SurveyData,
     split: pd.DataFrame,
-    features: mapping.ChoiceFeatures,
+    features: mapping.MappingFeatures,
     info: dict[str, Any],
     options: dict[str, Any],
     smoothing: float,
@@ -181,7 +181,7 @@ def build_similar_model(
 
 
 def fit_production_mapping(
-    features: mapping.ChoiceFeatures,
+    features: mapping.MappingFeatures,
     gnn: mapping.GnnEmbeddings,
     data: SurveyData,
     split: pd.DataFrame,
@@ -256,7 +256,7 @@ def load_production_model(directory: str | Path) -> ProductionModel | SimilarPro
                 "production model file missing",
                 "build the model dir with the workflow (results/models/production/...)",
             )
-    tensors, _ = mapping.read_safetensors(directory / MODEL_FILE)
+    tensors, _ = mapping.read_float64_tensors(directory / MODEL_FILE)
     info = json.loads((directory / INFO_FILE).read_text())
     people = pd.read_parquet(directory / PEOPLE_FILE)
     if info.get("format") == SIMILAR_FORMAT:
@@ -316,9 +316,9 @@ def study_features(study: Study, embedder: dict[str, Any]):
     return text_embeddings(study_survey(study), embedder)
 
 
-def as_mapping_features(features) -> mapping.ChoiceFeatures:
+def as_mapping_features(features) -> mapping.MappingFeatures:
     """Features as the mapping reads them, whether loaded already or built in memory (torch)."""
-    if isinstance(features, mapping.ChoiceFeatures):
+    if isinstance(features, mapping.MappingFeatures):
         return features
     return mapping.from_stored(features)
 
@@ -335,7 +335,7 @@ def population_mask(people: pd.DataFrame, population: dict[str, tuple[str, ...]]
 
 
 def _study_states(
-    model, features: mapping.ChoiceFeatures, study: Study, variant: str, layer: int
+    model, features: mapping.MappingFeatures, study: Study, variant: str, layer: int
 ) -> np.ndarray:
     """[options of the study in question order, dim] features of one variant and layer."""
     candidates = features.candidates()
@@ -362,7 +362,7 @@ def _study_states(
 
 
 def question_support(
-    models: Sequence, study: Study, features: mapping.ChoiceFeatures
+    models: Sequence, study: Study, features: mapping.MappingFeatures
 ) -> dict[str, float] | None:
     """Per study question, :meth:`~gemsflow.methods.similar_questions.SimilarModel.support` averaged over
     seeds (None for models that keep no training options' features)."""
@@ -376,7 +376,7 @@ def question_support(
     }
 
 
-def _similar_states(model, study: Study, features: mapping.ChoiceFeatures) -> np.ndarray:
+def _similar_states(model, study: Study, features: mapping.MappingFeatures) -> np.ndarray:
     # The similar model reads the last layer of its variant (as gemsflow.methods.similar_questions does).
     variant = model.info["variant"]
     layer = features.layers_of(features.candidates().get(variant, features.states))[-1]
@@ -384,7 +384,7 @@ def _similar_states(model, study: Study, features: mapping.ChoiceFeatures) -> np
 
 
 def question_probabilities(
-    model, study: Study, features: mapping.ChoiceFeatures
+    model, study: Study, features: mapping.MappingFeatures
 ) -> list[np.ndarray]:
     """Per study question, ``[people of the model, K]`` answer distributions."""
     sizes = [len(q.options) for q in study.questions]
@@ -405,7 +405,7 @@ def question_probabilities(
 
 
 def predict_individuals(
-    models: Sequence, study: Study, features: mapping.ChoiceFeatures
+    models: Sequence, study: Study, features: mapping.MappingFeatures
 ) -> pd.DataFrame:
     """One row per (seed, person of the question's population, question, option): ``prob``."""
     frames = []

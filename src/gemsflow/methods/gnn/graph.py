@@ -28,12 +28,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gemsflow.data.splits import PART_CODE, TRAIN, VAL
 from gemsflow.data.survey import SurveyData, join_answers
 from gemsflow.errors import InputDataError
 
 FORMAT = "gemsflow.graph/1"
-TRAIN, VAL, TEST = 0, 1, 2
-ROLE_OF_PART = {"train": TRAIN, "val": VAL, "test": TEST}
 
 
 def fingerprint(*parts: Any) -> str:
@@ -112,7 +111,7 @@ def build_graph(
     ind_idx, q_idx, choice_idx = _answer_indices(
         answers, options, individuals, questions, split_source
     )
-    role = answers["part"].map(ROLE_OF_PART).to_numpy(np.int64)
+    role = answers["part"].map(PART_CODE).to_numpy(np.int64)
     if new_questions:
         fraction = float(setting_config.get("imputation_val_fraction", 0.05))
         role = np.where(_imputation_holdout(ind_idx, fraction, seed), VAL, TRAIN)
@@ -221,7 +220,7 @@ def _check_split(split: pd.DataFrame, split_source: str) -> None:
             "column missing",
             "rebuild the split (gemsflow.data.splits)",
         )
-    bad_parts = set(split["part"].astype(str)) - set(ROLE_OF_PART)
+    bad_parts = set(split["part"].astype(str)) - set(PART_CODE)
     if bad_parts:
         raise InputDataError(
             split_source,
@@ -285,6 +284,6 @@ def counts(bundle: dict[str, Any]) -> Counts:
         individuals=len(bundle["individuals"]),
         choices=len(bundle["choices"]),
         subgroups=len(bundle["subgroups"]),
-        answers_by_role={name: int((role == code).sum()) for name, code in ROLE_OF_PART.items()},
+        answers_by_role={name: int((role == code).sum()) for name, code in PART_CODE.items()},
         memberships=int(bundle["membership"].shape[1]),
     )

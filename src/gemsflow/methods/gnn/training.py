@@ -28,6 +28,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from gemsflow.config import setting_config
+from gemsflow.data.splits import TEST, TRAIN, VAL
 from gemsflow.errors import InputDataError
 from gemsflow.evaluation.accuracy import pair_credit
 from gemsflow.evaluation.selection import (
@@ -37,7 +38,6 @@ from gemsflow.evaluation.selection import (
     validation_folds,
 )
 from gemsflow.io import atomic_path, write_json, write_parquet, write_text
-from gemsflow.methods.gnn.graph import TEST, TRAIN, VAL
 from gemsflow.methods.gnn.models import GemsModel, full_edge_index
 from gemsflow.reproducibility import DEFAULT_THREADS, configure_torch
 

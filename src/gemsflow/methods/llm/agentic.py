@@ -15,10 +15,10 @@ import re
 import numpy as np
 import pandas as pd
 
-from gemsflow.data.survey import SurveyData, letters
+from gemsflow.data.survey import SurveyData, join_answers, letters
 from gemsflow.methods.llm import templates
 from gemsflow.methods.llm.backends import Backend
-from gemsflow.methods.llm.letters import LetterScores, predictions_frame
+from gemsflow.methods.llm.letters import LetterScores, letter_predictions
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def run_cot(
     reflection_tokens: int,
     answer_tokens: int,
     max_prior: int | None = 40,
-    retry_temperature: float = 0.7,
+    retry_temperature: float,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, dict]:
     """Predictions for ``records`` (zero-shot prompt records give codes, letters and the target question)."""
@@ -130,7 +130,7 @@ def run_cot(
         "example_reply": replies[0][:500] if replies else "",
     }
     log.info("agentic CoT: %d of %d answers invalid", n_invalid, len(records))
-    return predictions_frame(records, letter_scores(records, parsed)), info
+    return letter_predictions(records, letter_scores(records, parsed)), info
 
 
 def _reflect(
@@ -145,9 +145,7 @@ def _reflect(
     seed: int,
 ) -> dict[str, str]:
     """Individual -> the model's reflection on their profile and training answers (one call each)."""
-    pool = split[split["part"] == "train"].merge(
-        data.responses[["individual", "question", "code"]], on=["individual", "question"]
-    )
+    pool = join_answers(split[split["part"] == "train"], data.responses, source="split.parquet")
     prior = prior_answers(data, pool, people, max_prior)
     reflection_prompts = [
         templates.REFLECTION_INTRO.format(persona=personas[p], prior=prior[p])

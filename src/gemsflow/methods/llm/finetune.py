@@ -40,23 +40,9 @@ from tqdm import tqdm
 
 from gemsflow.evaluation.selection import DEFAULT_FOLDS, out_of_fold_frame, validation_folds
 from gemsflow.methods.llm.backends import TransformersBackend, load_causal_lm, right_padded
-from gemsflow.methods.llm.letters import LetterScores, predictions_frame
+from gemsflow.methods.llm.letters import LetterScores, letter_predictions
 
 log = logging.getLogger(__name__)
-
-DEFAULTS = {
-    "r": 8,
-    "alpha": 32,
-    "dropout": 0.05,
-    "target_modules": ["q_proj", "v_proj"],
-    "lr": 2e-4,
-    "epochs": 3,
-    "batch_size": 8,
-    "grad_accum": 1,
-    "warmup_ratio": 0.1,
-    "weight_decay": 0.0,
-    "eval_batch_size": 16,
-}
 
 
 def _batches(lengths: list[int], batch_size: int, generator: torch.Generator) -> list[list[int]]:
@@ -193,7 +179,7 @@ def train_lora(
     val_credit: Callable[[pd.DataFrame], tuple[pd.Series, np.ndarray]],
     adapter_dir: str | Path,
     *,
-    settings: dict | None = None,
+    settings: dict,
     seed: int = 0,
     folds: int = DEFAULT_FOLDS,
     unit: str = "individual",
@@ -208,7 +194,9 @@ def train_lora(
     """
     from accelerate import Accelerator
 
-    cfg = {**DEFAULTS, **(settings or {})}
+    cfg = (
+        settings  # llm.lora merged with the model's overrides; config/config.yaml owns the defaults
+    )
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -250,7 +238,7 @@ def train_lora(
     info = {
         "epochs": history,
         "best_epoch": best["epoch"],
-        "val_accuracy_at_best": best["val_accuracy"],
+        "best_val_accuracy": best["val_accuracy"],
         "val_accuracy_before_training": before["val_accuracy"],
         "fold_selected": [
             {"predicts_fold": j, "epoch": history[c]["epoch"]} for j, c in enumerate(chosen)
@@ -317,7 +305,7 @@ def _validate(
     model.eval()
     scorer.model = accelerator.unwrap_model(model)
     scores = sharded_scores(accelerator, scorer, val_records)
-    predictions = predictions_frame(val_records, scores)
+    predictions = letter_predictions(val_records, scores)
     units, credit = val_credit(predictions)
     entry = {
         "epoch": epoch,
@@ -348,4 +336,4 @@ def _score_selected(
         scorer.model.save_pretrained(adapter_dir)
     test_scores = sharded_scores(accelerator, scorer, test_records)
     accelerator.wait_for_everyone()
-    return predictions_frame(test_records, test_scores)
+    return letter_predictions(test_records, test_scores)

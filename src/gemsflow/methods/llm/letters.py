@@ -76,7 +76,7 @@ def from_token_string_logprobs(
     return from_letter_probs(raw)
 
 
-def predictions_frame(records: list[dict], scores: list[LetterScores]) -> pd.DataFrame:
+def letter_predictions(records: list[dict], scores: list[LetterScores]) -> pd.DataFrame:
     """One row per option of each record: ``individual, question, part, code, prob, abstained``."""
     rows = []
     for record, score in zip(records, scores, strict=True):

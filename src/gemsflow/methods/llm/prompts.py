@@ -16,14 +16,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gemsflow.data.splits import Panel
-from gemsflow.data.survey import SurveyData, letters
+from gemsflow.data.splits import PARTS, Panel
+from gemsflow.data.survey import SurveyData, join_answers, letters
 from gemsflow.errors import InputDataError
 from gemsflow.methods.llm import templates
 
 log = logging.getLogger(__name__)
-
-PARTS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -198,9 +196,7 @@ def _targets_and_pool(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The answered pairs of ``part`` (of a seeded sample of ``max_individuals`` people) and the
     training answers the few-shot examples come from."""
-    answers = split.merge(
-        data.responses[["individual", "question", "code"]], on=["individual", "question"]
-    )
+    answers = join_answers(split, data.responses, source="split.parquet")
     targets = answers[answers["part"] == part]
     targets = targets[["individual", "question", "code"]].reset_index(drop=True)
     if max_individuals is not None:

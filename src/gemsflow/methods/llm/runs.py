@@ -11,7 +11,7 @@ import pandas as pd
 
 from gemsflow.io import write_json, write_parquet
 from gemsflow.methods.llm.backends import Backend
-from gemsflow.methods.llm.letters import predictions_frame
+from gemsflow.methods.llm.letters import letter_predictions
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def score_records(backend: Backend, records: list[dict]) -> tuple[pd.DataFrame, 
         len(records),
         info["valid_letter_mass_mean"] or 0,
     )
-    return predictions_frame(records, scores), info
+    return letter_predictions(records, scores), info
 
 
 def validation_credit(
