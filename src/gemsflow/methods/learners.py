@@ -555,7 +555,7 @@ def per_question(
             "part",
             f"question {problem.questions[untrained[0]]!r} is held out with no training answer "
             "(a new-question split)",
-            f"run {estimator.name} in settings with the individual axis (setting1, setting2) only",
+            f"run {estimator.name} in settings with axis: individual only",
         )
     pairs = EvalPairs.of(problem)
     is_val = pairs.part == VAL

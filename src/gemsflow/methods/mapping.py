@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from gemsflow import io
-from gemsflow.data.splits import EVAL_PARTS
+from gemsflow.data.splits import EVAL_PARTS, PARTS
 from gemsflow.data.survey import join_answers
 from gemsflow.errors import InputDataError
 from gemsflow.evaluation.accuracy import pair_credit
@@ -152,10 +152,10 @@ def question_parts(split: pd.DataFrame) -> dict[str, list[str]]:
             "part",
             f"question {question!r} is in parts {sorted(mixed.iloc[0])}; the mapping needs a "
             "question-axis split where every question lies in one part",
-            "use a setting with axis: question (setting3) and eval_partial_ratio: 0",
+            "use a setting with axis: question and eval_partial_ratio: 0",
         )
     parts = per_question.map(lambda values: values[0])
-    return {part: sorted(parts.index[parts == part]) for part in ("train", "val", "test")}
+    return {part: sorted(parts.index[parts == part]) for part in PARTS}
 
 
 def build_eval_pairs(
