@@ -32,7 +32,7 @@ rule build_graph:
 
 rule train_gnn:
     input:
-        graph="results/graphs/{setting}/{dataset}/seed{seed}/graph.pt",
+        graph=rules.build_graph.output.graph,
     output:
         # update(): Snakemake keeps the previous run's files until the script replaces them on success.
         predictions=update(f"{GNN_RUN}/predictions.parquet"),

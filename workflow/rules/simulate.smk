@@ -164,35 +164,6 @@ rule study_features:
         "../scripts/simulate_study_features.py"
 
 
-rule simulate_study:
-    input:
-        study=checked_study,
-        features=lambda wildcards: STUDY_FEATURES.format(
-            study=wildcards.study, features=SIMULATE["features"]
-        ),
-        models=production_models,
-        evidence=f"results/leaderboards/{NEW_QUESTIONS}/{{dataset}}/contrast_evidence.tsv",
-        choice=f"results/leaderboards/{NEW_QUESTIONS}/{{dataset}}/simulate_choice.json",
-        heldout_runs=study_evidence_files,
-    output:
-        directory("results/simulate/{dataset}/{study}"),
-    log:
-        "logs/simulate_study/{dataset}/{study}.log",
-    benchmark:
-        "results/benchmarks/simulate_study/{dataset}/{study}.tsv"
-    conda:
-        "../../envs/simulate.yaml"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=15,
-    params:
-        bootstrap=SIMULATE["bootstrap"],
-        heldout=study_evidence,
-    script:
-        "../scripts/simulate_study.py"
-
-
 HELDOUT = "results/simulate_heldout/{dataset}/{arch}-{features}/seed{seed}"
 
 
@@ -267,3 +238,32 @@ rule simulate_heldout_table:
         arch=SIMULATE["arch"],
     script:
         "../scripts/simulate_heldout_table.py"
+
+
+rule simulate_study:
+    input:
+        study=checked_study,
+        features=lambda wildcards: STUDY_FEATURES.format(
+            study=wildcards.study, features=SIMULATE["features"]
+        ),
+        models=production_models,
+        evidence=f"results/leaderboards/{NEW_QUESTIONS}/{{dataset}}/contrast_evidence.tsv",
+        choice=f"results/leaderboards/{NEW_QUESTIONS}/{{dataset}}/simulate_choice.json",
+        heldout_runs=study_evidence_files,
+    output:
+        directory("results/simulate/{dataset}/{study}"),
+    log:
+        "logs/simulate_study/{dataset}/{study}.log",
+    benchmark:
+        "results/benchmarks/simulate_study/{dataset}/{study}.tsv"
+    conda:
+        "../../envs/simulate.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    params:
+        bootstrap=SIMULATE["bootstrap"],
+        heldout=study_evidence,
+    script:
+        "../scripts/simulate_study.py"
