@@ -103,6 +103,12 @@ GNN_METHOD = name_pattern(gnn_methods(config["gnn"]))
 GNN_RUN = "results/runs/{setting}/{dataset}/{arch}/seed{seed}"
 BENCHMARKS = "results/benchmarks"
 SIMULATE = config["simulate"]
+# Simulation: production models, study features and held-out evidence.
+PRODUCTION = "results/models/production/{dataset}"
+PRODUCTION_GNN = f"{PRODUCTION}/{{arch}}/seed{{seed}}"
+PRODUCTION_MODEL = f"{PRODUCTION_GNN}/{{features}}"
+STUDY_FEATURES = "results/study_features/{study}/{features}/text_embeddings.safetensors"
+HELDOUT = "results/simulate_heldout/{dataset}/{arch}-{features}/seed{seed}"
 # The question-axis setting whose splits and runs back simulation and its held-out evidence: the first
 # configured (new_question_regime() says how to add one where none is).
 QUESTION_SETTINGS = settings_on_axis(config, "question")

@@ -4,11 +4,6 @@
 # its text features and its simulation. Planning stays torch-free: graph_config/resolve_config and
 # features_path come from common.smk.
 
-PRODUCTION = "results/models/production/{dataset}"
-PRODUCTION_GNN = f"{PRODUCTION}/{{arch}}/seed{{seed}}"
-PRODUCTION_MODEL = f"{PRODUCTION_GNN}/{{features}}"
-STUDY_FEATURES = "results/study_features/{study}/{features}/text_embeddings.safetensors"
-
 
 wildcard_constraints:
     study="[A-Za-z0-9_]+",
@@ -162,9 +157,6 @@ rule study_features:
         embedder=study_embedder,
     script:
         "../scripts/simulate_study_features.py"
-
-
-HELDOUT = "results/simulate_heldout/{dataset}/{arch}-{features}/seed{seed}"
 
 
 rule simulate_heldout:
