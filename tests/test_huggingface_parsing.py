@@ -116,7 +116,10 @@ def test_twin_layout_is_readable_by_the_gems_loader(tmp_path):
         "cregion": {"column": "BLOCK0QID11_W1", "description": "Region"},
         "age": {"column": "BLOCK0QID13_W1", "description": "Age"},
     }
-    data = load_gems_layout("twin", tmp_path, "twin", traits, min_answers=1)
+    data = load_gems_layout(
+        "twin", tmp_path, "twin", traits,
+        id_column="QKEY", weight_column="WEIGHT_W1", min_answers=1, ordinal="auto",
+    )  # fmt: skip
     assert data.individuals["cregion"].tolist() == ["west", "midwest", "south"]
     assert data.individuals["age"].tolist() == ["18-29", "50-64", "65+"]
     assert len(data.responses) == 3 + 3 + 1
@@ -197,7 +200,10 @@ def test_dk_layout_codes_answers_by_text_whatever_the_display_order(tmp_path):
 
     write_gems_layout(layout, tmp_path, "dk")
     traits = {"pre_accuracy": {"column": "pre_accuracy", "description": "Expected score"}}
-    data = load_gems_layout("dk", tmp_path, "dk", traits, min_answers=1)
+    data = load_gems_layout(
+        "dk", tmp_path, "dk", traits,
+        id_column="QKEY", weight_column="WEIGHT_W1", min_answers=1, ordinal="auto",
+    )  # fmt: skip
     assert data.individuals["pre_accuracy"].tolist() == ["get 1 correct", "get 0 correct"]
     assert pd.read_csv(tmp_path / "dk_responses.csv").columns[-1] == "WEIGHT_W1"
 

@@ -188,7 +188,10 @@ def test_gems_loader_reads_the_synthetic_layout(tmp_path):
 
     survey = write_synthetic_gems_layout(tmp_path, n_individuals=50, n_questions=8, seed=2)
     traits = {name: {"column": name, "description": d} for name, d in trait_descriptions().items()}
-    data = load_gems_layout("synthetic", tmp_path, "synthetic", traits, min_answers=1)
+    data = load_gems_layout(
+        "synthetic", tmp_path, "synthetic", traits,
+        id_column="QKEY", weight_column="WEIGHT_W1", min_answers=1, ordinal="auto",
+    )  # fmt: skip
     assert len(data.individuals) == 50
     assert len(data.responses) == int((survey.answers >= 0).sum())
     ordinal = dict(zip(data.questions["question"], data.questions["ordinal"], strict=True))

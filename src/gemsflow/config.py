@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 from typing import Any
 
 from gemsflow.errors import InputDataError
 from gemsflow.methods.registry import GNN_ARCHS
 
 CONFIG_FILE = "config/config.yaml"
+# The project folder (src layout: the package sits in <project>/src/gemsflow) and the config schema, the
+# one owner of every config default.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_FILE = PROJECT_ROOT / "config" / "schema.yaml"
 ARCHS = tuple(GNN_ARCHS)
 SUPERVISION_MODES = ("edges", "individuals")
 AXES = ("individual", "question")

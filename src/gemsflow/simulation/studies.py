@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gemsflow.config import PROJECT_ROOT
 from gemsflow.errors import InputDataError
 from gemsflow.yaml_files import load_yaml
 
-SCHEMA = Path(__file__).resolve().parents[3] / "config" / "studies" / "study.schema.json"
+SCHEMA = PROJECT_ROOT / "config" / "studies" / "study.schema.json"
 
 
 @dataclass(frozen=True)

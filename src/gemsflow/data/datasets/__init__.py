@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gemsflow.config import SCHEMA_FILE
 from gemsflow.data.survey import SurveyData
 from gemsflow.errors import InputDataError
 
@@ -23,6 +24,18 @@ def resolve_paths(entry: Mapping[str, Any], gems_data_dir: str | Path) -> dict[s
         if isinstance(value, str) and "{gems_data_dir}" in value:
             resolved[key] = value.replace("{gems_data_dir}", str(gems_data_dir))
     return resolved
+
+
+def with_defaults(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The entry with the defaults of config/schema.yaml's dataset entries (their one owner) filled in,
+    as the workflow's config check fills them; so a notebook may give a partial entry."""
+    from gemsflow.config_checks import load_schema
+
+    fields = load_schema(SCHEMA_FILE)["properties"]["datasets"]["additionalProperties"][
+        "properties"
+    ]
+    defaults = {key: spec["default"] for key, spec in fields.items() if "default" in spec}
+    return {**defaults, **entry}
 
 
 def source_files(entry: Mapping[str, Any]) -> list[str]:
@@ -47,6 +60,7 @@ def source_files(entry: Mapping[str, Any]) -> list[str]:
 
 def load_source(name: str, entry: Mapping[str, Any]) -> SurveyData:
     """Build the canonical dataset ``name`` from its (path-resolved) config entry."""
+    entry = with_defaults(entry)
     fmt = entry["format"]
     if fmt == "gems":
         from gemsflow.data.datasets.gems_layout import load_gems_layout
@@ -56,10 +70,10 @@ def load_source(name: str, entry: Mapping[str, Any]) -> SurveyData:
             entry["dir"],
             entry["prefix"],
             entry.get("traits", {}),
-            id_column=entry.get("id_column", "QKEY"),
+            id_column=entry["id_column"],
             weight_column=entry.get("weight_column"),
-            min_answers=entry.get("min_answers", 0),
-            ordinal=entry.get("ordinal", "auto"),
+            min_answers=entry["min_answers"],
+            ordinal=entry["ordinal"],
         )
     if fmt == "opinionqa":
         from gemsflow.data.datasets.opinionqa import load_opinionqa

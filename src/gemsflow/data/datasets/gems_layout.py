@@ -338,10 +338,10 @@ def load_gems_layout(
     prefix: str,
     traits: Mapping[str, Mapping[str, str]],
     *,
-    id_column: str = "QKEY",
-    weight_column: str | None = "WEIGHT_W1",
-    min_answers: int = 0,
-    ordinal: str | list[str] = "auto",
+    id_column: str,
+    weight_column: str | None,
+    min_answers: int,
+    ordinal: str | list[str],
 ) -> SurveyData:
     """Read a GEMS-layout dataset into canonical form.
 

@@ -54,10 +54,7 @@ from gemsflow.errors import InputDataError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FILE_PATTERN = "ATP W{wave}.sav"
 DEFAULT_WEIGHT_COLUMN = "WEIGHT_W{wave}"
-DEFAULT_INVALID_CODES = (99,)
-DEFAULT_INVALID_LABELS = ("refused", "don't know/refused", "dk/refused", "no answer", "skipped")
 
 # Trait -> (description, candidate columns tried in order, categories of the common vocabulary).
 TRAIT_COLUMNS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
@@ -270,9 +267,12 @@ def _read_text_json(path: Path, kind: str) -> Any:
 
 
 def _settings(entry: Mapping[str, Any]) -> dict[str, Any]:
+    from gemsflow.data.datasets import with_defaults
+
+    entry = with_defaults(entry)
     directory = Path(entry["dir"])
     prefix = entry.get("prefix", "opinionqa")
-    scope = entry.get("min_answers_scope", "wave")
+    scope = entry["min_answers_scope"]
     if scope not in ("wave", "pooled"):
         raise InputDataError(
             None, "min_answers_scope", f"unknown scope {scope!r}", "use 'wave' or 'pooled'"
@@ -297,20 +297,18 @@ def _settings(entry: Mapping[str, Any]) -> dict[str, Any]:
         "dir": directory,
         "prefix": prefix,
         "raw_dir": Path(entry.get("raw_dir") or directory / "raw_data"),
-        "file_pattern": entry.get("file_pattern", DEFAULT_FILE_PATTERN),
+        "file_pattern": entry["file_pattern"],
         "waves": entry.get("waves"),
-        "id_column": entry.get("id_column", "QKEY"),
+        "id_column": entry["id_column"],
         # A pattern with {wave}; null weighs everyone 1.
         "weight_column": entry.get("weight_column", DEFAULT_WEIGHT_COLUMN),
-        "min_answers": int(entry.get("min_answers", 0)),
+        "min_answers": int(entry["min_answers"]),
         "scope": scope,
-        "invalid_codes": {int(c) for c in entry.get("invalid_codes", DEFAULT_INVALID_CODES)},
-        "invalid_labels": {
-            _normalise(x) for x in entry.get("invalid_labels", DEFAULT_INVALID_LABELS)
-        },
-        "strict_traits": bool(entry.get("strict_traits", False)),
+        "invalid_codes": {int(c) for c in entry["invalid_codes"]},
+        "invalid_labels": {_normalise(x) for x in entry["invalid_labels"]},
+        "strict_traits": bool(entry["strict_traits"]),
         "traits": traits,
-        "ordinal": entry.get("ordinal", "auto"),
+        "ordinal": entry["ordinal"],
     }
 
 
