@@ -32,6 +32,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+LORA = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["llm"]["lora"]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from llm_scoring_throughput import (  # noqa: E402
     build_model,
@@ -131,7 +132,8 @@ def check_lora(data, split, size: dict, work: Path):
         prompts["test"][: n // 5],
         validation_credit(data, val_split),
         work / "adapter",
-        settings={"epochs": 1, "batch_size": 8, "lr": 2e-4},
+        # llm.lora's defaults (config/config.yaml owns them), one epoch without accumulation.
+        settings={**LORA, "epochs": 1, "batch_size": 8, "grad_accum": 1, "lr": 2e-4},
         seed=0,
     )
     seconds = time.perf_counter() - start

@@ -54,6 +54,7 @@ def test_default_size_is_76000_respondent_waves_over_the_14_shipped_waves(shared
     assert evo.codes == [1, 2, 8]
 
 
+@pytest.mark.slow
 def test_waves_are_laid_out_like_pew_releases(small_set, shared_gems):
     entry, written = small_set
     questions = read_questions(shared_gems / "opinionqa", "opinionqa")
@@ -81,6 +82,7 @@ def test_waves_are_laid_out_like_pew_releases(small_set, shared_gems):
     assert form_one and frame.loc[frame["FORM_W36"] == 2, form_one].isna().all().all()
 
 
+@pytest.mark.slow
 def test_reader_counts_every_answer_and_refusal_the_generator_wrote(small_set):
     entry, written = small_set
     data = load_opinionqa("atp", {**entry, "min_answers": 0})
@@ -98,6 +100,7 @@ def test_reader_counts_every_answer_and_refusal_the_generator_wrote(small_set):
     assert respondents.duplicated().any()
 
 
+@pytest.mark.slow
 def test_min_answers_rule_empties_the_small_waves_and_says_so(small_set, caplog):
     entry, _ = small_set
     with caplog.at_level(logging.WARNING):
@@ -119,6 +122,7 @@ def test_min_answers_rule_empties_the_small_waves_and_says_so(small_set, caplog)
     assert set(SMALL_WAVES) <= set(pooled.individuals["wave"])
 
 
+@pytest.mark.slow
 def test_every_pew_demographic_label_gets_the_category_it_stands_for(small_set):
     entry, _ = small_set
     data = load_opinionqa("atp", {**entry, "min_answers": 0})
@@ -138,6 +142,7 @@ def test_every_pew_demographic_label_gets_the_category_it_stands_for(small_set):
     assert sum(data.filter_log["traits"]["refused"].values()) > 0
 
 
+@pytest.mark.slow
 def test_answers_depend_on_traits_so_subgroups_beat_the_overall_majority(shared_gems, tmp_path):
     """Half of each wave's people predict the other half: the majority answer within the person's
     party beats the overall majority answer."""

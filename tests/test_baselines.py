@@ -20,6 +20,7 @@ from gemsflow.methods.baselines import majority, subgroup_majority
         ("dunning_kruger", "setting2", 0.5623, 0.5657),
     ],
 )
+@pytest.mark.slow
 def test_majority_matches_reference_figures(real_dataset, dataset, setting, val, test):
     from conftest import load_config
 

@@ -42,6 +42,7 @@ def run_files(tmp_path, setting: str) -> dict[str, str]:
     return {name: str(tmp_path / suffix[name]) for name in names}
 
 
+@pytest.mark.slow
 def test_same_seed_same_run_and_different_seed_differs(tmp_path):
     _, _, bundle = make_bundle("setting1")
     infos, states = [], []
@@ -102,6 +103,7 @@ def test_setting3_exports_embeddings_of_training_choices_only(tmp_path):
     assert set(individuals) == set(split["individual"])
 
 
+@pytest.mark.slow
 def test_training_beats_per_question_majority(tmp_path):
     data, split, bundle = make_bundle("setting1")
     out = run_files(tmp_path, "setting1")
@@ -116,6 +118,7 @@ def test_training_beats_per_question_majority(tmp_path):
     assert metrics["accuracy"] > majority_acc + 0.15, (metrics["accuracy"], majority_acc)
 
 
+@pytest.mark.slow
 def test_a_smaller_patience_replayed_on_a_longer_run_matches_training_with_it(tmp_path):
     """benchmarks/patience_replay.py prices a patience from finished runs; that holds only if the longer
     run contains the shorter one epoch for epoch, the stopping rule aside."""
@@ -174,6 +177,7 @@ def _thread_run(tmp_path, name: str, outer: int, threads: int) -> pd.DataFrame:
     return pd.read_parquet(out / "predictions.parquet")
 
 
+@pytest.mark.slow
 def test_same_seed_same_predictions_whatever_the_cores(tmp_path):
     """A process started with 1 or 2 threads gives bit-identical predictions: the thread count of the
     computation comes from the config."""
@@ -202,6 +206,7 @@ def test_sage_model_averages_neighbours_as_edge_list_message_passing_does():
         torch.testing.assert_close(z[node_type], out, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_validation_predictions_come_from_the_epoch_chosen_on_the_other_folds(tmp_path):
     """The epoch is chosen on validation answers, so the validation figure of the selected epoch is a
     maximum over epochs. Each fold of validation people is predicted by the epoch best on the others;

@@ -18,6 +18,7 @@ information_ceiling = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(information_ceiling)
 
 
+@pytest.mark.slow
 def test_other_answers_carry_the_hidden_trait_and_the_own_answer_never_leaks(tmp_path):
     # Answers follow party (70 %, else random), but party is hidden: only age, which carries nothing.
     directory = write_tiny_gems(tmp_path / "tiny", n_people=400)

@@ -10,6 +10,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+import pytest
 from llm_toy import make_survey
 
 from gemsflow.methods.llm.backends import OpenAIBackend, VLLMBackend
@@ -73,6 +74,7 @@ def test_openai_backend_retries_and_restricts_letters():
     assert kwargs["max_tokens"] == 1 and kwargs["logprobs"] is True
 
 
+@pytest.mark.slow
 def test_throughput_benchmark_runs_on_cpu_with_tiny_config():
     proc = subprocess.run(
         [

@@ -55,6 +55,7 @@ def test_batched_stages_are_timed_against_batch_1_and_agree_with_it(tiny):
     assert hidden["layers"] == model.config.num_hidden_layers + 1
 
 
+@pytest.mark.slow
 def test_main_reads_the_real_dataset_and_writes_table_and_json(tiny, shared_gems, tmp_path, capsys):
     _, path = tiny
     out = tmp_path / "report.json"

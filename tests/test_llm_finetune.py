@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
 from llm_lora_job import SETTINGS
 from llm_toy import make_split, make_survey
@@ -43,6 +44,7 @@ def _prompts(data, split):
     }
 
 
+@pytest.mark.slow
 def test_lora_selects_on_validation_scores_test_once_and_never_resumes(tmp_path, monkeypatch):
     data = make_survey(n_people=16)
     split = make_split(data)
@@ -136,6 +138,7 @@ def _launch(model: Path, out: Path, processes: int) -> subprocess.CompletedProce
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_two_process_lora_keeps_the_schedule_and_predicts_every_pair_once(tmp_path):
     data = make_survey(n_people=16)
     split = make_split(data)

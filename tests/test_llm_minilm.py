@@ -34,6 +34,7 @@ def twin_subset(real_dataset) -> SurveyData:
     )
 
 
+@pytest.mark.slow
 def test_minilm_embeds_twin_choices_near_their_own_question(twin_subset):
     features = text_embeddings(
         twin_subset,

@@ -48,6 +48,7 @@ PROMPTS = [
 ]
 
 
+@pytest.mark.slow
 def test_conversion_writes_a_plain_folder_that_records_its_source(smollm2):
     folder, tokenizer, model = smollm2
     info = json.loads((folder / CONVERSION_INFO).read_text())
@@ -83,6 +84,7 @@ def test_chatml_template_whose_bos_opens_every_turn_is_accepted_and_a_doubled_bo
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("is_chat", [False, True])
 def test_letter_scores_are_finite_distributions_that_follow_the_prompt(smollm2, is_chat):
     folder, tokenizer, model = smollm2

@@ -81,6 +81,7 @@ def _with_panel(path, accuracy, val_accuracy, scope="all", individuals=(5, 10)):
     return path
 
 
+@pytest.mark.slow
 def test_panel_only_runs_leave_the_main_table_and_every_method_meets_on_the_panel(tmp_path):
     paths = [
         _with_panel(fake_run(tmp_path, "majority", 1, 0.60), 0.55, 0.50),

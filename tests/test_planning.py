@@ -241,6 +241,7 @@ def env_packages(env: str) -> set[str]:
     return names.union(*(BROUGHT_BY.get(name, set()) for name in names))
 
 
+@pytest.mark.slow
 def test_each_rule_env_lists_its_script_imports():
     rules = rules_with_scripts()
     assert {"train_gnn", "llm_hidden_states", "score_run", "benchmark_report"} <= set(rules)

@@ -39,6 +39,7 @@ def every_configured_method():
                 yield path.name, method, config
 
 
+@pytest.mark.slow
 def test_every_shipped_method_name_resolves_to_exactly_one_family():
     seen = 0
     for source, method, config in every_configured_method():

@@ -202,6 +202,7 @@ def test_leaderboard_refuses_mixed_datasets_and_duplicates(tmp_path, run_paths):
         lb.build_leaderboard([*run_paths, run_paths[0]])
 
 
+@pytest.mark.slow
 def test_figures_are_valid_and_deterministic(run_paths, tmp_path):
     names = ("accuracy", "calibration", "subgroups")
     first = {n: tmp_path / f"a_{n}.png" for n in names}
@@ -303,6 +304,7 @@ def test_provenance_page_lists_checksums_versions_and_config(tmp_path):
     assert git_state(tmp_path).startswith("not available")
 
 
+@pytest.mark.slow
 def test_leaderboard_page_in_chromium_shows_the_short_table_and_folds_the_full_one(
     run_paths, tmp_path
 ):

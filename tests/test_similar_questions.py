@@ -114,6 +114,7 @@ def rewrite_answers(data, split, part):
     return type(data)(**{**data.__dict__, "responses": shifted})
 
 
+@pytest.mark.slow
 def test_the_choice_is_made_on_training_questions_so_validation_is_an_untouched_figure(stance):
     data, split, features = stance
     predictions, info = fit(data, split, features)
@@ -149,6 +150,7 @@ def test_two_option_questions_get_weights_of_their_own_and_borrow_all_pairs_weig
     np.testing.assert_allclose(only_longer[1], theta[1], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_test_answers_are_never_read_and_reruns_are_identical(stance):
     data, split, features = stance
     first, info = fit(data, split, features)
@@ -217,6 +219,7 @@ def rephrasing_features(data, right, dim=32, seed=0):
     return data.options["choice"].astype(str).tolist(), {"option": np.array(rows)[:, None, :]}
 
 
+@pytest.mark.slow
 def test_the_option_that_reads_most_like_its_siblings_is_found_in_a_new_question(tmp_path):
     data, right = write_rephrasing_survey(tmp_path / "rephrase")
     split = make_split(data, NEW_QUESTIONS, 3)

@@ -48,6 +48,7 @@ def reference_file_bytes(data, split, answered) -> bytes:
     return json.dumps(out, indent=4).encode()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", ["twin", "dunning_kruger"])
 @pytest.mark.parametrize("setting", ["setting1", "setting2"])
 def test_individual_split_equals_reference(real_dataset, dataset, setting):
@@ -100,6 +101,7 @@ print(json.dumps(parts, sort_keys=True))
 """
 
 
+@pytest.mark.slow
 def test_question_split_does_not_depend_on_hash_seed(shared_gems):
     from conftest import ROOT
 

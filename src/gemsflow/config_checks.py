@@ -23,21 +23,11 @@ from gemsflow.config import gnn_variants
 from gemsflow.errors import InputDataError
 from gemsflow.methods import registry
 from gemsflow.methods.registry import GNN_ARCHS
+from gemsflow.yaml_files import FAST_LOADER, load_schema
 
 # Datasets whose files are larger than this are not read when the config is checked (the reader
 # itself checks them in the prepare_dataset job).
 CHEAP_FILE_BYTES = 20_000_000
-
-
-# libyaml's parser where PyYAML was built with it: the schema is read on every parse of the workflow,
-# and the pure-Python parser takes ten times longer over it.
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-@functools.cache
-def load_schema(schema_path: str | Path) -> dict[str, Any]:
-    """The parsed schema, read once per process (callers must not mutate it)."""
-    return yaml.load(Path(schema_path).read_text(), Loader=YAML_LOADER)
 
 
 class ConfigSource:
@@ -61,7 +51,7 @@ class ConfigSource:
     def _load(self, path: Path) -> Any:
         if path not in self._loaded:
             try:
-                self._loaded[path] = yaml.load(path.read_text(), Loader=YAML_LOADER) or {}
+                self._loaded[path] = yaml.load(path.read_text(), Loader=FAST_LOADER) or {}
             except (OSError, yaml.YAMLError):
                 self._loaded[path] = {}
         return self._loaded[path]

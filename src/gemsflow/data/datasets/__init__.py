@@ -15,6 +15,7 @@ from typing import Any
 from gemsflow.config import SCHEMA_FILE
 from gemsflow.data.survey import SurveyData
 from gemsflow.errors import InputDataError
+from gemsflow.yaml_files import load_schema
 
 
 def resolve_paths(entry: Mapping[str, Any], gems_data_dir: str | Path) -> dict[str, Any]:
@@ -29,8 +30,6 @@ def resolve_paths(entry: Mapping[str, Any], gems_data_dir: str | Path) -> dict[s
 def with_defaults(entry: Mapping[str, Any]) -> dict[str, Any]:
     """The entry with the defaults of config/schema.yaml's dataset entries (their one owner) filled in,
     as the workflow's config check fills them; so a notebook may give a partial entry."""
-    from gemsflow.config_checks import load_schema
-
     fields = load_schema(SCHEMA_FILE)["properties"]["datasets"]["additionalProperties"][
         "properties"
     ]
