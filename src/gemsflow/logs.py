@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def setup_logging(log_path: str | Path | None = None, level: int = logging.INFO) -> logging.Logger:
@@ -22,7 +22,7 @@ def setup_logging(log_path: str | Path | None = None, level: int = logging.INFO)
         handlers.append(logging.FileHandler(log_path, mode="w"))
         console.setLevel(logging.WARNING)
     for handler in handlers:
-        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.setFormatter(logging.Formatter(LINE_FORMAT))
         root.addHandler(handler)
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught

@@ -19,7 +19,7 @@ from gemsflow.data.splits import EVAL_PARTS
 from gemsflow.data.survey import SurveyData
 from gemsflow.evaluation.run_metrics import EvaluationConfig, evaluate
 
-SCHEMA = "gemsflow.metrics/1"
+METRICS_FORMAT = "gemsflow.metrics/1"
 PREDICTION_COLUMNS = ("individual", "question", "part", "code", "prob")
 # Plus the optional per-pair boolean ``abstained`` (docs/ARCHITECTURE.md): the method could not answer.
 
@@ -54,7 +54,7 @@ def score(
         predictions_path=where,
     )
     return {
-        "schema": SCHEMA,
+        "schema": METRICS_FORMAT,
         **(identity or {}),
         "accuracy": metrics["parts"]["test"]["accuracy"],
         "n_test": metrics["parts"]["test"]["n"],

@@ -23,7 +23,7 @@ from gemsflow.config import PROJECT_ROOT
 from gemsflow.errors import InputDataError
 from gemsflow.yaml_files import load_yaml
 
-SCHEMA = PROJECT_ROOT / "config" / "studies" / "study.schema.json"
+STUDY_SCHEMA_FILE = PROJECT_ROOT / "config" / "studies" / "study.schema.json"
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def study_problems(
     import jsonschema
 
     obj = _as_study_object(obj)
-    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
+    validator = jsonschema.Draft202012Validator(json.loads(STUDY_SCHEMA_FILE.read_text()))
     problems = _merge_booleans(
         source,
         sorted(validator.iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path]),

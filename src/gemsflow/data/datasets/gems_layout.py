@@ -23,11 +23,14 @@ from gemsflow.data.datasets.strict import (
     parse_codes,
     parse_weights,
     read_csv_strict,
-    read_json,
+    read_json_strict,
     require_mapping,
 )
 from gemsflow.data.survey import SurveyData, Trait, build_options_table, validate
 from gemsflow.errors import InputDataError
+
+# The survey-weight column of the GEMS-layout files that gemsflow writes (Twin, Dunning-Kruger, synthetic).
+WEIGHT_COLUMN = "WEIGHT_W1"
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,7 @@ def _source_files(directory: Path, prefix: str) -> dict[str, Any]:
         if key == "question_meta" and not paths[key].exists():
             objs[key] = None
             continue
-        objs[key] = read_json(paths[key], kind)
+        objs[key] = read_json_strict(paths[key], kind)
         if key != "question_keys":
             require_mapping(objs[key], paths[key], None, f"the {kind} file")
     keys = objs["question_keys"]

@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from gemsflow.data.datasets.gems_layout import WEIGHT_COLUMN
 from gemsflow.data.survey import choice_block
 from gemsflow.errors import GemsflowError
 from gemsflow.io import atomic_path, write_json
@@ -47,7 +48,6 @@ PSYCH101_REPO, PSYCH101_SPLIT = "marcelbinz/Psych-101", "train"
 DK_EXPERIMENT = "jansen2021dunningkruger/exp1.csv"
 TWIN_ID_OFFSET = 10000001
 DK_ID_OFFSET = 2000001
-WEIGHT_COLUMN = "WEIGHT_W1"
 DEMOGRAPHIC_BLOCK = "BLOCK0"
 
 DK_INTRO = (

@@ -78,7 +78,7 @@ def read_text(path: Path, kind: str) -> str:
     return text
 
 
-def read_json(path: Path, kind: str) -> Any:
+def read_json_strict(path: Path, kind: str) -> Any:
     text = read_text(path, kind)
     try:
         return json.loads(text)

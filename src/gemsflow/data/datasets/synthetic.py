@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gemsflow.data.datasets.gems_layout import WEIGHT_COLUMN
 from gemsflow.data.survey import choice_block
 from gemsflow.errors import InputDataError
 from gemsflow.io import atomic_path, write_json
@@ -35,7 +36,6 @@ from gemsflow.io import atomic_path, write_json
 log = logging.getLogger(__name__)
 
 ID_OFFSET = 30000001
-WEIGHT_COLUMN = "WEIGHT_W1"
 
 # Trait column -> (description, categories, population shares). Category texts follow the vocabulary
 # of the Twin/OpinionQA traits, so subgroup names read the same across datasets.
