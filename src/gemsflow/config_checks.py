@@ -425,7 +425,7 @@ def check_dataset_files(
     if entry.get("format") != "gems":
         return
     from gemsflow.data.datasets import resolve_paths
-    from gemsflow.data.datasets.strict import read_csv_strict, read_json
+    from gemsflow.data.datasets.strict import read_csv_strict, read_json_strict
 
     entry = resolve_paths(entry, gems_data_dir)
     directory, prefix = Path(entry["dir"]), entry["prefix"]
@@ -433,7 +433,7 @@ def check_dataset_files(
     responses_path = directory / f"{prefix}_responses.csv"
     if not keys_path.exists():
         return
-    questions = read_json(keys_path, "question keys")
+    questions = read_json_strict(keys_path, "question keys")
     if not isinstance(questions, list):
         return  # the reader names this in the prepare_dataset job
     ordinal = entry.get("ordinal", "auto")

@@ -239,8 +239,8 @@ rule simulate_study:
             study=wildcards.study, features=SIMULATE["features"]
         ),
         models=production_models,
-        evidence=f"results/leaderboards/{NEW_QUESTIONS}/{{dataset}}/contrast_evidence.tsv",
-        choice=f"results/leaderboards/{NEW_QUESTIONS}/{{dataset}}/simulate_choice.json",
+        evidence=rules.simulate_heldout_table.output.evidence,
+        choice=rules.simulate_heldout_table.output.choice,
         heldout_runs=study_evidence_files,
     output:
         directory("results/simulate/{dataset}/{study}"),
