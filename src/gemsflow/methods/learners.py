@@ -34,10 +34,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from gemsflow.data.splits import PART_CODE, PARTS, TRAIN, VAL
 from gemsflow.data.survey import SurveyData, join_answers
@@ -79,9 +81,9 @@ class Problem:
         """[Q + 1] column offsets of each question's block in the one-hot answer matrix."""
         return np.concatenate([[0], np.cumsum(self.n_options)])
 
-    @property
+    @cached_property
     def evaluation_people(self) -> np.ndarray:
-        """[N] bool: people with a val or test pair."""
+        """[N] bool: people with a val or test pair (read once per question: cached)."""
         return (self.part >= VAL).any(axis=1)
 
 
@@ -155,9 +157,12 @@ def reveal_rate(problem: Problem) -> float:
     return float((problem.part[evaluation] == TRAIN).sum() / answered) if answered else 0.0
 
 
-def answer_features(problem: Problem, seed: int, mask: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """[N, C] one-hot revealed answers (training people's thinned to the evaluation reveal rate) and the
-    [N, Q] mask of the answers shown; ``mask`` > 0 draws another seeded thinning of training people."""
+def answer_features(
+    problem: Problem, seed: int, mask: int = 0
+) -> tuple[sparse.csr_array, np.ndarray]:
+    """[N, C] one-hot revealed answers (training people's thinned to the evaluation reveal rate), sparse
+    (a person shows a few dozen of C options), and the [N, Q] mask of the answers shown; ``mask`` > 0
+    draws another seeded thinning of training people."""
     revealed = problem.part == TRAIN
     rate = reveal_rate(problem)
     rng = np.random.default_rng(seed if mask == 0 else [seed, mask])
@@ -166,9 +171,11 @@ def answer_features(problem: Problem, seed: int, mask: int = 0) -> tuple[np.ndar
     keep[problem.evaluation_people] = True
     shown = revealed & keep
     offsets = problem.offsets
-    out = np.zeros((len(problem.people), offsets[-1]))
     i, q = np.nonzero(shown)
-    out[i, offsets[q] + problem.answer[i, q]] = 1.0
+    out = sparse.csr_array(
+        (np.ones(len(i)), (i, offsets[q] + problem.answer[i, q])),
+        shape=(len(problem.people), offsets[-1]),
+    )
     return out, shown
 
 
@@ -259,13 +266,18 @@ def parse_feature_set(name: str) -> set[str]:
 
 
 class Design:
-    """Feature matrices per target question for one feature set (the question's own answer left out).
+    """Feature rows per target question for one feature set (the question's own answer left out).
 
     ``summary`` adds, per person, how typical their other shown answers are (share matching each
     question's training mode, mean log training frequency) and their projection on the top singular
     vectors of the shown-answer matrix: a few strong, low-noise columns that L2 shrinks less than the
     hundreds of one-hot columns carrying the same signal. ``ordinal`` and ``neighbours``: see the
     module docstring.
+
+    Answer sets are sparse (CSR): a person shows a few dozen of the survey's options, and a question's
+    rows are built only for the people who answer it, so a survey of many waves with their own
+    respondents (OpinionQA) costs its answers, not people x options per question. Whatever a block
+    standardises (``summary``) is still computed over every person.
     """
 
     def __init__(
@@ -276,6 +288,9 @@ class Design:
         self.answers = None
         if "answers" in self.blocks:
             self.answers, self.shown = answer_features(problem, seed, mask)
+            # Column slices (a question's own block) read a CSC copy: O(its answers), not O(all).
+            self.answer_columns = self.answers.tocsc()
+            self.n_shown = self.shown.sum(axis=1)
         if "summary" in self.blocks:
             self._prepare_summary(basis)
         if "ordinal" in self.blocks:
@@ -298,12 +313,21 @@ class Design:
         q_grid = np.broadcast_to(np.arange(len(p.questions)), shown.shape)
         self.match = (shown & (safe == freq.argmax(axis=1)[None, :])).astype(np.float64)
         self.logf = np.where(shown, np.log(freq[q_grid, safe]), 0.0)
+        # Row totals once; each question subtracts its own column (was a full row sum per question).
+        self.match_total, self.logf_total = self.match.sum(axis=1), self.logf.sum(axis=1)
         if basis is not None:
             self.components = basis.components
-            return
-        counts = np.maximum(shown.sum(axis=1, keepdims=True), 1)
-        _, _, vt = np.linalg.svd(self.answers / np.sqrt(counts), full_matrices=False)
-        self.components = vt[:SVD_COMPONENTS].T  # [C, k]
+        else:
+            # The top right singular vectors of the scaled shown-answer matrix A, as the top
+            # eigenvectors of the small [C, C] matrix A'A, which the sparse A gives without the dense
+            # [N, C] copy a direct SVD needs. Their signs are arbitrary either way; L2 logistic
+            # regression does not see a column's sign.
+            counts = np.maximum(self.n_shown, 1)
+            scaled = sparse.diags_array(1.0 / np.sqrt(counts)) @ self.answers
+            gram = (scaled.T @ scaled).toarray()
+            values, vectors = np.linalg.eigh(gram)
+            self.components = vectors[:, np.argsort(values)[::-1][:SVD_COMPONENTS]]  # [C, k]
+        self.projection = self.answers @ self.components  # [N, k]
 
     def _prepare_ordinal(self) -> None:
         p = self.problem
@@ -316,14 +340,15 @@ class Design:
         mean = np.where(shown, position, 0.0).sum(axis=0) / count
         self.ordinal_values = np.where(shown, position - mean[None, :], 0.0)  # [N, Q_ordinal]
 
-    def _ordinal(self, q: int) -> np.ndarray:
-        return self.ordinal_values[:, self.ordinal_questions != q]
+    def _ordinal(self, q: int, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        return self.ordinal_values[rows][:, self.ordinal_questions != q]
 
     def _prepare_neighbours(self) -> None:
+        # People x people (dense): quadratic in the number of people, hence not a default block.
         shown = self.shown.astype(np.float64)
         self.agree = (
             self.answers @ self.answers.T
-        )  # [N, N] questions both show with the same answer
+        ).toarray()  # [N, N] questions both show with the same answer
         self.co_shown = shown @ shown.T  # [N, N] questions both show
 
     def _neighbours(self, q: int) -> np.ndarray:
@@ -335,9 +360,11 @@ class Design:
         pseudo-vote spread evenly over the options.
         """
         p = self.problem
-        block = self.answers[:, p.offsets[q] : p.offsets[q + 1]]
+        block = self.answer_columns[:, p.offsets[q] : p.offsets[q + 1]]
         own = self.shown[:, q].astype(np.float64)
-        near = (self.agree - block @ block.T + 1.0) / (self.co_shown - np.outer(own, own) + 2.0)
+        near = (self.agree - (block @ block.T).toarray() + 1.0) / (
+            self.co_shown - np.outer(own, own) + 2.0
+        )
         voters = p.part[:, q] == TRAIN
         near[:, ~voters] = -np.inf
         np.fill_diagonal(near, -np.inf)
@@ -352,30 +379,36 @@ class Design:
         return (votes + 1.0 / n_opt) / (top.shape[1] + 1.0)
 
     def _summary(self, q: int) -> np.ndarray:
+        """[N, 2 + k] for every person: standardised over all people, so a row does not depend on which
+        other rows a question asks for."""
         p, shown = self.problem, self.shown
         block = slice(p.offsets[q], p.offsets[q + 1])
-        n = np.maximum(shown.sum(axis=1) - shown[:, q], 1)[:, None]
-        typical = (self.match.sum(axis=1) - self.match[:, q])[:, None] / n
-        logf = (self.logf.sum(axis=1) - self.logf[:, q])[:, None] / n
-        proj = self.answers @ self.components - self.answers[:, block] @ self.components[block]
+        n = np.maximum(self.n_shown - shown[:, q], 1)[:, None]
+        typical = (self.match_total - self.match[:, q])[:, None] / n
+        logf = (self.logf_total - self.logf[:, q])[:, None] / n
+        proj = self.projection - self.answer_columns[:, block] @ self.components[block]
         cols = np.hstack([typical, logf, proj / np.sqrt(n)])
         std = cols.std(axis=0)
         return (cols - cols.mean(axis=0)) / np.where(std > 0, std, 1.0)
 
-    def __call__(self, q: int) -> np.ndarray:
+    def __call__(
+        self, q: int, rows: np.ndarray | slice = slice(None)
+    ) -> np.ndarray | sparse.csr_array:
+        """The feature rows ``rows`` (a bool mask or indices over people; default all) for target
+        question ``q``: dense for ``traits``, CSR for answer sets."""
         p = self.problem
         if self.answers is None:
-            return p.traits
+            return p.traits[rows]
         keep = np.ones(self.answers.shape[1], bool)
         keep[p.offsets[q] : p.offsets[q + 1]] = False
-        parts = [p.traits, self.answers[:, keep]]
+        parts = [sparse.csr_array(p.traits[rows]), self.answers[rows][:, keep]]
         if "summary" in self.blocks:
-            parts.append(self._summary(q))
+            parts.append(sparse.csr_array(self._summary(q)[rows]))
         if "ordinal" in self.blocks:
-            parts.append(self._ordinal(q))
+            parts.append(sparse.csr_array(self._ordinal(q, rows)))
         if "neighbours" in self.blocks:
-            parts.append(self._neighbours(q))
-        return np.hstack(parts)
+            parts.append(sparse.csr_array(self._neighbours(q)[rows]))
+        return sparse.hstack(parts, format="csr")
 
 
 def usable_feature_sets(problem: Problem, names: list[str]) -> list[str]:
@@ -422,16 +455,22 @@ def _settings_label(settings: dict[str, Any]) -> str:
     return ",".join(f"{key}={value}" for key, value in settings.items())
 
 
-def _sklearn_estimator(name: str, grid: list[dict[str, Any]], make) -> Estimator:
-    """An estimator family from a scikit-learn classifier factory ``make(settings, seed)``."""
+def _sklearn_estimator(
+    name: str, grid: list[dict[str, Any]], make, dense: bool = False
+) -> Estimator:
+    """An estimator family from a scikit-learn classifier factory ``make(settings, seed)``; ``dense``:
+    the classifier refuses sparse features (answer sets are CSR), so they are densified per question."""
 
-    def fit(x: np.ndarray, y: np.ndarray, seed: int) -> list[Any]:
+    def prepared(x):
+        return x.toarray() if dense and sparse.issparse(x) else x
+
+    def fit(x, y: np.ndarray, seed: int) -> list[Any]:
         if len(np.unique(y)) < 2:
             return [None for _ in grid]
-        return [make(settings, seed).fit(x, y) for settings in grid]
+        return [make(settings, seed).fit(prepared(x), y) for settings in grid]
 
-    def predict(model: Any, x: np.ndarray) -> np.ndarray:
-        return model.predict_proba(x)
+    def predict(model: Any, x) -> np.ndarray:
+        return model.predict_proba(prepared(x))
 
     return Estimator(name, grid, fit, predict, _settings_label)
 
@@ -455,7 +494,7 @@ def boosted_trees(
             random_state=seed,
         )  # fmt: skip
 
-    return _sklearn_estimator("gbt", grid, make)
+    return _sklearn_estimator("gbt", grid, make, dense=True)
 
 
 def multilayer_perceptron(hidden: list[list[int]], alphas: list[float], max_iter: int) -> Estimator:
@@ -563,28 +602,28 @@ def per_question(
     grid = estimator.grid
     val_accuracy: dict[str, dict[str, float]] = {}
     candidates, candidate_probs, candidate_credit = [], [], []
-    fitted_by_set = {}
+    fitted_by_set, designs = {}, {}
     for name in usable_feature_sets(problem, features):
-        design = Design(problem, seed, name)
+        design = designs[name] = Design(problem, seed, name)
         extra = [
             Design(problem, seed, name, mask=m, basis=design)
             for m in range(1, masks if name != "traits" else 1)
         ]
         fits, val_probs = [], [[] for _ in grid]
         for q in range(len(problem.questions)):
-            x = design(q)
-            train = problem.part[:, q] == TRAIN
-            again = train & ~problem.evaluation_people
-            x_fit = np.vstack([x[train], *(d(q)[again] for d in extra)])
+            part = problem.part[:, q]
+            rows = np.flatnonzero((part == TRAIN) | (part == VAL))
+            x = design(q, rows)
+            train = part[rows] == TRAIN
+            again = (part == TRAIN) & ~problem.evaluation_people
+            x_fit = _stack([x[train], *(d(q, again) for d in extra)])
             y_fit = np.concatenate(
-                [problem.answer[train, q]] + [problem.answer[again, q]] * len(extra)
+                [problem.answer[rows[train], q]] + [problem.answer[again, q]] * len(extra)
             )
             fits.append((np.unique(y_fit), estimator.fit(x_fit, y_fit, seed)))
-            val_rows = problem.part[:, q] == VAL
+            x_val = x[part[rows] == VAL]
             for k in range(len(grid)):
-                val_probs[k].append(
-                    _question_probs(estimator, fits[q], k, x[val_rows], n_options[q])
-                )
+                val_probs[k].append(_question_probs(estimator, fits[q], k, x_val, n_options[q]))
         fitted_by_set[name] = fits
         val_accuracy[name] = {}
         for k, settings in enumerate(grid):
@@ -601,12 +640,12 @@ def per_question(
     credit = np.stack(candidate_credit)
     name, k = candidates[int(credit.mean(axis=1).argmax())]
     acc = val_accuracy[name][estimator.label(grid[k])]
-    design = Design(problem, seed, name)
+    design = designs[name]
     blocks = []
     for q in range(len(problem.questions)):
         rows = problem.part[:, q] >= VAL
         blocks.append(
-            _question_probs(estimator, fitted_by_set[name][q], k, design(q)[rows], n_options[q])
+            _question_probs(estimator, fitted_by_set[name][q], k, design(q, rows), n_options[q])
         )
     probs = padded(blocks, n_options.max())
     fold = validation_folds(pd.Series(problem.people[pairs.person[is_val]]), folds, seed)
@@ -632,13 +671,20 @@ def per_question(
     return preds, info
 
 
+def _stack(blocks: list[np.ndarray | sparse.csr_array]) -> np.ndarray | sparse.csr_array:
+    """Rows of one question's fit, from the first mask's design and the extra masks' (if any)."""
+    if len(blocks) == 1:
+        return blocks[0]
+    return sparse.vstack(blocks, format="csr") if sparse.issparse(blocks[0]) else np.vstack(blocks)
+
+
 def _question_probs(
-    estimator: Estimator, fitted: tuple, k: int, x: np.ndarray, n_options: int
+    estimator: Estimator, fitted: tuple, k: int, x: np.ndarray | sparse.csr_array, n_options: int
 ) -> np.ndarray:
     """[rows, n_options] probabilities of one question's setting ``k``; a question with fewer than two
     training answers predicts its one answer (or uniform)."""
     classes, models = fitted
-    probs = np.zeros((len(x), n_options))
+    probs = np.zeros((x.shape[0], n_options))
     if models[k] is None:
         probs[:, classes] = 1.0
         return probs / probs.sum(axis=1, keepdims=True) if len(classes) else probs + 1 / n_options
