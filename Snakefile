@@ -9,6 +9,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/resources.smk"
 include: "workflow/rules/synthetic.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/data.smk"

@@ -7,6 +7,8 @@ code.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -176,3 +178,55 @@ def test_local_profile_runs_in_current_environment_on_all_cores(gpu_workflow):
     assert "rule deliver:" not in out
     stats = out.split("Job stats:", 1)[1]
     assert set(re.findall(r"^(\w+)\s+\d+$", stats, flags=re.M)) >= {"map_llm_to_gnn", "deliver"}
+
+
+def synthetic_of(n_individuals: int, n_questions: int):
+    def edit(config: dict) -> dict:
+        config["seeds"] = [1]
+        config["dataset_methods"] = {}
+        generator = config["datasets"]["synthetic"]["generator"]
+        generator.update({"n_individuals": n_individuals, "n_questions": n_questions})
+        return config
+
+    return edit
+
+
+def slurm_plan(work: Path, *targets: str) -> dict[str, dict[str, str]]:
+    """Resources of each rule's job in the SLURM profile's dry run (one job per rule here)."""
+    out = snakemake(
+        work, "--snakefile", str(work / "Snakefile"), "--profile", "profiles/slurm", *NO_CONDA,
+        "--dry-run", *targets, cores=False, cwd=REPO,
+    )  # fmt: skip
+    return dict(planned_jobs(out))
+
+
+def test_heavy_jobs_ask_for_memory_and_time_that_follow_the_answers(tmp_path):
+    """A 10 M-answer survey is not sent to an 8 GB node: the answers known at plan time (the generator's
+    size, then the prepared dataset.json's count) scale mem_mb and runtime above each rule's floor."""
+    targets = [
+        f"results/runs/setting1/synthetic/{m}/seed1/metrics.json" for m in ("sage", "logreg")
+    ]
+    (tmp_path / "small").mkdir()
+    (tmp_path / "large").mkdir()
+    small = slurm_plan(copy_workflow(tmp_path / "small", synthetic_of(400, 24)), *targets)
+    large_work = copy_workflow(tmp_path / "large", synthetic_of(100_000, 100))
+    large = slurm_plan(large_work, *targets)
+    per_million = yaml.safe_load((REPO / "config/config.yaml").read_text())["job_resources"]
+    # 400 x 24 x 0.95 answers ask for the rules' fixed requests, as before.
+    assert (small["train_gnn"]["mem_mb"], small["train_gnn"]["runtime"]) == ("8000", "60")
+    assert small["learner"]["mem_mb"] == small["score_run"]["mem_mb"] == "4000"
+    # 100,000 x 100 x 0.95 = 9.5 M answers.
+    for rule in ("prepare_dataset", "split", "build_graph", "learner", "train_gnn", "score_run"):
+        for resource in ("mem_mb", "runtime"):
+            floor = int(small[rule][resource])
+            expected = max(floor, math.ceil(per_million[rule][resource] * 9.5))
+            assert int(large[rule][resource]) == expected, (rule, resource)
+    assert int(large["train_gnn"]["mem_mb"]) > 8000 and int(large["score_run"]["mem_mb"]) > 8000
+    # Once prepared, the dataset's own count decides (here 20 M answers).
+    prepared = large_work / "results/data/synthetic/dataset.json"
+    prepared.parent.mkdir(parents=True)
+    prepared.write_text(json.dumps({"counts": {"responses": 20_000_000}}))
+    recounted = slurm_plan(large_work, *targets)
+    assert int(recounted["train_gnn"]["mem_mb"]) == math.ceil(
+        per_million["train_gnn"]["mem_mb"] * 20
+    )

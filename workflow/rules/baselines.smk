@@ -15,8 +15,8 @@ rule baseline:
         "../../envs/core.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=10,
+        mem_mb=scaled_resource("baseline", "mem_mb", 4000),
+        runtime=scaled_resource("baseline", "runtime", 10),
     params:
         options=config["baselines"],
         folds=config["validation_folds"],

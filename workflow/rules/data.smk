@@ -11,8 +11,8 @@ rule prepare_dataset:
         "../../envs/core.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=30,
+        mem_mb=scaled_resource("prepare_dataset", "mem_mb", 8000),
+        runtime=scaled_resource("prepare_dataset", "runtime", 30),
     params:
         entry=lambda wildcards: dataset_entry(wildcards.dataset),
     script:
@@ -33,8 +33,8 @@ rule split:
         "../../envs/core.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=10,
+        mem_mb=scaled_resource("split", "mem_mb", 4000),
+        runtime=scaled_resource("split", "runtime", 10),
     params:
         spec=lookup(dpath="{setting}", within=config["settings"]),
     script:

@@ -20,8 +20,8 @@ rule build_graph:
         "../../envs/gnn.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=10,
+        mem_mb=scaled_resource("build_graph", "mem_mb", 4000),
+        runtime=scaled_resource("build_graph", "runtime", 10),
     params:
         graph_config=lambda wildcards: graph_config(
             config, wildcards.dataset, wildcards.setting
@@ -55,8 +55,8 @@ rule train_gnn:
     # reserves exactly that many cores.
     threads: gnn_threads
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=scaled_resource("train_gnn", "mem_mb", 8000),
+        runtime=scaled_resource("train_gnn", "runtime", 60),
     params:
         arch=lambda wildcards: base_arch(config["gnn"], wildcards.arch),
         gnn_config=lambda wildcards: resolve_config(

@@ -19,8 +19,8 @@ rule learner:
         "../../envs/core.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=scaled_resource("learner", "mem_mb", 4000),
+        runtime=scaled_resource("learner", "runtime", 60),
     params:
         options=lambda wildcards: config["learners"][wildcards.method],
         folds=config["validation_folds"],
@@ -50,8 +50,8 @@ rule ensemble:
         "../../envs/core.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=10,
+        mem_mb=scaled_resource("ensemble", "mem_mb", 4000),
+        runtime=scaled_resource("ensemble", "runtime", 10),
     params:
         members=ensemble_members,
         max_steps=lambda wildcards: config["learners"]["ensemble"]["max_steps"],

@@ -17,8 +17,8 @@ rule score_run:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=10,
+        mem_mb=scaled_resource("score_run", "mem_mb", 4000),
+        runtime=scaled_resource("score_run", "runtime", 10),
     params:
         evaluation=config["evaluation"],
         panel=evaluation_panel,
