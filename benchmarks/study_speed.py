@@ -33,8 +33,8 @@ import time
 from pathlib import Path
 
 import yaml
+from work_copy import refresh
 
-ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 DATASET = "synthetic"
 STUDY = "bench_five"
@@ -83,15 +83,7 @@ QUESTIONS = [
 
 def prepare(work: Path, seeds: list[int]) -> None:
     """Refresh the work copy's code and config from this checkout; keep its results (the cache)."""
-    work.mkdir(parents=True, exist_ok=True)
-    for item in ("Snakefile", "workflow", "config", "envs", "profiles", "src"):
-        source, copy = ROOT / item, work / item
-        if copy.is_dir():
-            shutil.rmtree(copy)
-        if source.is_dir():
-            shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, copy)
+    refresh(work)
     study = {"title": "Benchmark: five new questions", "breakdown": ["polparty", "age"]}
     (work / "config/studies" / f"{STUDY}.yaml").write_text(
         yaml.safe_dump({**study, "dataset": DATASET, "questions": QUESTIONS}, sort_keys=False)
