@@ -121,6 +121,11 @@ def exponent(x: list[float], y: list[float]) -> float:
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
+def two_places(value: float) -> str:
+    """A slope to two decimals; a flat -1e-17 reads 0.00, not -0.00."""
+    return f"{round(value, 2) + 0.0:.2f}"
+
+
 def report(rows: list[dict], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with (out / "scale.tsv").open("w", newline="") as handle:
@@ -151,7 +156,7 @@ def report(rows: list[dict], out: Path) -> None:
                 for key in ("wall_s", "cpu_s", "peak_rss_mb")
             }
             exponents[stage] = fits
-            fits = [f"{value:.2f}" for value in fits.values()]
+            fits = [two_places(value) for value in fits.values()]
         else:
             fits = ["—"] * 3
         lines.append(f"| {stage} | {' | '.join(cells)} | {' | '.join(fits)} |")
@@ -184,7 +189,7 @@ def plot(rows: list[dict], stages: list[str], exponents: dict, path: Path) -> No
         for stage in stages:
             points = sorted((r["answers"], r[key]) for r in rows if r["stage"] == stage)
             slope = exponents.get(stage, {}).get(key, math.nan)
-            ax.plot(*zip(*points, strict=True), marker="o", label=f"{stage} ({slope:.2f})")
+            ax.plot(*zip(*points, strict=True), marker="o", label=f"{stage} ({two_places(slope)})")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("answers")
