@@ -26,11 +26,16 @@ SHARED_GEMS = ROOT.parent / "shared" / "data" / "gems"
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 
+# Fixtures that take 10 s to minutes: running the workflow in a copy of the project, converting the
+# packaged SmolLM2 checkpoint.
+SLOW_FIXTURES = {"workdir", "smollm2"}
+
+
 def pytest_collection_modifyitems(items):
-    """A test that runs the workflow in a copy of the project (the ``workdir`` fixture) takes from
-    10 s to minutes: it is ``slow``, so ``make test-fast`` (``-m "not slow"``) leaves it out."""
+    """A test that uses a slow fixture is ``slow``, so ``make test-fast`` (``-m "not slow"``) leaves
+    it out; ``make test`` runs it."""
     for item in items:
-        if "workdir" in getattr(item, "fixturenames", ()):
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 
