@@ -15,8 +15,10 @@ from gemsflow.evaluation.scoring import score
 from gemsflow.methods.baselines import position_prior
 from gemsflow.methods.learners import EvalPairs, build_problem
 from gemsflow.methods.similar_questions import (
+    COEFFICIENTS,
     centrality,
     pair_options,
+    question_kind,
     similar_questions,
     training_answers,
 )
@@ -131,23 +133,40 @@ def test_the_choice_is_made_on_training_questions_so_validation_is_an_untouched_
     pd.testing.assert_frame_equal(*test, check_exact=True)
 
 
+def kind_pairs(seed: int, n: int, n_kinds: int, followed: dict[int, int]):
+    """``n`` three-option pairs with five features each, of random kinds; a pair of kind ``k`` is
+    answered by feature ``followed[k]`` (logit 3 x feature, Gumbel noise)."""
+    rng = np.random.default_rng(seed)
+    features = rng.standard_normal((n, 3, len(COEFFICIENTS)))
+    kind = rng.integers(0, n_kinds, n)
+    feature = np.vectorize(followed.get)(kind)
+    logits = np.take_along_axis(features, feature[:, None, None], axis=2)[..., 0]
+    answer = (3 * logits + rng.gumbel(size=logits.shape)).argmax(axis=1)
+    return features, np.ones((n, 3), dtype=bool), answer, kind
+
+
 def test_two_option_questions_get_weights_of_their_own_and_borrow_all_pairs_weights_without_any():
-    rng = np.random.default_rng(0)
-    n = 4000
-    features = rng.standard_normal((n, 3, 2))
-    valid = np.ones((n, 3), dtype=bool)
-    kind = rng.integers(0, 2, n)
-    # Kind 0 answers follow feature 0, kind 1 answers follow feature 1.
-    logits = np.where(kind[:, None] == 0, features[..., 0], features[..., 1]) * 3
-    answer = (logits + rng.gumbel(size=logits.shape)).argmax(axis=1)
-    padded = np.concatenate([features, np.zeros((n, 3, 3))], axis=-1)  # five coefficients
-    theta = similar_fit(padded, valid, answer, kind)
+    features, valid, answer, kind = kind_pairs(0, 4000, 2, {0: 0, 1: 1})
+    theta = similar_fit(features, valid, answer, kind)
     assert theta[0, 0] > 2 > abs(theta[0, 1]) and theta[1, 1] > 2 > abs(theta[1, 0])
-    only_longer = similar_fit(
-        padded[kind == 1], valid[kind == 1], answer[kind == 1], kind[kind == 1]
-    )
+    longer = kind == 1
+    only_longer = similar_fit(features[longer], valid[longer], answer[longer], kind[longer])
     np.testing.assert_allclose(only_longer[0], only_longer[1])
     np.testing.assert_allclose(only_longer[1], theta[1], rtol=1e-4, atol=1e-4)
+
+
+def test_ordinal_questions_get_weights_fitted_on_ordinal_pairs_alone():
+    # Ordinal answers (kind 2) follow feature 2, nominal ones (kind 1) feature 1: the ordinal weights
+    # see only ordinal pairs, the nominal ones every longer question.
+    features, valid, answer, kind = kind_pairs(1, 6000, 3, {0: 0, 1: 1, 2: 2})
+    theta = similar_fit(features, valid, answer, kind)
+    assert theta[2, 2] > 2 > abs(theta[2, 1])
+    assert theta[1, 1] > 0.3 and theta[1, 2] > 0.3  # a mix of both kinds' features
+    longer = kind > 0
+    pooled = similar_fit(features[longer], valid[longer], answer[longer], kind[longer] * 0 + 1)
+    np.testing.assert_allclose(theta[1], pooled[1], rtol=1e-4, atol=1e-4)
+    kinds = question_kind(np.array([2, 2, 4, 4]), np.array([False, True, False, True]))
+    assert kinds.tolist() == [0, 0, 1, 2]
 
 
 @pytest.mark.slow
@@ -250,17 +269,24 @@ def test_centrality_marks_the_medoid_and_is_zero_where_no_option_stands_out():
     np.testing.assert_allclose(central[3:], 0.0, atol=1e-12)
 
 
+@pytest.mark.parametrize("ordinal", [False, True])
 def test_a_saved_model_scores_new_questions_exactly_as_the_fit_scored_held_out_ones(
-    stance, tmp_path
+    stance, tmp_path, ordinal
 ):
     # simulate's production model is this fit, saved: a study question must get the probabilities a
-    # held-out test question got, or the held-out evidence would not describe the product.
+    # held-out test question got, or the held-out evidence would not describe the product. With
+    # every other question marked ordinal, both kinds of longer question are among the new ones.
+    import dataclasses
+
     from gemsflow.methods import mapping
     from gemsflow.methods.similar_questions import fit_similar
     from gemsflow.simulation.heldout import study_features_from_dataset, test_study
     from gemsflow.simulation.production import load_production_model, save_similar_model, simulate
 
     data, split, (choices, variants) = stance
+    if ordinal:
+        marked = data.questions.assign(ordinal=np.arange(len(data.questions)) % 2 == 1)
+        data = dataclasses.replace(data, questions=marked)
     result = fit_similar(
         data, split, choices, variants, temperatures=[0.1], neighbours=[5], shrinkage=5.0, seed=3
     )

@@ -37,7 +37,13 @@ validation (Dunning-Kruger, two validation questions per seed: 0.3926 against 0.
 Two-option questions get weights of their own (:data:`KINDS`): there a person's position lean weighs a
 fifth to a third as much as on longer questions (Twin, seeds 41-43). On top of the choice above this
 raised Twin's validation accuracy on every seed (+0.0117, +0.0031, +0.0075; mean 0.4864); all
-Dunning-Kruger items have five options. Test pairs are predicted once, by the selected candidate. Only
+Dunning-Kruger items have five options. Ordinal questions with more than two options get weights of
+their own too, fitted on the ordinal training pairs alone (the other longer questions keep the weights
+fitted on all longer ones, ordinal included, which predicted them better on validation than weights
+fitted on the nominal ones alone). With one set of weights for every longer question, the fit leaned on
+what predicts Twin's cognitive tests and synonym items, and its answer shares on ordinal scales came out
+flatter than the position prior's and further from the observed ones (Wasserstein-1 on validation
+questions, see docs/results/2026-12-07-contrasts.md). Test pairs are predicted once, by the selected candidate. Only
 training pairs (part ``train``) are ever read as answers.
 """
 
@@ -59,12 +65,17 @@ from gemsflow.methods.learners import EvalPairs, Problem, build_problem, padded,
 log = logging.getLogger(__name__)
 
 COEFFICIENTS = ("popular", "personal", "prior", "lean", "central")
-# Questions whose features get weights of their own: index = (K > 2).
-KINDS = ("two_options", "more_options")
+# Questions whose features get weights of their own (:func:`question_kind`).
+KINDS = ("two_options", "more_options", "ordinal")
+# Pairs of each kind that its weights are fitted on: ordinal longer questions also count as longer ones.
+FIT_KINDS = {0: (0,), 1: (1, 2), 2: (2,)}
 
 
-def question_kind(n_options: np.ndarray) -> np.ndarray:
-    return (np.asarray(n_options) > 2).astype(int)
+def question_kind(n_options: np.ndarray, ordinal: np.ndarray | None = None) -> np.ndarray:
+    """0: two options; 1: more, nominal; 2: more, on an ordered scale (``ordinal`` None: none is)."""
+    longer = np.asarray(n_options) > 2
+    ordered = np.zeros_like(longer) if ordinal is None else np.asarray(ordinal, dtype=bool)
+    return np.where(longer, np.where(ordered, 2, 1), 0)
 
 
 @dataclass(frozen=True)
@@ -239,12 +250,13 @@ def _fit_one(features: np.ndarray, valid: np.ndarray, answer: np.ndarray) -> np.
 def fit(
     features: np.ndarray, valid: np.ndarray, answer: np.ndarray, kind: np.ndarray
 ) -> np.ndarray:
-    """[len(KINDS), 5] maximum-likelihood weights per question kind (start: the position prior alone).
-    A kind without training pairs takes the weights fitted on all pairs."""
+    """[len(KINDS), 5] maximum-likelihood weights per question kind, each on the pairs of
+    :data:`FIT_KINDS` (start: the position prior alone). A kind without training pairs takes the
+    weights fitted on all pairs."""
     theta = np.empty((len(KINDS), len(COEFFICIENTS)))
     pooled = None
     for k in range(len(KINDS)):
-        rows = kind == k
+        rows = np.isin(kind, FIT_KINDS[k])
         if rows.any():
             theta[k] = _fit_one(features[rows], valid[rows], answer[rows])
         else:
@@ -323,9 +335,12 @@ class SimilarModel:
         nearest = (_unit(features) @ _unit(self.features).T).max(axis=1)
         return np.bincount(question_of, nearest) / np.bincount(question_of)
 
-    def probabilities(self, features: np.ndarray, question_of: np.ndarray) -> np.ndarray:
+    def probabilities(
+        self, features: np.ndarray, question_of: np.ndarray, ordinal: np.ndarray | None = None
+    ) -> np.ndarray:
         """[N, c] every person's answer distribution over ``c`` new options (features [c, d]), each
-        new question (``question_of`` [c], contiguous blocks in position order) summing to 1."""
+        new question (``question_of`` [c], contiguous blocks in position order) summing to 1.
+        ``ordinal``: per new question, whether its options are on an ordered scale (None: none is)."""
         chosen, asked = self.chosen.astype(np.float64), self.asked.astype(np.float64)
         n_asked = asked.sum(axis=0)
         share = np.divide(
@@ -377,7 +392,8 @@ class SimilarModel:
             ],
             axis=-1,
         )
-        logits = np.einsum("ncf,cf->nc", stacked, self.theta[question_kind(n_options)])
+        ordered = None if ordinal is None else np.asarray(ordinal, dtype=bool)[question_of]
+        logits = np.einsum("ncf,cf->nc", stacked, self.theta[question_kind(n_options, ordered)])
         out = np.empty_like(logits)
         for q in np.unique(question_of):
             block = question_of == q
@@ -420,7 +436,7 @@ def fit_similar(
     prior = left_out_position_prior(answers, smoothing)
     lean = slot_rates(answers.chosen, answers.asked, answers, prior, shrinkage) - prior
     features = option_features(problem, choices, variants, data.options)
-    kind = question_kind(problem.n_options)
+    kind = question_kind(problem.n_options, problem.ordinal)
 
     fit_person, fit_question = _fit_pairs(problem, max_fit_pairs, seed)
     fit_options = pair_options(problem, fit_person, fit_question)

@@ -39,7 +39,9 @@ def test_study(data: SurveyData, questions: list[str], name: str) -> Study:
         tuple(
             StudyQuestion(
                 key=q,
-                text=str(meta.loc[q, "text"]),
+                # Twin's inventory items have their content in the options and no question text; a
+                # study needs one. Predictions read the dataset's own text features, not this text.
+                text=str(meta.loc[q, "text"]) or q,
                 options=tuple(options.loc[options["question"] == q, "text"].astype(str)),
                 ordinal=bool(meta.loc[q, "ordinal"]),
                 population={},

@@ -260,13 +260,20 @@ def load_production_model(directory: str | Path) -> ProductionModel | SimilarPro
     info = json.loads((directory / INFO_FILE).read_text())
     people = pd.read_parquet(directory / PEOPLE_FILE)
     if info.get("format") == SIMILAR_FORMAT:
-        from gemsflow.methods.similar_questions import SimilarModel
+        from gemsflow.methods.similar_questions import KINDS, SimilarModel
 
         integers = {"chosen", "asked", "question_of", "position", "n_options"}
         arrays = {
             name: tensors[name].astype(np.int64) if name in integers else tensors[name]
             for name in SIMILAR_ARRAYS
         }
+        if len(arrays["theta"]) != len(KINDS):
+            raise InputDataError(
+                directory / MODEL_FILE,
+                "theta",
+                f"weights for {len(arrays['theta'])} question kinds, this version has {len(KINDS)}",
+                "rebuild the production model with the workflow",
+            )
         model = SimilarModel(
             people=people["individual"].astype(str).to_numpy(),
             **arrays,
@@ -391,7 +398,8 @@ def question_probabilities(
     if isinstance(model, SimilarProduction):
         states = _similar_states(model, study, features)
         question_of = np.repeat(np.arange(len(sizes)), sizes)
-        prob = model.model.probabilities(states, question_of)
+        ordinal = np.array([q.ordinal for q in study.questions], dtype=bool)
+        prob = model.model.probabilities(states, question_of, ordinal)
         return np.split(prob, np.cumsum(sizes)[:-1], axis=1)
     # Models written before the variant was recorded mapped the main variant.
     variant = model.info.get("variant", features.variant)
