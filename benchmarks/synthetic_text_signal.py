@@ -1,6 +1,6 @@
 """How much a question's text can say about the synthetic survey's group differences (issue 27).
 
-The generator (:mod:`gemsflow.datasets.synthetic`) makes question ``q`` load on factor ``q % n_factors``
+The generator (:mod:`gemsflow.data.datasets.synthetic`) makes question ``q`` load on factor ``q % n_factors``
 (its topic, which the text names) with a sign drawn at random, independently of the text. Two questions
 of one topic then have group differences that are alike up to that sign. This script measures it from
 the generator's exact answer probabilities, with no split and no method: for every ordinal question, the
@@ -25,7 +25,7 @@ import itertools
 
 import numpy as np
 
-from gemsflow.datasets.synthetic import TRAITS, generate_synthetic
+from gemsflow.data.datasets.synthetic import TRAITS, generate_synthetic
 
 FOLLOW_UP = " (Follow-up"
 
