@@ -10,9 +10,9 @@ as a ratio against two baselines measured in the same run, interleaved with it:
 - ``empty``: a dry run of a Snakefile with one empty rule (adds the API, DAG and scheduler start-up).
 
 The finished tree is built cheaply in a temporary copy of the workflow: the jobs of the rules listed in
-``--real-rules`` run for real (the synthetic dataset's source files are read when the workflow is parsed,
-so they must be real), every other output is created empty and ``snakemake --touch`` then orders their
-modification times. The script fails unless the dry run then has nothing to do.
+``--real-rules`` run for real (the synthetic dataset's source files, and its prepared dataset.json whose
+traits check the study files, are read when the workflow is parsed, so they must be real), every
+other output is created empty and ``snakemake --touch`` then orders their modification times. The script fails unless the dry run then has nothing to do.
 
 Usage: ``python benchmarks/planning_speed.py [--sources DIR ...] [--runs 5] [--targets T ...]
 [--config KEY=VALUE ...] [--keep]``. Several ``--sources`` (e.g. a checkout of the previous commit and
@@ -163,7 +163,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--targets", nargs="*", default=[])
     parser.add_argument("--config", nargs="*", default=[], help="KEY=VALUE passed to --config")
-    parser.add_argument("--real-rules", nargs="*", default=["synthesize_dataset"])
+    parser.add_argument(
+        "--real-rules", nargs="*", default=["synthesize_dataset", "prepare_dataset"]
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary trees")
     args = parser.parse_args()
 

@@ -23,9 +23,8 @@ import pandas as pd
 from gemsflow.data.survey import SurveyData, join_answers
 from gemsflow.evaluation.run_metrics import distribution_distance
 from gemsflow.methods import mapping
+from gemsflow.simulation.contrasts import ALL
 from gemsflow.simulation.studies import Study, StudyQuestion
-
-ALL = "all"
 
 
 def test_study(data: SurveyData, questions: list[str], name: str) -> Study:
@@ -218,7 +217,7 @@ def no_contrast(shares: pd.DataFrame, method: str) -> pd.Series:
     )
 
 
-def option_features(
+def unit_option_features(
     data: SurveyData, features: mapping.MappingFeatures, variant: str, questions: list[str]
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """The options of ``questions`` (question, position) and their unit ``variant`` features (last
@@ -256,8 +255,8 @@ def nearest_question(
     not answer it or no training question has that many options."""
     train_questions = sorted(train_shares["question"].unique())
     new_questions = sorted(shares["question"].unique())
-    t_opts, t_unit = option_features(data, features, variant, train_questions)
-    n_opts, n_unit = option_features(data, features, variant, new_questions)
+    t_opts, t_unit = unit_option_features(data, features, variant, train_questions)
+    n_opts, n_unit = unit_option_features(data, features, variant, new_questions)
 
     def question_vectors(opts, unit):
         frame = pd.DataFrame(unit).groupby(opts["question"].to_numpy(), sort=True).mean()
@@ -300,9 +299,9 @@ def trait_lean(
     from gemsflow.methods.similar_questions import top_weights
 
     train_questions = sorted(train_shares["question"].unique())
-    t_opts, t_unit = option_features(data, features, variant, train_questions)
+    t_opts, t_unit = unit_option_features(data, features, variant, train_questions)
     new_questions = sorted(shares["question"].unique())
-    n_opts, n_unit = option_features(data, features, variant, new_questions)
+    n_opts, n_unit = unit_option_features(data, features, variant, new_questions)
     subgroups = train_shares.loc[train_shares["trait"] != ALL]
     option_keys = pd.MultiIndex.from_frame(t_opts)
     excess = (
@@ -367,7 +366,7 @@ def subgroup_distances(shares: pd.DataFrame, methods: list[str]) -> pd.DataFrame
     return out
 
 
-def summarise(rows: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
+def summarise_distances(rows: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
     """Per method: subgroup-size-weighted mean distance over subgroups (TV nominal, W1 ordinal) and the
     plain mean over questions of the whole population's distance."""
     records = []
@@ -427,10 +426,11 @@ METHOD_COLUMNS_AFTER = "metric"
 
 
 def heldout_table(rows: pd.DataFrame, dataset: str) -> tuple[pd.DataFrame, str]:
-    """Per method, mean and std over seeds of :func:`summarise`; and a markdown rendering."""
+    """Per method, mean and std over seeds of :func:`summarise_distances`; and a markdown rendering."""
     methods = list(rows.columns[rows.columns.get_loc(METHOD_COLUMNS_AFTER) + 1 :].drop("seed"))
     per_seed = pd.concat(
-        [summarise(r, methods).assign(seed=s) for s, r in rows.groupby("seed")], ignore_index=True
+        [summarise_distances(r, methods).assign(seed=s) for s, r in rows.groupby("seed")],
+        ignore_index=True,
     )
     values = [c for c in per_seed.columns if c not in ("method", "seed")]
     mean = per_seed.groupby("method", sort=False)[values].mean()
