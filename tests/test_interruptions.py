@@ -17,6 +17,7 @@ import re
 import signal
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import (
@@ -76,6 +77,20 @@ def test_interrupted_baseline_rerun_keeps_its_predictions(workdir):
     check_interrupted_rerun(
         workdir, f"{run}/run_info.json", "baseline", finished, changed, workdir / run, after=0.3
     )
+
+
+def test_touch_marks_staged_outputs_up_to_date_and_the_next_plan_keeps_them(workdir):
+    """`snakemake --touch` runs no job, so no job replaces its outputs; the outputs it touched are
+    nevertheless current, and the next plan must not put the old records back and rerun them."""
+    config = tiny_config(workdir)
+    target = "results/runs/setting1/tiny/majority/seed42/run_info.json"
+    snakemake(workdir, target, "--configfile", str(config))
+    # The same split in other bytes, newer than the baseline's outputs: the baseline is due.
+    split = workdir / "results/splits/setting1/tiny/seed42/split.parquet"
+    pd.read_parquet(split).to_parquet(split, compression=None)
+    assert "baseline" in planned_jobs(workdir, target, "--configfile", str(config))
+    snakemake(workdir, target, "--configfile", str(config), "--touch")
+    assert planned_jobs(workdir, target, "--configfile", str(config)) == {}
 
 
 # ------------------------------------------------------------------------------------ LoRA

@@ -70,11 +70,13 @@ if not (workflow.remote_exec or workflow.subprocess_exec):
 
 onstart:
     # What Snakemake records of each staged job's outputs, before any job of this run can change it.
-    note_untouched(
-        [str(f) for f in job.output]
-        for job in workflow.dag.needrun_jobs()
-        if any(is_flagged(f, "update") for f in job.output)
-    )
+    # Not under --touch: no job runs, so none would drop its note, and the next parse would undo the touch.
+    if not workflow.touch:
+        note_untouched(
+            [str(f) for f in job.output]
+            for job in workflow.dag.needrun_jobs()
+            if any(is_flagged(f, "update") for f in job.output)
+        )
 
 
 # A setting is any configured key; what it does comes from its block (settings.<name>.axis).
