@@ -25,6 +25,7 @@ from gemsflow.methods.learners import (
     multilayer_perceptron,
     per_question,
 )
+from gemsflow.methods.pooled_learners import parse_pooled_features, pooled
 
 SETTING1 = SplitSpec("individual", 0.2, 0.4, 0.4)
 SETTING2 = SplitSpec("individual", 0.2, 0.4, 0.0)
@@ -382,7 +383,7 @@ def test_neighbours_find_the_hidden_group(tmp_path):
     data = tiny(tmp_path, traits=False)
     split = make_split(data, SETTING1, 4)
     problem = build_problem(data, split)
-    shares = Design(problem, 4, "traits+answers+neighbours")._neighbours(0)
+    shares = Design(problem, 4, "traits+answers+neighbours").neighbours(0)
     assert shares.shape == (len(problem.people), problem.n_options[0])
     held = problem.part[:, 0] >= 2
     top_share = shares[held].argmax(axis=1) == problem.answer[held, 0]
@@ -441,3 +442,54 @@ def test_tree_and_mlp_learners_find_the_party_signal_and_choose_on_validation(tm
     assert grid[estimator.label(chosen)] == info["best_val_accuracy"]
     again, _ = per_question(estimator, data, split, seed=3, features=["traits"])
     pd.testing.assert_frame_equal(predictions, again, check_exact=True)
+
+
+POOLED_OPTIONS = {
+    "gbt_pooled": {
+        "learning_rates": [0.2],
+        "max_leaf_nodes": [4, 8],
+        "max_iter": 20,
+        "l2_regularization": 1.0,
+        "features": ["traits", "traits+summary+neighbours"],
+    },
+    "mlp_pooled": {
+        "hidden": [16],
+        "weight_decays": [0.0],
+        "epochs": [5, 20],
+        "embedding_dim": 8,
+        "dropout": 0.1,
+        "lr": 0.01,
+        "batch_size": 64,
+        "features": ["traits", "traits+summary+neighbours"],
+    },
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", sorted(POOLED_OPTIONS))
+def test_pooled_learners_find_the_party_signal_and_choose_on_validation(tmp_path, method):
+    data = tiny(tmp_path)
+    options = POOLED_OPTIONS[method]
+    for spec, sets in ((SETTING2, ["traits"]), (SETTING1, options["features"])):
+        split = make_split(data, spec, 3)
+        predictions, info = pooled(method, data, split, seed=3, options=options)
+        parts = align(predictions, data, split)  # the scorer's contract: every held-out pair, once
+        assert parts["val"].n + parts["test"].n == int(split["part"].isin(["val", "test"]).sum())
+        learned = score(predictions, data, split)
+        floor = score(majority(data, split), data, split)
+        assert learned["accuracy"] > floor["accuracy"] + 0.2
+        # Answer blocks only where evaluation people reveal answers; two candidates per set.
+        assert list(info["val_accuracy"]) == sets
+        assert all(len(row) == 2 for row in info["val_accuracy"].values())
+        best = max(acc for row in info["val_accuracy"].values() for acc in row.values())
+        assert info["best_val_accuracy"] == best
+        val = score(predictions, data, split)["parts"]["val"]["accuracy"]
+        assert val == pytest.approx(info["out_of_fold_val_accuracy"])
+    again, _ = pooled(method, data, split, seed=3, options=options)
+    pd.testing.assert_frame_equal(predictions, again, check_exact=True)
+
+
+def test_pooled_feature_sets_are_checked():
+    with pytest.raises(InputDataError, match="neighbours"):
+        parse_pooled_features("traits+neighbours+summary")
+    assert parse_pooled_features("traits+summary+neighbours") == {"summary", "neighbours"}

@@ -11,7 +11,7 @@
   ``ordinal`` flags), the answer's position scaled to [0, 1] and centred on the shown answers' mean, so
   an unshown answer is 0 = the mean; the one-hot block already says whether it was shown;
 * ``+neighbours`` (last): also the answer shares of the target question among the person's nearest
-  people by agreement on the other shown answers (see :meth:`Design._neighbours`).
+  people by agreement on the other shown answers (see :meth:`Design.neighbours`).
 
 Answer sets are tried only where the split reveals part of the evaluation people's answers (setting 1).
 Training people reveal every answer while evaluation people reveal only a fraction, so training people's
@@ -351,7 +351,7 @@ class Design:
         ).toarray()  # [N, N] questions both show with the same answer
         self.co_shown = shown @ shown.T  # [N, N] questions both show
 
-    def _neighbours(self, q: int) -> np.ndarray:
+    def neighbours(self, q: int) -> np.ndarray:
         """[N, K_q] answer shares of question ``q`` among the person's NEIGHBOURS nearest people.
 
         Nearness is the shrunk agreement rate (agree + 1) / (both shown + 2) on the shown answers of the
@@ -378,7 +378,7 @@ class Design:
         np.add.at(votes, (rows, p.answer[top.ravel(), q]), 1.0)
         return (votes + 1.0 / n_opt) / (top.shape[1] + 1.0)
 
-    def _summary(self, q: int) -> np.ndarray:
+    def summary(self, q: int) -> np.ndarray:
         """[N, 2 + k] for every person: standardised over all people, so a row does not depend on which
         other rows a question asks for."""
         p, shown = self.problem, self.shown
@@ -403,11 +403,11 @@ class Design:
         keep[p.offsets[q] : p.offsets[q + 1]] = False
         parts = [sparse.csr_array(p.traits[rows]), self.answers[rows][:, keep]]
         if "summary" in self.blocks:
-            parts.append(sparse.csr_array(self._summary(q)[rows]))
+            parts.append(sparse.csr_array(self.summary(q)[rows]))
         if "ordinal" in self.blocks:
             parts.append(sparse.csr_array(self._ordinal(q, rows)))
         if "neighbours" in self.blocks:
-            parts.append(sparse.csr_array(self._neighbours(q)[rows]))
+            parts.append(sparse.csr_array(self.neighbours(q)[rows]))
         return sparse.hstack(parts, format="csr")
 
 

@@ -132,6 +132,28 @@ FAMILIES: tuple[Family, ...] = (
         "(`learners.mlp`)",
     ),
     Family(
+        "gbt_pooled",
+        "gbt_pooled",
+        (INDIVIDUAL,),
+        _own_job("learner"),
+        "opt-in: one histogram gradient boosting model over (person, question, option) rows, the "
+        "question and option as features; feature set and settings chosen on validation "
+        "(`learners.gbt_pooled`)",
+        run="gemsflow.methods.pooled_learners:run_gbt_pooled",
+        rule="learner",
+    ),
+    Family(
+        "mlp_pooled",
+        "mlp_pooled",
+        (INDIVIDUAL,),
+        _own_job("learner"),
+        "opt-in: one torch network over (person, question) pairs scored against learned option "
+        "embeddings; feature set, settings and epoch checkpoint chosen on validation "
+        "(`learners.mlp_pooled`)",
+        run="gemsflow.methods.pooled_learners:run_mlp_pooled",
+        rule="learner",
+    ),
+    Family(
         "ensemble",
         "ensemble",
         BOTH,
