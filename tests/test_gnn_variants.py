@@ -188,3 +188,27 @@ def test_variant_trains_in_its_own_run_dir_with_its_merged_config(workdir):
     assert replay.stdout.startswith("1 GNN runs")
     rows = {r.split("|")[1].strip(): r.split("|")[2:4] for r in replay.stdout.splitlines()[3:]}
     assert [c.strip() for c in rows["3"]] == ["1", "1"], replay.stdout
+
+
+def test_the_paper_config_validates_and_resolves_to_the_reference_schedule(capsys):
+    from gemsflow.config_checks import main
+
+    path = ROOT / "config/examples/gems_paper.yaml"
+    assert main([str(path), "--root", str(ROOT)]) == 0, capsys.readouterr()
+    gnn = load_config()["gnn"]
+    gnn["variants"] = yaml.safe_load(path.read_text())["gnn"]["variants"]
+    reference = {"gat-paper": "gat", "rgcn-paper": "rgcn", "sage-paper": "sage"}
+    assert {name: base_arch(gnn, name) for name in gnn["variants"]} == reference
+    for name in reference:
+        for dataset in ("twin", "dunning_kruger"):
+            resolved = resolve_config(gnn, name, dataset)
+            training = resolved["training"]
+            # 1,000 epochs of 50 steps at 5e-4 with no early stop, dropout 0.5, 2 layers of 64.
+            assert (training["learning_rate"], training["steps_per_epoch"]) == (0.0005, 50)
+            assert training["max_epochs"] == 1000 <= training["patience"]
+            model = resolved["model"]
+            assert (model["dropout"], model["layers"], model["hidden_dim"]) == (0.5, 2, 64)
+            # Self relations for GAT only, with the reference's attention dropout and heads.
+            assert model["self_loops"] == (name == "gat-paper")
+    gat = resolve_config(gnn, "gat-paper", "twin")["model"]
+    assert (gat["heads"], gat["attention_dropout"]) == ([4, 1], 0.4)
