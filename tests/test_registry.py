@@ -75,7 +75,7 @@ def test_resolution_names_the_jobs_the_leaderboard_measures():
 def test_floors_are_the_families_flagged_floor_in_leaderboard_order():
     assert registry.FLOOR_METHODS == ("uniform", "position_prior", "majority", "subgroup_majority")
     assert registry.rule_pattern("baseline") == "|".join(registry.FLOOR_METHODS)
-    assert registry.rule_pattern("learner") == "logreg|gbt|mlp"
+    assert registry.rule_pattern("learner") == "logreg|gbt|mlp|gbt_pooled|mlp_pooled"
     for family in registry.FAMILIES:
         if family.run:
             assert callable(family.function()), family.name

@@ -34,10 +34,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gemsflow.data.splits import TRAIN, VAL
 from gemsflow.errors import InputDataError
 from gemsflow.evaluation.accuracy import accuracy, pair_credit
 from gemsflow.evaluation.selection import DEFAULT_FOLDS, out_of_fold_predictions, validation_folds
 from gemsflow.methods.learners import (
+    NO_PAIR,
     Design,
     EvalPairs,
     Problem,
@@ -73,7 +75,7 @@ class PooledRows:
     feature set, gathered from the per-question :class:`Design` blocks."""
 
     def __init__(self, problem: Problem, seed: int, blocks: set[str]):
-        q, i = np.nonzero(problem.part.T >= 1)  # per question, people in order (as EvalPairs)
+        q, i = np.nonzero(problem.part.T != NO_PAIR)  # per question, people in order (as EvalPairs)
         self.person, self.question = i, q
         self.part = problem.part[i, q]
         self.answer = problem.answer[i, q]
@@ -107,7 +109,7 @@ def option_log_share(problem: Problem) -> np.ndarray:
     """[total options] log training share of each option, one pseudo-answer per option."""
     offsets = problem.offsets
     counts = np.ones(offsets[-1])
-    q_idx = np.nonzero(problem.part == 1)
+    q_idx = np.nonzero(problem.part == TRAIN)
     np.add.at(counts, offsets[q_idx[1]] + problem.answer[q_idx], 1.0)
     totals = np.add.reduceat(counts, offsets[:-1])
     return np.log(counts / np.repeat(totals, problem.n_options))
@@ -156,10 +158,10 @@ def _normalised(problem: Problem, rows: PooledRows, pair: np.ndarray, position: 
 def _fit_trees(problem, rows, seed, options, eval_index) -> list[tuple[dict, np.ndarray]]:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    train_pair, train_pos = _option_rows(problem, rows, rows.part == 1)
+    train_pair, train_pos = _option_rows(problem, rows, rows.part == TRAIN)
     x, categorical = _tree_matrix(problem, rows, train_pair, train_pos)
     y = (rows.answer[train_pair] == train_pos).astype(np.int64)
-    eval_pair, eval_pos = _option_rows(problem, rows, rows.part >= 2)
+    eval_pair, eval_pos = _option_rows(problem, rows, rows.part >= VAL)
     x_eval, _ = _tree_matrix(problem, rows, eval_pair, eval_pos)
     out = []
     for lr in options["learning_rates"]:
@@ -229,7 +231,7 @@ def _fit_network(problem, rows, seed, options, eval_index) -> list[tuple[dict, n
     )
     question = torch.as_tensor(rows.question)
     answer = torch.as_tensor(rows.answer)
-    train = torch.as_tensor(np.flatnonzero(rows.part == 1))
+    train = torch.as_tensor(np.flatnonzero(rows.part == TRAIN))
     evaluate = torch.as_tensor(eval_index)
     epochs = sorted(options["epochs"])
 
@@ -282,7 +284,7 @@ def pooled(
     start = time.perf_counter()
     problem = build_problem(data, split)
     pairs = EvalPairs.of(problem)
-    is_val = pairs.part == 2
+    is_val = pairs.part == VAL
     candidates, candidate_probs, candidate_credit = [], [], []
     val_accuracy: dict[str, dict[str, float]] = {}
     for name in options["features"]:
@@ -290,7 +292,7 @@ def pooled(
         if blocks and reveal_rate(problem) == 0:
             continue  # answer blocks would be empty at prediction time and dense in training
         rows = PooledRows(problem, seed, blocks)
-        eval_index = np.flatnonzero(rows.part >= 2)
+        eval_index = np.flatnonzero(rows.part >= VAL)
         # rows and EvalPairs both list pairs per question, people in order: same order.
         val_accuracy[name] = {}
         for settings, probs in FITTERS[method](problem, rows, seed, options, eval_index):
