@@ -1,18 +1,22 @@
 """How much a question's text can say about the synthetic survey's group differences (issue 27).
 
 The generator (:mod:`gemsflow.data.datasets.synthetic`) makes question ``q`` load on factor ``q % n_factors``
-(its topic, which the text names) with a sign drawn at random, independently of the text. Two questions
-of one topic then have group differences that are alike up to that sign. This script measures it from
-the generator's exact answer probabilities, with no split and no method: for every ordinal question, the
-profile of each trait category's mean answer position (scaled to [0, 1], minus the population's), all
-traits stacked; then, over pairs of questions, the correlation of their profiles:
+(its topic, which the text names), in the direction its item template declares (its stance: a
+statement phrased for or against the topic's pole). This script measures what that leaves for a
+method that reads text, from the generator's exact answer probabilities, with no split and no method:
+for every ordinal question, the profile of each trait category's mean answer position (scaled to
+[0, 1], minus the population's), all traits stacked; then, over pairs of questions, the correlation of
+their profiles:
 
-- ``same topic``: pairs on one factor, the most a text-based method can tell apart;
+- ``same topic``: pairs on one factor; ``mean r`` is what a method that knows only the topic gets
+  (positive where most of a topic's items lean its way), ``mean r x stances`` the same correlation
+  signed by the two items' declared stances, what a reader who can tell each item's stance gets;
 - ``same text``: pairs with the same statement (the larger configuration's follow-ups repeat it).
 
-A mean correlation near 0 with a large mean absolute correlation says that the text tells which
-questions move together but not in which direction, so no method that reads only the text of a new
-question can predict the sign of its group differences better than chance.
+Before the stances (the sign drawn at random, independently of the text), seed 7 gave a same-topic
+mean r of +0.128 (24 questions) and -0.034 (72), with a mean abs r of 0.90 / 0.82: the text told which
+questions move together but not in which direction. Now the mean r is positive and the stance-signed
+mean equals the mean abs r: the direction follows from the text.
 
 Usage: ``python benchmarks/synthetic_text_signal.py [--questions 24 72] [--seed 7]``. Prints a markdown
 table.
@@ -30,8 +34,9 @@ from gemsflow.data.datasets.synthetic import TRAITS, generate_synthetic
 FOLLOW_UP = " (Follow-up"
 
 
-def profiles(survey) -> dict[int, tuple[np.ndarray, str]]:
-    """Per ordinal question: the stacked group-minus-population mean positions and its base text."""
+def profiles(survey) -> dict[int, tuple[np.ndarray, str, int]]:
+    """Per ordinal question: the stacked group-minus-population mean positions, its base text and
+    its declared stance."""
     out = {}
     for q, probs in enumerate(survey.probabilities):
         if not survey.ordinal[q]:
@@ -42,7 +47,11 @@ def profiles(survey) -> dict[int, tuple[np.ndarray, str]]:
             - expected.mean()
             for t, (_, categories, _) in enumerate(TRAITS.values())
         ]
-        out[q] = (np.concatenate(gaps), survey.question_texts[q].split(FOLLOW_UP)[0])
+        out[q] = (
+            np.concatenate(gaps),
+            survey.question_texts[q].split(FOLLOW_UP)[0],
+            survey.stances[q],
+        )
     return out
 
 
@@ -53,17 +62,19 @@ def main() -> None:
     parser.add_argument("--factors", type=int, default=3, help="the generator's n_factors")
     args = parser.parse_args()
     print(
-        "| questions | ordinal | pairs | same topic: mean r | mean abs r | same text: pairs | mean r | mean abs r |"
+        "| questions | ordinal | same topic: pairs | mean r | mean abs r | mean r x stances "
+        "| same text: pairs | mean r | mean abs r |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n in args.questions:
         survey = generate_synthetic(n_questions=n, seed=args.seed, n_factors=args.factors)
         rows = profiles(survey)
-        topic, text = [], []
+        topic, signed, text = [], [], []
         for a, b in itertools.combinations(rows, 2):
             r = float(np.corrcoef(rows[a][0], rows[b][0])[0, 1])
             if a % args.factors == b % args.factors:
                 topic.append(r)
+                signed.append(r * rows[a][2] * rows[b][2])
             if rows[a][1] == rows[b][1]:
                 text.append(r)
 
@@ -72,7 +83,9 @@ def main() -> None:
                 return "0 | n/a | n/a"
             return f"{len(values)} | {np.mean(values):+.3f} | {np.mean(np.abs(values)):.3f}"
 
-        print(f"| {n} | {len(rows)} | {stats(topic)} | {stats(text)} |")
+        print(
+            f"| {n} | {len(rows)} | {stats(topic)} | {np.mean(signed):+.3f} | {stats(text)} |"
+        )
 
 
 if __name__ == "__main__":

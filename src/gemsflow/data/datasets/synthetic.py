@@ -11,6 +11,16 @@ The generative model, all drawn from one ``numpy.random.Generator``:
   option utilities that are linear in the attitudes;
 * answers go missing completely at random with probability ``missing_rate``.
 
+The direction in which a question loads on its topic's factor is a property of its text, not a draw:
+every item template declares its stance (:data:`TOPICS`), as a real questionnaire's items lean for or
+against what their topic measures, and most items of a topic lean its way. An earlier version drew the
+sign at random, independently of the text. Then two questions of one topic had group differences alike
+up to a sign that no reader of the text could tell, so no method that reads a new question's text
+could predict which groups answer it higher (``benchmarks/synthetic_text_signal.py`` measured a mean
+signed correlation near 0 between same-topic questions), and the held-out contrast targets of issue 27
+were out of reach by construction. Everything else about a question (loading sizes, cross-loadings,
+cut points, option utilities' sizes) is still drawn, from the same draws as before.
+
 The structure gives each method family something to find: per-question majority ignores people,
 subgroup majority sees the demographic part of the attitudes, and a model that learns from the other
 answers of a person (matrix factorisation, GNN) can recover the individual part as well. The exact
@@ -65,222 +75,274 @@ TRAITS: dict[str, tuple[str, tuple[str, ...], tuple[float, ...]]] = {
 }
 PARTY = "polparty"
 
-# Attitude topics: (question-key stem, statements for agree/disagree items, things for importance
-# items, activities for frequency items, outcomes for confidence items, nominal items).
+# Attitude topics. Each has a pole, the high end of its factor, and every item declares its stance
+# towards that pole in its own words: +1 where agreeing with a statement, valuing a thing, doing an
+# activity often or being confident of an outcome expresses the pole, -1 where it expresses the
+# opposite (a reversed item), and per option of a nominal item +1 / -1 / 0 (an option the text does
+# not place on the topic's axis). The direction of a question's group differences then follows from
+# its text, as in a real survey, where a reader who knows the topic can tell which way an item leans:
+# a method that reads a new question's text can in principle predict it (issue 27). Most items of a
+# topic lean towards its pole; reversed items are phrased against it.
 # A question loads mainly on its topic's factor; topics beyond n_factors wrap around.
 TOPICS: list[dict] = [
     {
-        "code": "GOV",
+        "code": "GOV",  # pole: a larger, more active government
         "statements": [
-            "The federal government should do more to reduce income inequality.",
-            "Government regulation of business usually does more harm than good.",
-            "Taxes on large corporations should be raised.",
-            "The government should guarantee health insurance for all citizens.",
-            "Most government spending programs are wasteful.",
-            "Labor unions are good for working people in this country.",
+            ("The federal government should do more to reduce income inequality.", 1),
+            ("Government regulation of business usually does more harm than good.", -1),
+            ("Taxes on large corporations should be raised.", 1),
+            ("The government should guarantee health insurance for all citizens.", 1),
+            ("Most government spending programs are wasteful.", -1),
+            ("Labor unions are good for working people in this country.", 1),
         ],
         "things": [
-            "keeping taxes low",
-            "expanding social safety-net programs",
-            "reducing the federal budget deficit",
-            "raising the minimum wage",
+            ("keeping taxes low", -1),
+            ("expanding social safety-net programs", 1),
+            ("reducing the federal budget deficit", -1),
+            ("raising the minimum wage", 1),
         ],
-        "activities": ["follow news about national politics", "contact an elected official"],
+        "activities": [
+            ("follow news about national politics", 1),
+            ("contact an elected official", 1),
+        ],
         "outcomes": [
-            "the federal government will handle the economy well over the next year",
-            "elected officials care what people like you think",
+            ("the federal government will handle the economy well over the next year", 1),
+            ("elected officials care what people like you think", 1),
         ],
         "nominal": [
             (
                 "Which of the following should be the top priority for Congress this year?",
                 [
-                    "Lowering inflation",
-                    "Improving health care",
-                    "Reducing crime",
-                    "Addressing climate change",
-                    "Securing the border",
+                    ("Lowering inflation", 0),
+                    ("Improving health care", 1),
+                    ("Reducing crime", 0),
+                    ("Addressing climate change", 1),
+                    ("Securing the border", -1),
                 ],
             ),
             (
                 "Which of these comes closest to your view about the size of government?",
                 [
-                    "A smaller government providing fewer services",
-                    "A bigger government providing more services",
-                    "About the current size",
+                    ("A smaller government providing fewer services", -1),
+                    ("A bigger government providing more services", 1),
+                    ("About the current size", 0),
                 ],
             ),
             (
                 "Which of these issues matters most to you when deciding how to vote?",
-                ["The economy", "Health care", "Immigration", "Abortion", "Foreign policy"],
+                [
+                    ("The economy", 0),
+                    ("Health care", 1),
+                    ("Immigration", -1),
+                    ("Abortion", 0),
+                    ("Foreign policy", 0),
+                ],
             ),
             (
                 "Which level of government do you trust most to solve problems?",
-                ["Federal government", "State government", "Local government", "None of them"],
+                [
+                    ("Federal government", 1),
+                    ("State government", 0),
+                    ("Local government", 0),
+                    ("None of them", -1),
+                ],
             ),
         ],
     },
     {
-        "code": "TECH",
+        "code": "TECH",  # pole: enthusiasm for technology and science
         "statements": [
-            "Artificial intelligence will do more good than harm for society.",
-            "Social media companies should be more strictly regulated.",
-            "Scientific research is worth funding even when it has no immediate benefit.",
-            "Self-driving cars will make roads safer.",
-            "People should be worried about how companies use their personal data.",
-            "New technology generally makes life easier for people like me.",
+            ("Artificial intelligence will do more good than harm for society.", 1),
+            ("Social media companies should be more strictly regulated.", -1),
+            ("Scientific research is worth funding even when it has no immediate benefit.", 1),
+            ("Self-driving cars will make roads safer.", 1),
+            ("People should be worried about how companies use their personal data.", -1),
+            ("New technology generally makes life easier for people like me.", 1),
         ],
         "things": [
-            "having fast home internet",
-            "keeping up with new technology",
-            "protecting your online privacy",
-            "learning new digital skills",
+            ("having fast home internet", 1),
+            ("keeping up with new technology", 1),
+            ("protecting your online privacy", -1),
+            ("learning new digital skills", 1),
         ],
         "activities": [
-            "use an AI chatbot",
-            "shop online",
-            "read news about science and technology",
+            ("use an AI chatbot", 1),
+            ("shop online", 1),
+            ("read news about science and technology", 1),
         ],
         "outcomes": [
-            "scientists act in the best interests of the public",
-            "your personal information is kept secure by the companies you use",
+            ("scientists act in the best interests of the public", 1),
+            ("your personal information is kept secure by the companies you use", 1),
         ],
         "nominal": [
             (
                 "Which of these sources do you rely on most for news about science?",
-                ["Television", "News websites or apps", "Social media", "Friends and family"],
+                [
+                    ("Television", 0),
+                    ("News websites or apps", 1),
+                    ("Social media", 0),
+                    ("Friends and family", -1),
+                ],
             ),
             (
                 "Which technology do you think will change daily life the most in the next ten years?",
                 [
-                    "Artificial intelligence",
-                    "Electric vehicles",
-                    "Gene editing",
-                    "Renewable energy",
-                    "Space travel",
+                    ("Artificial intelligence", 1),
+                    ("Electric vehicles", 0),
+                    ("Gene editing", 0),
+                    ("Renewable energy", 0),
+                    ("Space travel", 0),
                 ],
             ),
             (
                 "Which device do you use most often to go online?",
-                ["A smartphone", "A laptop or desktop computer", "A tablet", "I rarely go online"],
+                [
+                    ("A smartphone", 0),
+                    ("A laptop or desktop computer", 1),
+                    ("A tablet", 0),
+                    ("I rarely go online", -1),
+                ],
             ),
             (
                 "Who should be mainly responsible for protecting people from false information online?",
                 [
-                    "Technology companies",
-                    "The government",
-                    "Individual users",
-                    "News organizations",
+                    ("Technology companies", 1),
+                    ("The government", -1),
+                    ("Individual users", 0),
+                    ("News organizations", 0),
                 ],
             ),
         ],
     },
     {
-        "code": "COMM",
+        "code": "COMM",  # pole: attachment to and trust in the local community
         "statements": [
-            "Most people in my neighborhood can be trusted.",
-            "People today are less willing to help their neighbors than in the past.",
-            "Local community organizations make a real difference.",
-            "I feel a strong sense of belonging to my local community.",
-            "Volunteering is an important part of being a good citizen.",
-            "Religion plays an important role in keeping communities together.",
+            ("Most people in my neighborhood can be trusted.", 1),
+            ("People today are less willing to help their neighbors than in the past.", -1),
+            ("Local community organizations make a real difference.", 1),
+            ("I feel a strong sense of belonging to my local community.", 1),
+            ("Volunteering is an important part of being a good citizen.", 1),
+            ("Religion plays an important role in keeping communities together.", 1),
         ],
         "things": [
-            "attending religious services",
-            "spending time with your neighbors",
-            "voting in local elections",
-            "supporting local businesses",
+            ("attending religious services", 1),
+            ("spending time with your neighbors", 1),
+            ("voting in local elections", 1),
+            ("supporting local businesses", 1),
         ],
         "activities": [
-            "volunteer for a local organization",
-            "attend a community event",
-            "talk with your neighbors",
+            ("volunteer for a local organization", 1),
+            ("attend a community event", 1),
+            ("talk with your neighbors", 1),
         ],
         "outcomes": [
-            "your local police treat all people fairly",
-            "your local schools prepare children well for the future",
+            ("your local police treat all people fairly", 1),
+            ("your local schools prepare children well for the future", 1),
         ],
         "nominal": [
             (
                 "Which of the following best describes the place where you live?",
-                ["A large city", "A suburb", "A small town", "A rural area"],
+                [
+                    ("A large city", -1),
+                    ("A suburb", 0),
+                    ("A small town", 1),
+                    ("A rural area", 1),
+                ],
             ),
             (
                 "Which of these is the biggest problem facing your local community?",
-                ["Affordable housing", "Crime", "Jobs", "Schools", "Roads and infrastructure"],
+                [
+                    ("Affordable housing", 0),
+                    ("Crime", -1),
+                    ("Jobs", 0),
+                    ("Schools", 0),
+                    ("Roads and infrastructure", 0),
+                ],
             ),
             (
                 "Which of these do you rely on most to learn about what is happening in your community?",
                 [
-                    "Local TV news",
-                    "A local newspaper",
-                    "Neighborhood social media groups",
-                    "Word of mouth",
+                    ("Local TV news", 0),
+                    ("A local newspaper", 1),
+                    ("Neighborhood social media groups", 0),
+                    ("Word of mouth", 1),
                 ],
             ),
             (
                 "Which kind of group are you most involved with, if any?",
                 [
-                    "A religious congregation",
-                    "A sports or hobby club",
-                    "A volunteer or charity group",
-                    "A parents' or school group",
-                    "None of these",
+                    ("A religious congregation", 1),
+                    ("A sports or hobby club", 1),
+                    ("A volunteer or charity group", 1),
+                    ("A parents' or school group", 1),
+                    ("None of these", -1),
                 ],
             ),
         ],
     },
     {
-        "code": "LIFE",
+        "code": "LIFE",  # pole: contentment and financial security
         "statements": [
-            "I am satisfied with the way things are going in my personal life.",
-            "Working from home is better for most employees.",
-            "It is important to save money for the future even if it means spending less now.",
-            "People should take more responsibility for their own health.",
-            "Children today will be better off financially than their parents.",
-            "Having a good work-life balance matters more than a high salary.",
+            ("I am satisfied with the way things are going in my personal life.", 1),
+            ("I often feel that I have too little time for the things that matter to me.", -1),
+            ("I have enough money saved to cover several months of expenses.", 1),
+            ("I feel in control of my own health.", 1),
+            ("Children today will be better off financially than their parents.", 1),
+            ("I worry that I could lose my job in the next year.", -1),
         ],
         "things": [
-            "getting regular exercise",
-            "having a stable job",
-            "eating healthy food",
-            "spending time with family",
+            ("getting regular exercise", 1),
+            ("having a stable job", 1),
+            ("eating healthy food", 1),
+            ("spending time with family", 1),
         ],
         "activities": [
-            "exercise for at least 30 minutes",
-            "cook a meal at home",
-            "worry about paying your bills",
+            ("exercise for at least 30 minutes", 1),
+            ("cook a meal at home", 1),
+            ("worry about paying your bills", -1),
         ],
         "outcomes": [
-            "you will have enough money to retire comfortably",
-            "you could handle an unexpected expense of $1,000",
+            ("you will have enough money to retire comfortably", 1),
+            ("you could handle an unexpected expense of $1,000", 1),
         ],
         "nominal": [
             (
                 "Which of these would you most like to have more of in your life?",
-                ["Money", "Free time", "Good health", "Close friendships"],
+                [
+                    ("Money", -1),
+                    ("Free time", 0),
+                    ("Good health", 0),
+                    ("Close friendships", 0),
+                ],
             ),
             (
                 "Which of the following best describes your current work situation?",
                 [
-                    "Working full time",
-                    "Working part time",
-                    "Not working but looking for work",
-                    "Retired",
-                    "Student or homemaker",
+                    ("Working full time", 1),
+                    ("Working part time", 0),
+                    ("Not working but looking for work", -1),
+                    ("Retired", 0),
+                    ("Student or homemaker", 0),
                 ],
             ),
             (
                 "Which of these is your main source of stress these days?",
-                ["Money", "Work", "Health", "Family or relationships", "Current events"],
+                [
+                    ("Money", -1),
+                    ("Work", 0),
+                    ("Health", 0),
+                    ("Family or relationships", 0),
+                    ("Current events", 1),
+                ],
             ),
             (
                 "Which of these best describes how you usually spend a free evening?",
                 [
-                    "Watching TV or streaming",
-                    "Seeing friends or family",
-                    "Reading or a hobby",
-                    "Exercising",
-                    "Working or studying",
+                    ("Watching TV or streaming", 0),
+                    ("Seeing friends or family", 1),
+                    ("Reading or a hobby", 0),
+                    ("Exercising", 1),
+                    ("Working or studying", -1),
                 ],
             ),
         ],
@@ -299,6 +361,10 @@ IMPORTANCE = ["Not at all important", "Not too important", "Somewhat important",
 FREQUENCY = ["Never", "Rarely", "Sometimes", "Often", "Very often"]
 CONFIDENCE = ["Not at all confident", "Not too confident", "Somewhat confident", "Very confident"]
 
+# An item's declared stance towards its topic's pole: one sign for an ordinal item (towards the high
+# end of its scale), one per option for a nominal item.
+Stance = int | tuple[int, ...]
+
 
 @dataclass(frozen=True)
 class SyntheticSurvey:
@@ -306,7 +372,8 @@ class SyntheticSurvey:
 
     ``traits`` holds 0-based category indices ``[n, n_traits]``; ``answers`` 0-based option positions
     with -1 for missing ``[n, n_questions]``; ``probabilities[q]`` the exact answer distribution
-    ``[n, n_options(q)]`` each individual had for question ``q``.
+    ``[n, n_options(q)]`` each individual had for question ``q``; ``stances[q]`` its declared
+    direction on its topic's factor (see :data:`TOPICS`).
     """
 
     ids: np.ndarray
@@ -318,20 +385,31 @@ class SyntheticSurvey:
     ordinal: list[bool]
     answers: np.ndarray
     probabilities: list[np.ndarray]
+    stances: list[Stance]
 
 
-def _item_pool(topic: dict) -> tuple[list[tuple[str, list[str]]], list[tuple[str, list[str]]]]:
-    """All ordinal and nominal items a topic can produce, in a fixed order."""
+def _item_pool(
+    topic: dict,
+) -> tuple[list[tuple[str, list[str], Stance]], list[tuple[str, list[str], Stance]]]:
+    """All ordinal and nominal items a topic can produce, in a fixed order, with their stances."""
     ordinal = [
-        (f"How much do you agree or disagree with the following statement? {s}", AGREE)
-        for s in topic["statements"]
+        (f"How much do you agree or disagree with the following statement? {s}", AGREE, sign)
+        for s, sign in topic["statements"]
     ]
-    ordinal += [(f"How important is {t} to you personally?", IMPORTANCE) for t in topic["things"]]
     ordinal += [
-        (f"In a typical month, how often do you {a}?", FREQUENCY) for a in topic["activities"]
+        (f"How important is {t} to you personally?", IMPORTANCE, sign) for t, sign in topic["things"]
     ]
-    ordinal += [(f"How confident are you that {o}?", CONFIDENCE) for o in topic["outcomes"]]
-    nominal = [(text, list(options)) for text, options in topic["nominal"]]
+    ordinal += [
+        (f"In a typical month, how often do you {a}?", FREQUENCY, sign)
+        for a, sign in topic["activities"]
+    ]
+    ordinal += [
+        (f"How confident are you that {o}?", CONFIDENCE, sign) for o, sign in topic["outcomes"]
+    ]
+    nominal = [
+        (text, [option for option, _ in options], tuple(sign for _, sign in options))
+        for text, options in topic["nominal"]
+    ]
     return ordinal, nominal
 
 
@@ -372,8 +450,9 @@ def _draw_traits(rng: np.random.Generator, n: int, party_dependence: float) -> n
 
 def _choose_items(
     rng: np.random.Generator, n_questions: int, n_factors: int, ordinal_share: float
-) -> list[tuple[int, str, list[str], bool]]:
-    """Pick ``n_questions`` distinct (factor, text, options, ordinal) items, cycling through topics."""
+) -> list[tuple[int, str, list[str], bool, Stance]]:
+    """Pick ``n_questions`` distinct (factor, text, options, ordinal, stance) items, cycling through
+    topics."""
     pools = []
     for f in range(n_factors):
         ordinal, nominal = _item_pool(TOPICS[f % len(TOPICS)])
@@ -393,16 +472,17 @@ def _choose_items(
         if used[f][kind] >= len(pools[f][kind]) and used[f][1 - kind] < len(pools[f][1 - kind]):
             kind = 1 - kind
         pool = pools[f][kind]
-        text, options = pool[used[f][kind] % len(pool)]
+        text, options, stance = pool[used[f][kind] % len(pool)]
         repeat = used[f][kind] // len(pool)
         used[f][kind] += 1
         # Beyond the template pool, repeats are framed as asked again later in the survey so that
-        # question texts stay distinct (they are embedded and shown in prompts).
+        # question texts stay distinct (they are embedded and shown in prompts); a repeat keeps its
+        # statement's stance.
         if repeat:
             text = (
                 f"{text} (Follow-up {repeat}: please answer again, thinking about the past year.)"
             )
-        items.append((f, text, options, bool(kind == 0)))
+        items.append((f, text, options, bool(kind == 0), stance))
     return items
 
 
@@ -431,11 +511,23 @@ def answer_probabilities(
     k: int,
     ordinal: bool,
     discrimination: float,
+    stance: Stance | None = None,
 ) -> np.ndarray:
-    """(individual, option) answer probabilities of one question loading mainly on factor ``f``."""
+    """(individual, option) answer probabilities of one question loading mainly on factor ``f``.
+
+    ``stance`` is the item's declared direction on ``f`` (see :data:`TOPICS`): the sign of an ordinal
+    item's loading, or per option of a nominal item the sign of its utility on ``f`` (0: none beyond
+    the random part every factor gets). ``None`` draws the direction at random, for items whose text
+    declares none (:mod:`gemsflow.data.datasets.atp_synthetic`).
+    """
     n_individuals, n_factors = factors.shape
     loading = rng.normal(0.0, 0.3, size=n_factors)
-    loading[f] = rng.choice([-1.0, 1.0]) * rng.uniform(0.8, 1.2)
+    # The random sign is drawn even when the stance overrides it, so that every later draw of a
+    # seed, and so the rest of the survey, is the same whether or not the items declare a stance.
+    sign = rng.choice([-1.0, 1.0])
+    if ordinal and stance is not None:
+        sign = float(stance)
+    loading[f] = sign * rng.uniform(0.8, 1.2)
     strength = discrimination * rng.uniform(0.75, 1.25)
     if ordinal:
         score = strength * (factors @ loading)
@@ -450,7 +542,10 @@ def answer_probabilities(
         probs = np.diff(cumulative, axis=1)
     else:
         utilities = rng.normal(0.0, 0.5, size=(k, n_factors))
-        utilities[:, f] += rng.normal(0.0, 1.0, size=k)
+        main = rng.normal(0.0, 1.0, size=k)
+        if stance is not None:
+            main = np.asarray(stance, dtype=float) * np.abs(main)
+        utilities[:, f] += main
         intercepts = rng.normal(0.0, 0.7, size=k)
         probs = _softmax(strength * (factors @ utilities.T) * 0.7 + intercepts)
     probs = np.clip(probs, 0.0, None)
@@ -487,9 +582,9 @@ def generate_synthetic(
     items = _choose_items(rng, n_questions, n_factors, ordinal_share)
     answers = np.full((n_individuals, n_questions), -1, dtype=np.int64)
     probabilities = []
-    for q, (f, _text, options, ordinal) in enumerate(items):
+    for q, (f, _text, options, ordinal, stance) in enumerate(items):
         k = len(options)
-        probs = answer_probabilities(rng, factors, f, k, ordinal, discrimination)
+        probs = answer_probabilities(rng, factors, f, k, ordinal, discrimination, stance)
         draws = rng.random(n_individuals)
         answers[:, q] = np.minimum((probs.cumsum(axis=1) < draws[:, None]).sum(axis=1), k - 1)
         probabilities.append(probs)
@@ -507,9 +602,10 @@ def generate_synthetic(
         traits=traits,
         factors=factors,
         question_keys=keys,
-        question_texts=[text for _, text, _, _ in items],
-        option_texts=[list(options) for _, _, options, _ in items],
-        ordinal=[ordinal for *_rest, ordinal in items],
+        question_texts=[text for _, text, *_rest in items],
+        option_texts=[list(options) for _, _, options, *_rest in items],
+        ordinal=[ordinal for *_rest, ordinal, _ in items],
+        stances=[stance for *_rest, stance in items],
         answers=answers,
         probabilities=probabilities,
     )
