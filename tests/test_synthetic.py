@@ -211,3 +211,45 @@ def test_generator_config_is_checked():
         check_generator_params({"n_people": 10})
     with pytest.raises(InputDataError, match="not an integer"):
         check_generator_params({"n_questions": 2.5})
+
+
+def test_direction_of_group_differences_follows_the_declared_stance():
+    """An ordinal item's answers rise with its topic's factor where its text leans towards the
+    topic's pole and fall where it leans against it; a follow-up keeps its statement's stance, so
+    its group differences have the same direction."""
+    survey = generate_synthetic(n_individuals=2000, n_questions=72, seed=3)
+    n_factors = survey.factors.shape[1]
+    base = {}
+    for q, probs in enumerate(survey.probabilities):
+        if not survey.ordinal[q]:
+            continue
+        assert survey.stances[q] in (-1, 1)
+        expected = probs @ np.arange(probs.shape[1])
+        r = np.corrcoef(survey.factors[:, q % n_factors], expected)[0, 1]
+        assert r * survey.stances[q] > 0.3, survey.question_texts[q]
+        base.setdefault(survey.question_texts[q].split(" (Follow-up")[0], []).append(q)
+    repeated = [qs for qs in base.values() if len(qs) > 1]
+    assert repeated
+    for qs in repeated:
+        assert len({survey.stances[q] for q in qs}) == 1
+    # Nominal items: an option the text places towards the pole gains share with the factor, one
+    # placed against it loses share, on average over the survey's items.
+    towards, against = [], []
+    for q, probs in enumerate(survey.probabilities):
+        if survey.ordinal[q]:
+            continue
+        for o, sign in enumerate(survey.stances[q]):
+            r = np.corrcoef(survey.factors[:, q % n_factors], probs[:, o])[0, 1]
+            (towards if sign > 0 else against if sign < 0 else []).append(r)
+    assert np.mean(towards) > 0.2 and np.mean(against) < -0.2
+
+
+def test_items_declare_a_stance_for_every_option():
+    from gemsflow.data.datasets.synthetic import TOPICS, _item_pool
+
+    for topic in TOPICS:
+        ordinal, nominal = _item_pool(topic)
+        # Realistic scales: most items of a topic lean its way, some are reversed.
+        assert sum(sign > 0 for *_rest, sign in ordinal) > len(ordinal) / 2
+        for _text, options, signs in nominal:
+            assert len(signs) == len(options) and set(signs) <= {-1, 0, 1}
