@@ -18,8 +18,17 @@ mean r of +0.128 (24 questions) and -0.034 (72), with a mean abs r of 0.90 / 0.8
 questions move together but not in which direction. Now the mean r is positive and the stance-signed
 mean equals the mean abs r: the direction follows from the text.
 
-Usage: ``python benchmarks/synthetic_text_signal.py [--questions 24 72] [--seed 7]``. Prints a markdown
-table.
+With ``--embeddings`` (a survey's ``results/embeddings/synthetic/minilm/text_embeddings.safetensors``,
+built by the workflow for the same generator settings, ``--questions`` naming its size), it also
+measures what a text-embedding method sees: for each option of an ordinal question, its 20 most similar
+options of other questions (cosine of each feature variant), and the share of them on the question's
+topic, and on its topic with the same stance, beside the share of all other options that are.
+Neighbours no more often on the topic than the base rate mean the features read the response scale
+and the question stem, not the statement, so a method that weighs neighbours by them cannot use the
+direction the text now carries.
+
+Usage: ``python benchmarks/synthetic_text_signal.py [--questions 24 72] [--seed 7]
+[--embeddings PATH]``. Prints markdown tables.
 """
 
 from __future__ import annotations
@@ -55,11 +64,42 @@ def profiles(survey) -> dict[int, tuple[np.ndarray, str, int]]:
     return out
 
 
+def neighbour_topics(survey, path: str, n_factors: int, k: int = 20) -> None:
+    """Per feature variant: the share of each ordinal option's ``k`` nearest options of other questions
+    on its topic / on its topic with its stance, and the base rates."""
+    from gemsflow.methods.mapping import load_choice_features
+
+    features = load_choice_features(path)
+    index = {key: q for q, key in enumerate(survey.question_keys)}
+    question = np.array([index[c.rsplit("_option_", 1)[0]] for c in features.choices])
+    topic = question % n_factors
+    stance = np.array([s if isinstance(s, int) else 0 for s in survey.stances])[question]
+    ordinal = np.array(survey.ordinal)[question]
+    other = question[ordinal, None] != question[None, :]
+    same_topic = topic[ordinal, None] == topic[None, :]
+    same_stance = same_topic & (stance[ordinal, None] == stance[None, :])
+    base = [(mask & other).sum() / other.sum() for mask in (same_topic, same_stance)]
+    print(
+        "\n| feature variant | same topic: top 20 | all others | same topic and stance: top 20 | all others |"
+    )
+    print("|---|---|---|---|---|")
+    for name, states in features.candidates().items():
+        unit = states[:, -1] / np.linalg.norm(states[:, -1], axis=1, keepdims=True)
+        similarity = np.where(question[:, None] == question[None, :], -np.inf, unit @ unit.T)
+        top = np.argsort(-similarity, axis=1)[ordinal, :k]
+        rows = np.arange(len(top))[:, None]
+        near = [same_topic[rows, top].mean(), same_stance[rows, top].mean()]
+        print(f"| {name} | {near[0]:.2f} | {base[0]:.2f} | {near[1]:.2f} | {base[1]:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, nargs="+", default=[24, 72])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--factors", type=int, default=3, help="the generator's n_factors")
+    parser.add_argument(
+        "--embeddings", help="text_embeddings.safetensors of the survey of --questions"
+    )
     args = parser.parse_args()
     print(
         "| questions | ordinal | same topic: pairs | mean r | mean abs r | mean r x stances "
@@ -83,9 +123,14 @@ def main() -> None:
                 return "0 | n/a | n/a"
             return f"{len(values)} | {np.mean(values):+.3f} | {np.mean(np.abs(values)):.3f}"
 
-        print(
-            f"| {n} | {len(rows)} | {stats(topic)} | {np.mean(signed):+.3f} | {stats(text)} |"
+        print(f"| {n} | {len(rows)} | {stats(topic)} | {np.mean(signed):+.3f} | {stats(text)} |")
+    if args.embeddings:
+        if len(args.questions) != 1:
+            parser.error("--embeddings needs exactly one --questions, the size of its survey")
+        survey = generate_synthetic(
+            n_questions=args.questions[0], seed=args.seed, n_factors=args.factors
         )
+        neighbour_topics(survey, args.embeddings, args.factors)
 
 
 if __name__ == "__main__":

@@ -397,7 +397,8 @@ def _item_pool(
         for s, sign in topic["statements"]
     ]
     ordinal += [
-        (f"How important is {t} to you personally?", IMPORTANCE, sign) for t, sign in topic["things"]
+        (f"How important is {t} to you personally?", IMPORTANCE, sign)
+        for t, sign in topic["things"]
     ]
     ordinal += [
         (f"In a typical month, how often do you {a}?", FREQUENCY, sign)
