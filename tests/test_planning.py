@@ -117,10 +117,10 @@ def test_default_target_plans_without_the_gpu_stack(workdir, blocked_env):
         "evaluation_plots": 3,
         "leaderboard": 3,
         "benchmark_report": 1,
-        # The configured study (simulate.studies) with its production model and held-out evidence.
+        # The configured study (simulate.studies) with its production model (simulate.method similar:
+        # the similar-questions model, on the production graph's answers) and held-out evidence.
         "production_graph": 1,
-        "production_gnn": 1,
-        "production_model": 1,
+        "production_similar": 1,
         "study_features": 1,
         "simulate_study": 1,
         "simulate_heldout": 1,
