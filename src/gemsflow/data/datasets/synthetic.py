@@ -75,7 +75,9 @@ TRAITS: dict[str, tuple[str, tuple[str, ...], tuple[float, ...]]] = {
 }
 PARTY = "polparty"
 
-# Attitude topics. Each has a pole, the high end of its factor, and every item declares its stance
+# Attitude topics: (question-key stem, statements for agree/disagree items, things for importance
+# items, activities for frequency items, outcomes for confidence items, nominal items).
+# Each has a pole, the high end of its factor, and every item declares its stance
 # towards that pole in its own words: +1 where agreeing with a statement, valuing a thing, doing an
 # activity often or being confident of an outcome expresses the pole, -1 where it expresses the
 # opposite (a reversed item), and per option of a nominal item +1 / -1 / 0 (an option the text does
