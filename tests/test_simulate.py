@@ -283,6 +283,39 @@ def test_heldout_table_compares_gemsflow_with_the_alternatives(built):
     # correlation.
     ceiling = pooled["ceiling_correlation"].dropna()
     assert ((ceiling >= -1 - 1e-9) & (ceiling <= 1 + 1e-9)).all()
+    # Both production candidates carry a model-error scale, so both have a prediction interval whose
+    # coverage the table reports.
+    for path in built.glob("results/simulate_heldout/tiny/sage-minilm/seed*/model*/model.json"):
+        scale = yaml.safe_load(path.read_text())["interval_sd"]
+        assert set(scale) == {"all", "party", "age"} and min(scale.values()) >= 0, path
+    covered = contrast.loc[(contrast["seed"] == "pooled") & contrast["coverage"].notna()]
+    assert set(covered["method"]) == {"similar-minilm", "mapping-sage-minilm"}
+
+
+def test_share_error_scale_measures_the_error_beyond_sampling_noise():
+    from gemsflow.simulation.production import share_error_scale
+
+    rng = np.random.default_rng(0)
+    rows = 4000
+    question = rng.integers(0, 4, rows)
+    group = rng.choice(["a", "b"], rows)
+    first = np.where(group == "a", 0.7, 0.3)  # each person's chance of the first of two options
+    answer = (rng.random(rows) >= first).astype(int)
+    people = pd.DataFrame({"weight": np.ones(rows), "g": group})
+    n_options = np.full(rows, 2)
+    exact = np.stack([first, 1 - first], axis=1)
+    assert share_error_scale(people, question, exact, answer, n_options, ["g"])["g"] < 0.02
+    biased = exact + np.array([[0.1, -0.1]])
+    scale = share_error_scale(people, question, biased, answer, n_options, ["g"])
+    assert scale["g"] == pytest.approx(0.1, abs=0.02)
+    # A person without a value for the trait is left out of its groups, and nobody else moves.
+    keep = np.arange(rows) % 7 != 0
+    missing = people.assign(g=people["g"].where(keep))
+    subset = share_error_scale(
+        people[keep], question[keep], biased[keep], answer[keep], n_options[keep], ["g"]
+    )
+    with_missing = share_error_scale(missing, question, biased, answer, n_options, ["g"])
+    assert with_missing["g"] == pytest.approx(subset["g"], rel=1e-12)
 
 
 @pytest.mark.slow

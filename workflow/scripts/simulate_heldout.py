@@ -31,7 +31,7 @@ out = Path(snakemake.output.distances).parent
 mapping_name = f"mapping-{snakemake.wildcards.arch}-{features_key}"
 similar_name = f"similar-{features_key}"
 
-ridge, selected = fit_production_mapping(
+ridge, selected, interval_sd = fit_production_mapping(
     features, gnn, data, split, **snakemake.params.mapping_grid
 )
 validation = {
@@ -54,6 +54,7 @@ save_production_model(
         "variant": selected["best_variant"],
         "alpha": selected["best_alpha"],
         "layer": selected["best_layer"],
+        "interval_sd": interval_sd,
         "validation": validation,
     },
 )

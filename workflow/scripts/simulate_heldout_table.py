@@ -36,10 +36,9 @@ write_text(markdown, snakemake.output.md)
 
 targets = ["observed", *(["truth"] if "truth" in test else [])]
 tables = [contrasts.heldout_contrasts(test, methods, target, min_n) for target in targets]
-intervals = {
-    similar: (f"{similar}:lo", f"{similar}:hi"),
-    f"{mapping} (bootstrap)": (f"{mapping}:boot_lo", f"{mapping}:boot_hi"),
-}
+# Each method's prediction interval: sampling noise of the group's answers plus the model's error on
+# questions it did not learn from (the bootstrap over people leaves the latter out).
+intervals = {name: (f"{name}:lo", f"{name}:hi") for name in (similar, mapping)}
 cover = pd.concat(
     [
         contrasts.coverage(r, target, intervals, min_n).assign(seed=str(s), target=target)

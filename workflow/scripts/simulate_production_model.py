@@ -21,7 +21,7 @@ with staged_outputs(dict(snakemake.output.items())) as out:
     gnn = load_gnn_embeddings(snakemake.input.gnn)
     gnn_info = read_json(snakemake.input.gnn_info)
     n_options = data.options.groupby("question").size()
-    ridge, selected = fit_production_mapping(
+    ridge, selected, interval_sd = fit_production_mapping(
         load_choice_features(snakemake.input.features),
         gnn,
         data,
@@ -38,6 +38,7 @@ with staged_outputs(dict(snakemake.output.items())) as out:
         "layer": selected["best_layer"],
         "split": snakemake.input.split,
         "gnn_embeddings": snakemake.input.gnn,
+        "interval_sd": interval_sd,
         "validation": {
             "gnn_val_accuracy": gnn_info["best_val_accuracy"],
             "gnn_best_epoch": gnn_info["best_epoch"],

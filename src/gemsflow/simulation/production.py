@@ -83,36 +83,89 @@ SIMILAR_ARRAYS = ("chosen", "asked", "question_of", "position", "n_options", "fe
 SIMILAR_SCALARS = ("temperature", "neighbours", "smoothing", "shrinkage")
 
 
+def share_error_scale(
+    people: pd.DataFrame,
+    question: np.ndarray,
+    probs: np.ndarray,
+    answer: np.ndarray,
+    n_options: np.ndarray,
+    traits: Sequence[str],
+    min_n: int = 10,
+) -> dict[str, float]:
+    """Per trait (and ``all``), the standard deviation of a group share's model error on questions
+    the model did not learn from: the root of the mean of ``(predicted - observed)² - observed (1 -
+    observed) / n`` over (question, group, option) rows of groups with at least ``min_n`` answers,
+    floored at 0. Sampling noise of the observed share is taken out, so what is left is what a new
+    question's prediction misses by beyond its sample.
+
+    One row per answered (person, question) pair: ``people`` (``weight`` and the trait columns),
+    ``question`` (any key), ``probs`` [rows, k] (zero past a question's options), ``answer`` (the
+    chosen position) and the question's ``n_options``.
+    """
+    weight = people["weight"].to_numpy(np.float64)
+    k = probs.shape[1]
+    chosen = np.zeros_like(probs)
+    chosen[np.arange(len(answer)), answer] = 1.0
+    scale = {}
+    for trait in ["all", *traits]:
+        group = np.full(len(question), "all", dtype=object) if trait == "all" else people[trait]
+        group = np.asarray(group, dtype=object)
+        ok = pd.notna(group)
+        # Keys as arrays, so that every frame grouped below is matched to them by position (Series
+        # keys would be aligned by index, and the rows left out would shift the rest).
+        keys = [np.asarray(question)[ok], group[ok].astype(str)]
+        w = weight[ok, None]
+        total = pd.DataFrame(w).groupby(keys).sum()
+        predicted = pd.DataFrame(probs[ok] * w).groupby(keys).sum().to_numpy() / total.to_numpy()
+        observed = pd.DataFrame(chosen[ok] * w).groupby(keys).sum().to_numpy() / total.to_numpy()
+        n = pd.Series(np.ones(ok.sum())).groupby(keys).sum().to_numpy()[:, None]
+        width = pd.Series(n_options[ok]).groupby(keys).first().to_numpy()[:, None]
+        real = (np.arange(k)[None, :] < width) & (n >= min_n)
+        excess = (predicted - observed) ** 2 - observed * (1 - observed) / n
+        scale[trait] = float(np.sqrt(max(excess[real].mean(), 0.0))) if real.any() else 0.0
+    return scale
+
+
 def interval_scale(fit, data: SurveyData, min_n: int = 10) -> dict[str, float]:
-    """Per trait (and ``all``), the standard deviation of a group share's model error on the training
-    questions, each scored as if it were new (left out of its own features): the root of the mean of
-    ``(predicted - observed)² - observed (1 - observed) / n`` over (question, group, option) rows of
-    groups with at least ``min_n`` answers, floored at 0. Sampling noise of the observed share is taken
-    out, so what is left is what a new question's prediction misses by beyond its sample."""
+    """:func:`share_error_scale` of a similar-questions fit on its training questions, each scored as
+    if it were new (left out of its own features)."""
     problem = fit.problem
     person, question, probs = fit.train_person, fit.train_question, fit.train_probs
     people = data.individuals.set_index(data.individuals["individual"].astype(str))
     people = people.loc[problem.people[person]]
-    weight = people["weight"].to_numpy(np.float64)
-    k = probs.shape[1]
-    answer = np.zeros_like(probs)
-    answer[np.arange(len(person)), problem.answer[person, question]] = 1.0
-    scale = {}
-    for trait in ["all", *data.trait_names]:
-        group = np.full(len(person), "all", dtype=object) if trait == "all" else people[trait]
-        frame = pd.DataFrame({"question": question, "group": np.asarray(group, dtype=object)})
-        ok = frame["group"].notna().to_numpy()
-        keys = [frame.loc[ok, "question"], frame.loc[ok, "group"].astype(str)]
-        w = weight[ok, None]
-        total = pd.DataFrame(w).groupby(keys).sum()
-        predicted = pd.DataFrame(probs[ok] * w).groupby(keys).sum().to_numpy() / total.to_numpy()
-        observed = pd.DataFrame(answer[ok] * w).groupby(keys).sum().to_numpy() / total.to_numpy()
-        n = pd.Series(np.ones(ok.sum())).groupby(keys).sum().to_numpy()[:, None]
-        n_options = problem.n_options[total.index.get_level_values(0).to_numpy()][:, None]
-        real = (np.arange(k)[None, :] < n_options) & (n >= min_n)
-        excess = (predicted - observed) ** 2 - observed * (1 - observed) / n
-        scale[trait] = float(np.sqrt(max(excess[real].mean(), 0.0))) if real.any() else 0.0
-    return scale
+    return share_error_scale(
+        people, question, probs, problem.answer[person, question], problem.n_options[question],
+        data.trait_names, min_n,
+    )  # fmt: skip
+
+
+def mapping_interval_scale(
+    predictions: pd.DataFrame, data: SurveyData, min_n: int = 10
+) -> dict[str, float]:
+    """:func:`share_error_scale` of the mapping's out-of-fold predictions on the split's validation
+    questions (:func:`gemsflow.methods.mapping.fit_mapping`: each fold of validation questions is
+    predicted by the cell chosen on the other folds)."""
+    val = predictions.loc[predictions["part"] == "val"]
+    position = data.options.set_index(["question", "code"])["position"]
+    val = val.assign(
+        position=position.loc[pd.MultiIndex.from_frame(val[["question", "code"]])].to_numpy()
+    )
+    wide = val.pivot_table(
+        index=["individual", "question"], columns="position", values="prob", fill_value=0.0
+    )
+    answers = data.responses.assign(individual=data.responses["individual"].astype(str))
+    answers = answers.set_index(["individual", "question"])["code"]
+    pairs = wide.index.intersection(answers.index)
+    wide = wide.loc[pairs]
+    codes = answers.loc[pairs].to_numpy()
+    questions = pairs.get_level_values("question")
+    answer = position.loc[pd.MultiIndex.from_arrays([questions, codes])].to_numpy()
+    n_options = data.options.groupby("question").size().loc[questions].to_numpy()
+    people = data.individuals.set_index(data.individuals["individual"].astype(str))
+    people = people.loc[pairs.get_level_values("individual")]
+    return share_error_scale(
+        people, questions.to_numpy(), wide.to_numpy(), answer, n_options, data.trait_names, min_n
+    )
 
 
 def save_similar_model(directory: str | Path, fit, data: SurveyData, info: dict[str, Any]) -> None:
@@ -188,16 +241,18 @@ def fit_production_mapping(
     alphas: Sequence[float],
     skip_embedding_layer: bool = True,
     variants: str | Sequence[str] = "auto",
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, float]]:
     """Choose feature variant, alpha and layer on the split's validation questions, then fit the ridge
-    at that choice.
+    at that choice. Returns the ridge, the selection and the interval's model-error scale per trait
+    (:func:`mapping_interval_scale`).
 
     The selection is :func:`gemsflow.methods.mapping.fit_mapping` itself (same grid, same tie rule), so a
     production model and a setting-3 run of the same split choose alike.
     """
-    selected = mapping.fit_mapping(
+    result = mapping.fit_mapping(
         features, gnn, data.options, split, data.responses, alphas, skip_embedding_layer, variants
-    ).info
+    )
+    selected = result.info
     train_questions = mapping.question_parts(split)["train"]
     choices = data.options.loc[data.options["question"].isin(train_questions), "choice"]
     choices = choices[choices.isin(features.choices) & choices.isin(gnn.choices)].tolist()
@@ -215,7 +270,7 @@ def fit_production_mapping(
         "coef": path.coef(selected["best_alpha"]),
         "y_mean": path.y_mean,
     }
-    return ridge, selected
+    return ridge, selected, mapping_interval_scale(result.predictions, data)
 
 
 def save_production_model(
