@@ -49,7 +49,7 @@ def test_variant_resolves_after_the_dataset_blocks():
 
 def with_variants(variants: dict, dataset_variants: dict | None = None, methods=()) -> dict:
     config = load_config()
-    config["gnn"]["variants"] = variants
+    config["gnn"]["variants"] = {**config["gnn"]["variants"], **variants}
     if dataset_variants is not None:
         config["gnn"]["datasets"]["synthetic"]["variants"] = dataset_variants
     config["methods"]["setting1"] = [*config["methods"]["setting1"], *methods]
@@ -135,7 +135,7 @@ def test_variant_methods_and_the_example_config_pass_the_checks():
     check_config(config, SCHEMA, [str(ROOT / "config/config.yaml")])
     example = yaml.safe_load((ROOT / "config/examples/tuned_gems.yaml").read_text())
     merged = load_config()
-    merged["gnn"]["variants"] = example["gnn"]["variants"]
+    merged["gnn"]["variants"].update(example["gnn"]["variants"])
     merged["dataset_methods"].update(example["dataset_methods"])
     merged["learners"]["logreg"].update(example["learners"]["logreg"])
     check_config(merged, SCHEMA, [str(ROOT / "config/config.yaml")])
