@@ -25,9 +25,7 @@ options of other questions (cosine of each feature variant), and the share of th
 topic, and on its topic with the same stance, beside the share of all other options that are.
 Neighbours no more often on the topic than the base rate mean the features read the response scale
 and the question stem, not the statement, so a method that weighs neighbours by them cannot use the
-direction the text now carries. A variant with one row per question (``question``) is paired slot by
-slot, as ``similar-<features>`` pairs it: an option's neighbours hold its position of questions with
-as many options.
+direction the text now carries.
 
 Usage: ``python benchmarks/synthetic_text_signal.py [--questions 24 72] [--seed 7]
 [--embeddings PATH]``. Prints markdown tables.
@@ -70,13 +68,10 @@ def neighbour_topics(survey, path: str, n_factors: int, k: int = 20) -> None:
     """Per feature variant: the share of each ordinal option's ``k`` nearest options of other questions
     on its topic / on its topic with its stance, and the base rates."""
     from gemsflow.methods.mapping import load_choice_features
-    from gemsflow.methods.similar_questions import per_question, same_slot
 
     features = load_choice_features(path)
     index = {key: q for q, key in enumerate(survey.question_keys)}
     question = np.array([index[c.rsplit("_option_", 1)[0]] for c in features.choices])
-    position = np.array([int(c.rsplit("_option_", 1)[1]) - 1 for c in features.choices])
-    n_options = np.bincount(question)[question]
     topic = question % n_factors
     stance = np.array([s if isinstance(s, int) else 0 for s in survey.stances])[question]
     ordinal = np.array(survey.ordinal)[question]
@@ -90,10 +85,7 @@ def neighbour_topics(survey, path: str, n_factors: int, k: int = 20) -> None:
     print("|---|---|---|---|---|")
     for name, states in features.candidates().items():
         unit = states[:, -1] / np.linalg.norm(states[:, -1], axis=1, keepdims=True)
-        usable = question[:, None] != question[None, :]
-        if per_question(states[:, -1], question):  # as similar-<features> pairs them: slot by slot
-            usable &= same_slot(n_options, position, n_options, position)
-        similarity = np.where(usable, unit @ unit.T, -np.inf)
+        similarity = np.where(question[:, None] == question[None, :], -np.inf, unit @ unit.T)
         top = np.argsort(-similarity, axis=1)[ordinal, :k]
         rows = np.arange(len(top))[:, None]
         near = [same_topic[rows, top].mean(), same_stance[rows, top].mean()]

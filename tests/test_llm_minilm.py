@@ -53,7 +53,6 @@ def test_minilm_embeds_twin_choices_near_their_own_question(twin_subset):
     first_q = twin_subset.options["question"] == twin_subset.options["question"].iloc[0]
     rows = torch.as_tensor(np.flatnonzero(first_q.to_numpy()))
     assert torch.equal(question_part[rows[0]], question_part[rows[1]])
-    torch.testing.assert_close(features.variants["question"][:, 0], question_part, rtol=0, atol=0)
     assert not torch.equal(option_part[rows[0]], option_part[rows[1]])
     # A question's plain text is nearest its own question block for most questions.
     sims = question_part @ torch.nn.functional.normalize(features.question_states, dim=1).T

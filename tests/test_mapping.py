@@ -350,23 +350,3 @@ def test_text_embedding_variants_round_trip_from_the_writer(tmp_path):
     assert list(loaded.candidates()) == ["option+question", "choice_block", "option"]
     for name, states in stored.variants.items():
         np.testing.assert_array_equal(loaded.variants[name], states.numpy())
-
-
-def test_auto_leaves_out_a_variant_that_gives_every_option_of_a_question_one_row():
-    features, gnn, options, split, responses = _world()
-    question = options.set_index("choice").loc[features.choices, "question"].to_numpy()
-    first = pd.Series(np.arange(len(question))).groupby(question).transform("first").to_numpy()
-    with_question = MappingFeatures(
-        features.choices,
-        features.layers,
-        features.states,
-        variants={"question": features.states[first]},
-        variant="option+question",
-    )
-    info = fit_mapping(with_question, gnn, options, split, responses, alphas=(1e-3,)).info
-    assert {cell["variant"] for cell in info["grid"]} == {"option+question"}
-    # Named in the config, it is searched.
-    named = fit_mapping(
-        with_question, gnn, options, split, responses, alphas=(1e-3,), variants=["question"]
-    ).info
-    assert {cell["variant"] for cell in named["grid"]} == {"question"}

@@ -269,29 +269,36 @@ def test_centrality_marks_the_medoid_and_is_zero_where_no_option_stands_out():
     np.testing.assert_allclose(central[3:], 0.0, atol=1e-12)
 
 
-def assert_saved_model_scores_test_questions_as_the_fit(
-    data, split, choices, variants, variant, path
+@pytest.mark.parametrize("ordinal", [False, True])
+def test_a_saved_model_scores_new_questions_exactly_as_the_fit_scored_held_out_ones(
+    stance, tmp_path, ordinal
 ):
-    """Fits the ``variant`` candidate, saves it as a production model under ``path`` / "m", simulates
-    the split's test questions as a study and checks every probability against the fit's; returns
-    the simulation."""
+    # simulate's production model is this fit, saved: a study question must get the probabilities a
+    # held-out test question got, or the held-out evidence would not describe the product. With
+    # every other question marked ordinal, both kinds of longer question are among the new ones.
+    import dataclasses
+
     from gemsflow.methods import mapping
     from gemsflow.methods.similar_questions import fit_similar
     from gemsflow.simulation.heldout import study_features_from_dataset, test_study
-    from gemsflow.simulation.production import save_similar_model, simulate
+    from gemsflow.simulation.production import load_production_model, save_similar_model, simulate
 
+    data, split, (choices, variants) = stance
+    if ordinal:
+        marked = data.questions.assign(ordinal=np.arange(len(data.questions)) % 2 == 1)
+        data = dataclasses.replace(data, questions=marked)
     result = fit_similar(
-        data, split, choices, {variant: variants[variant]}, temperatures=[0.1], neighbours=[5],
-        shrinkage=5.0, seed=3,
-    )  # fmt: skip
+        data, split, choices, variants, temperatures=[0.1], neighbours=[5], shrinkage=5.0, seed=3
+    )
     save_similar_model(
-        path / "m", result, data, {"features": "f", "embedder": {}, "seed": 3,
-                                   "variant": variant, "validation": {}},
+        tmp_path / "m", result, data, {"features": "f", "embedder": {}, "seed": 3,
+                                       "variant": "option", "validation": {}},
     )  # fmt: skip
+    assert load_production_model(tmp_path / "m").model.neighbours == 5
     test = sorted(split.loc[split["part"] == "test", "question"].unique())
-    features = mapping.MappingFeatures(choices, [0], variants[variant], {}, variant)
+    features = mapping.MappingFeatures(choices, [0], variants["option"], {}, "option")
     sim = simulate(
-        path / "m",
+        tmp_path / "m",
         test_study(data, test, "t"),
         features=study_features_from_dataset(features, data, test),
         n_boot=0,
@@ -303,28 +310,6 @@ def assert_saved_model_scores_test_questions_as_the_fit(
     both = fitted.merge(ours, on=["individual", "question", "code"], suffixes=("_fit", "_sim"))
     assert len(both) == len(fitted)
     np.testing.assert_allclose(both["prob_sim"], both["prob_fit"], atol=1e-6)
-    return sim
-
-
-@pytest.mark.parametrize("ordinal", [False, True])
-def test_a_saved_model_scores_new_questions_exactly_as_the_fit_scored_held_out_ones(
-    stance, tmp_path, ordinal
-):
-    # simulate's production model is this fit, saved: a study question must get the probabilities a
-    # held-out test question got, or the held-out evidence would not describe the product. With
-    # every other question marked ordinal, both kinds of longer question are among the new ones.
-    import dataclasses
-
-    from gemsflow.simulation.production import load_production_model
-
-    data, split, (choices, variants) = stance
-    if ordinal:
-        marked = data.questions.assign(ordinal=np.arange(len(data.questions)) % 2 == 1)
-        data = dataclasses.replace(data, questions=marked)
-    sim = assert_saved_model_scores_test_questions_as_the_fit(
-        data, split, choices, variants, "option", tmp_path
-    )
-    assert load_production_model(tmp_path / "m").model.neighbours == 5
     # The prediction interval widens the share by the model's error measured on training questions.
     dist = sim.distributions
     assert sim.info["method"] == "similar-f" and sim.info["interval_sd"]["all"] >= 0
@@ -343,71 +328,3 @@ def test_support_is_one_for_an_option_the_panel_answered_and_lower_for_one_unlik
     unlike = np.full((2, model.features.shape[1]), -1.0)
     support = model.support(np.vstack([answered, unlike]), np.array([0, 0, 1, 1]))
     assert support[0] == pytest.approx(1.0) and support[1] < 0.5
-
-
-def write_topic_survey(directory, n_people=240, n_questions=24, seed=0):
-    """Questions on two topics with one agree-neutral-disagree scale: each person agrees with one
-    topic's statements and disagrees with the other's (75 %, at random per person and topic), so
-    neither the scale's words nor a person's lean over all questions tells the answer; the topic does."""
-    rng = np.random.default_rng(seed)
-    directory.mkdir(parents=True)
-    agrees = rng.integers(0, 2, (n_people, 2)).astype(bool)  # [person, topic]
-    questions = [f"Q{i}_W1" for i in range(1, n_questions + 1)]
-    table = {"QKEY": [str(1000 + i) for i in range(n_people)], "AGE": rng.integers(1, 4, n_people)}
-    options_map = {"AGE": {"1.0": "young", "2.0": "middle", "3.0": "old"}}
-    for i, q in enumerate(questions):
-        options_map[q] = {"1.0": "Agree", "2.0": "Neither", "3.0": "Disagree"}
-        answers = np.where(agrees[:, i % 2], 1.0, 3.0)
-        noise = rng.random(n_people) < 0.25
-        answers[noise] = rng.integers(1, 4, noise.sum())
-        table[q] = answers
-    questions_text = {q: f"Statement {i} on topic {i % 2}" for i, q in enumerate(questions)}
-    return load_age_survey(directory, "topic", table, questions_text, options_map)
-
-
-def question_features(data, seed=0):
-    """The ``question`` variant: one row per question (its topic, plus noise), repeated on its options."""
-    rng = np.random.default_rng(seed)
-    order = data.questions["question"].astype(str).tolist()
-    topic = np.array([int(t.rsplit(" ", 1)[1]) for t in data.questions["text"]])
-    rows = np.eye(2)[topic] + 0.3 * rng.standard_normal((len(order), 2))
-    row_of = pd.Series(np.arange(len(order)), index=order)
-    states = rows[row_of.loc[data.options["question"].astype(str)].to_numpy()]
-    return data.options["choice"].astype(str).tolist(), {"question": states[:, None, :]}
-
-
-@pytest.fixture(scope="module")
-def topic(tmp_path_factory):
-    data = write_topic_survey(tmp_path_factory.mktemp("topic") / "topic")
-    return data, make_split(data, NEW_QUESTIONS, 3), question_features(data)
-
-
-def test_question_features_pair_each_option_with_its_slot_on_questions_of_the_same_topic(topic):
-    from gemsflow.methods.similar_questions import neighbour_weights, option_features, per_question
-
-    data, split, (choices, variants) = topic
-    problem = build_problem(data, split)
-    answers = training_answers(problem)
-    features = option_features(problem, choices, variants, data.options)["question"]
-    assert per_question(features, answers.question_of)
-    weights = neighbour_weights(features, answers, 0.1, 5)
-    near = weights > 0
-    assert (answers.position[np.nonzero(near)[0]] == answers.position[np.nonzero(near)[1]]).all()
-    # Each option's neighbours are the same slot of its own topic's training questions.
-    text = data.questions.set_index(data.questions["question"].astype(str))["text"]
-    topic_of = text.loc[list(problem.questions)].str[-1].to_numpy()[answers.question_of]
-    assert (topic_of[np.nonzero(near)[0]] == topic_of[np.nonzero(near)[1]]).all()
-
-    predictions, info = fit(data, split, (choices, variants))
-    learned = score(predictions, data, split)["parts"]["test"]["accuracy"]
-    floor = score(position_prior(data, split)[0], data, split)["parts"]["test"]["accuracy"]
-    # 75 % + 25 %/3 of answers follow the person's side on the topic; the prior is about 1/2.
-    assert floor < 0.6 and learned > 0.75
-    assert info["coefficients"]["more_options"]["personal"] > 0
-
-
-def test_a_saved_model_pairs_slots_of_question_features_as_the_fit_did(topic, tmp_path):
-    data, split, (choices, variants) = topic
-    assert_saved_model_scores_test_questions_as_the_fit(
-        data, split, choices, variants, "question", tmp_path
-    )

@@ -32,7 +32,6 @@ from gemsflow.data.survey import join_answers
 from gemsflow.errors import InputDataError
 from gemsflow.evaluation.accuracy import pair_credit
 from gemsflow.evaluation.selection import DEFAULT_FOLDS, cross_fitted_choice, validation_folds
-from gemsflow.methods.similar_questions import per_question
 
 log = logging.getLogger(__name__)
 
@@ -382,7 +381,7 @@ def fit_mapping(
     ``alphas`` is ``mapping.alphas`` of the validated config (the schema owns its default and
     requires at least one).
     """
-    features = keep_variants(features, variants, options)
+    features = keep_variants(features, variants)
     train_choices, eval_choices = _fit_and_eval_choices(features, gnn, options, split)
     feature_row = pd.Series(np.arange(len(features.choices)), index=pd.Index(features.choices))
     gnn_row = pd.Series(np.arange(len(gnn.choices)), index=pd.Index(gnn.choices))
@@ -465,28 +464,10 @@ def fit_mapping(
     return MappingResult(predictions, info)
 
 
-def keep_variants(
-    features: MappingFeatures, variants: str | Sequence[str], options: pd.DataFrame
-) -> MappingFeatures:
-    """The features restricted to the configured variants, in the configured order (``auto``: every
-    variant that tells a question's options apart).
-
-    A variant with one row per question (text embeddings' ``question``) maps every option of a
-    question to the same choice embedding, so every option scores alike. Left in, validation picked
-    it on two seeds of the default synthetic survey (2 validation questions each): a tie-aware
-    uniform guess (0.2000 on seed 41) beat the variants that read the options.
-    """
+def keep_variants(features: MappingFeatures, variants: str | Sequence[str]) -> MappingFeatures:
+    """The features restricted to the configured variants (``auto``: all), in the configured order."""
     if variants == "auto":
-        question = pd.Series(options["question"].to_numpy(), index=options["choice"].astype(str))
-        question_of = pd.factorize(question.reindex(features.choices).to_numpy())[0]
-        usable = [
-            name
-            for name, states in features.candidates().items()
-            if not per_question(states.reshape(len(states), -1), question_of)
-        ]
-        if len(usable) == len(features.candidates()):
-            return features
-        variants = usable
+        return features
     stored = features.candidates()
     unknown = [v for v in variants if v not in stored]
     if unknown or not variants:

@@ -107,39 +107,12 @@ def training_answers(problem: Problem) -> Answers:
 def neighbour_weights(
     features: np.ndarray, answers: Answers, temperature: float, neighbours: int
 ) -> np.ndarray:
-    """[C, C] row-normalised weights over each option's nearest training options of other questions
-    (of the same slot, where the features are the question's: :func:`same_slot`)."""
+    """[C, C] row-normalised weights over each option's nearest training options of other questions."""
     unit = _unit(features)
     usable = answers.train_option[None, :] & (
         answers.question_of[:, None] != answers.question_of[None, :]
     )
-    if per_question(features, answers.question_of):
-        usable &= same_slot(
-            answers.n_options, answers.position, answers.n_options, answers.position
-        )
     return top_weights(unit @ unit.T, usable, temperature, neighbours)
-
-
-def per_question(features: np.ndarray, question_of: np.ndarray) -> bool:
-    """Whether every option has its question's features row (the ``question`` variant of text
-    embeddings: the question's text alone, without the answer scale)."""
-    first = np.unique(question_of, return_index=True)[1]
-    return bool(
-        np.array_equal(features, features[first][np.searchsorted(question_of[first], question_of)])
-    )
-
-
-def same_slot(
-    n_new: np.ndarray, position_new: np.ndarray, n_old: np.ndarray, position_old: np.ndarray
-):
-    """[c, C] whether two options hold the same position of questions with as many options.
-
-    Features that are the question's cannot tell its options apart, so an option's neighbours are
-    then the options in its slot of the questions that read alike: "Strongly agree" with a statement
-    on the same topic, not "Strongly agree" with any statement (on the 72-question synthetic survey,
-    0.80 of a question's 20 nearest questions by its own text are on its topic, against 0.46 of an
-    option's nearest options by option+question, base rate 0.32)."""
-    return (n_new[:, None] == n_old[None, :]) & (position_new[:, None] == position_old[None, :])
 
 
 def _unit(features: np.ndarray) -> np.ndarray:
@@ -373,20 +346,20 @@ class SimilarModel:
         share = np.divide(
             chosen.sum(axis=0), n_asked, out=np.zeros(len(n_asked)), where=n_asked > 0
         )
-        sizes = np.bincount(question_of)
-        n_options = sizes[question_of]
-        position = np.arange(len(question_of)) - (np.cumsum(sizes) - sizes)[question_of]
-        usable = np.ones((len(features), len(self.features)), dtype=bool)
-        if per_question(self.features, self.question_of):
-            usable = same_slot(n_options, position, self.n_options, self.position)
         weights = top_weights(
-            _unit(features) @ _unit(self.features).T, usable, self.temperature, self.neighbours
+            _unit(features) @ _unit(self.features).T,
+            np.ones((len(features), len(self.features)), dtype=bool),
+            self.temperature,
+            self.neighbours,
         )
         popular = weights @ share
         mass = asked @ weights.T
         excess = (chosen - share[None, :]) * asked
         personal = np.divide(excess @ weights.T, mass, out=np.zeros_like(mass), where=mass > 1e-9)
 
+        sizes = np.bincount(question_of)
+        n_options = sizes[question_of]
+        position = np.arange(len(question_of)) - (np.cumsum(sizes) - sizes)[question_of]
         slots = pd.MultiIndex.from_arrays([self.n_options, self.position])
         slot_id, slot_keys = pd.factorize(slots)
         one_hot = np.zeros((len(slot_id), len(slot_keys)))

@@ -206,11 +206,10 @@ def text_embeddings(
 
     A choice's main features (``choice_states``, variant ``option+question``) are
     ``[embedding(option text) ‖ embedding(question text)]``: a sentence encoder truncates a long
-    "Question ... Answer: X. option" block (MiniLM at 256 word pieces) and can cut off the answer. Three
-    other variants are stored beside it, ``option`` (the option text alone), ``choice_block`` (the
-    whole block) and ``question`` (the question text alone, the same row for each of its options: the
-    answer scale's words weigh nothing, so questions on one topic read alike); the setting-3 methods
-    choose among them. Question blocks (used to pick few-shot examples) are embedded whole.
+    "Question ... Answer: X. option" block (MiniLM at 256 word pieces) and can cut off the answer. Two
+    other variants are stored beside it, ``option`` (the option text alone) and ``choice_block`` (the
+    whole block); the setting-3 mapping chooses among them on validation questions. Question blocks (used
+    to pick few-shot examples) are embedded whole.
     """
     q_keys, q_texts = question_texts(data)
     c_keys = data.options["choice"].astype(str).tolist()
@@ -263,6 +262,5 @@ def text_embeddings(
         variants={
             "option": tensor[:n_options].unsqueeze(1).contiguous(),
             "choice_block": tensor[n_options + n_blocks + n_plain :].unsqueeze(1).contiguous(),
-            "question": of_question.unsqueeze(1).contiguous(),
         },
     )
