@@ -25,7 +25,9 @@ options of other questions (cosine of each feature variant), and the share of th
 topic, and on its topic with the same stance, beside the share of all other options that are.
 Neighbours no more often on the topic than the base rate mean the features read the response scale
 and the question stem, not the statement, so a method that weighs neighbours by them cannot use the
-direction the text now carries.
+direction the text now carries. ``weighted`` gives the share of ``similar-<features>``' neighbour
+weights (temperature 0.05, the smaller of ``learners.similar.temperatures``) that falls on them, what
+the method actually reads: the weights favour the few nearest options.
 
 Usage: ``python benchmarks/synthetic_text_signal.py [--questions 24 72] [--seed 7]
 [--embeddings PATH]``. Prints markdown tables.
@@ -64,10 +66,14 @@ def profiles(survey) -> dict[int, tuple[np.ndarray, str, int]]:
     return out
 
 
-def neighbour_topics(survey, path: str, n_factors: int, k: int = 20) -> None:
+def neighbour_topics(
+    survey, path: str, n_factors: int, k: int = 20, temperature: float = 0.05
+) -> None:
     """Per feature variant: the share of each ordinal option's ``k`` nearest options of other questions
-    on its topic / on its topic with its stance, and the base rates."""
+    on its topic / on its topic with its stance, the same share of ``similar-<features>``' weights
+    over them (``softmax(similarity / temperature)``), and the base rates."""
     from gemsflow.methods.mapping import load_choice_features
+    from gemsflow.methods.similar_questions import top_weights
 
     features = load_choice_features(path)
     index = {key: q for q, key in enumerate(survey.question_keys)}
@@ -80,16 +86,22 @@ def neighbour_topics(survey, path: str, n_factors: int, k: int = 20) -> None:
     same_stance = same_topic & (stance[ordinal, None] == stance[None, :])
     base = [(mask & other).sum() / other.sum() for mask in (same_topic, same_stance)]
     print(
-        "\n| feature variant | same topic: top 20 | all others | same topic and stance: top 20 | all others |"
+        "\n| feature variant | same topic: top 20 | weighted | all others "
+        "| same topic and stance: top 20 | weighted | all others |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for name, states in features.candidates().items():
         unit = states[:, -1] / np.linalg.norm(states[:, -1], axis=1, keepdims=True)
         similarity = np.where(question[:, None] == question[None, :], -np.inf, unit @ unit.T)
         top = np.argsort(-similarity, axis=1)[ordinal, :k]
         rows = np.arange(len(top))[:, None]
         near = [same_topic[rows, top].mean(), same_stance[rows, top].mean()]
-        print(f"| {name} | {near[0]:.2f} | {base[0]:.2f} | {near[1]:.2f} | {base[1]:.2f} |")
+        weights = top_weights(similarity[ordinal], np.isfinite(similarity[ordinal]), temperature, k)
+        weighted = [(weights * mask).sum(axis=1).mean() for mask in (same_topic, same_stance)]
+        print(
+            f"| {name} | {near[0]:.2f} | {weighted[0]:.2f} | {base[0]:.2f} "
+            f"| {near[1]:.2f} | {weighted[1]:.2f} | {base[1]:.2f} |"
+        )
 
 
 def main() -> None:
