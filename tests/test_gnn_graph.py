@@ -188,7 +188,7 @@ def test_evaluation_graph_holds_only_training_answers(setting):
     _, _, bundle = make_bundle(setting)
     cfg = resolve_config(gnn_config(), "sage", "structured")
     trainer = Trainer(bundle, "sage", cfg, seed=0)
-    edges = trainer.eval_graph[("individual", "chose", "choice")]
+    edges = trainer.eval_graph[("individual", "chose", "choice")].edge_index()
     pairs = {
         (bundle["individuals"][i], bundle["choices"][c])
         for i, c in zip(edges[0].tolist(), edges[1].tolist(), strict=True)

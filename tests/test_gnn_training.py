@@ -12,6 +12,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 from test_gnn_graph import gnn_config, make_bundle
+from torch_geometric.nn import SAGEConv
 
 from gemsflow.config import deep_merge, resolve_config
 from gemsflow.evaluation.scoring import score
@@ -186,24 +187,48 @@ def test_same_seed_same_predictions_whatever_the_cores(tmp_path):
     pd.testing.assert_frame_equal(one, two, check_exact=True)
 
 
+def _edge_list_sage(model, trait_codes, edges):
+    """The sage model computed by PyG's own SAGEConv message passing over edge lists."""
+    h = model.encoders(trait_codes)
+    for conv, norms in zip(model.layers, model.norms, strict=True):
+        new = {}
+        for rel, edge_index in edges.items():
+            layer = conv.convs[rel]
+            out = SAGEConv.forward(layer, (h[rel[0]], h[rel[2]]), edge_index)
+            new[rel[2]] = new[rel[2]] + out if rel[2] in new else out
+        h = {t: torch.relu(norms[t](new[t])) for t in model.node_types}
+    return {t: model.heads[t](h[t]) for t in model.node_types}
+
+
 def test_sage_model_averages_neighbours_as_edge_list_message_passing_does():
-    """The sage model hands its graph to SAGEConv as sparse (destination x source) matrices, one fused
-    product per relation. Its output must be what the same layers compute from the plain edge lists
-    (GraphSAGE's mean over each node's neighbours), including nodes without neighbours."""
+    """The sage model hands each relation to its layers as a CSR (destination x source) matrix with its
+    transpose, and computes the mean's gradient itself. Output and gradients must be what PyG's
+    SAGEConv computes from the plain edge lists (GraphSAGE's mean over each node's neighbours),
+    including nodes without neighbours."""
     _, _, bundle = make_bundle("setting1")
     trainer = Trainer(bundle, "sage", config("sage"), seed=3)
     model = trainer.model.eval()
     graph = trainer._edges(trainer.drawer.train_ids[::2])
-    with torch.no_grad():
-        z = model(trainer.trait_codes, graph)
-        h = model.encoders(trainer.trait_codes)
-        for conv, norms in zip(model.layers, model.norms, strict=True):
-            new = conv(h, graph)
-            h = {t: torch.relu(norms[t](new[t])) for t in model.node_types}
-        expected = {t: model.heads[t](h[t]) for t in model.node_types}
+    edges = {rel: adjacency.edge_index() for rel, adjacency in graph.items()}
     assert len(model.layers) == 2
-    for node_type, out in expected.items():
+    results = []
+    for forward in (
+        lambda: model(trainer.trait_codes, graph),
+        lambda: _edge_list_sage(model, trainer.trait_codes, edges),
+    ):
+        model.zero_grad()
+        z = forward()
+        sum(
+            (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum() for out in z.values()
+        ).backward()
+        grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+        results.append(({t: out.detach() for t, out in z.items()}, grads))
+    (z, grads), (expected_z, expected_grads) = results
+    for node_type, out in expected_z.items():
         torch.testing.assert_close(z[node_type], out, rtol=1e-5, atol=1e-6)
+    assert grads.keys() == expected_grads.keys()
+    for name, grad in expected_grads.items():
+        torch.testing.assert_close(grads[name], grad, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.slow

@@ -10,14 +10,15 @@ softmax over the options of the question only.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn import GATConv, HeteroConv, RGCNConv, SAGEConv
-from torch_geometric.utils import to_torch_csr_tensor
 
 ENCODERS = {
     "individual": ("fixed", "trait", "one_hot", "trait_one_hot"),
@@ -109,8 +110,100 @@ class NodeEncoders(nn.Module):
         return out
 
 
+class Adjacency:
+    """One relation of a message-passing graph as a (destination x source) CSR matrix of ones, with its
+    transpose and the destinations' in-degrees, so that a neighbour mean and its gradient are each one
+    sparse-dense product.
+
+    torch's own CSR mean (``torch.sparse.mm(csr, x, "mean")``) sorts the edges in every backward pass
+    to transpose the matrix; here the transpose comes with the graph (:class:`AnswerGraphs` builds both
+    from orders sorted once), so a training step sorts nothing.
+    """
+
+    def __init__(self, csr: torch.Tensor, csr_t: torch.Tensor):
+        self.csr, self.csr_t = csr, csr_t
+        self.degree = csr.crow_indices().diff().clamp(min=1).to(torch.float32).unsqueeze(1)
+
+    @classmethod
+    def from_edges(cls, dst: torch.Tensor, src: torch.Tensor, shape: tuple[int, int]) -> Adjacency:
+        """From unsorted edges (sorts them: for graphs built once)."""
+        n_dst, n_src = shape
+        by_dst = torch.argsort(dst * n_src + src, stable=True)
+        by_src = torch.argsort(src * n_dst + dst, stable=True)
+        return cls(
+            _csr(dst[by_dst], src[by_dst], n_dst, n_src),
+            _csr(src[by_src], dst[by_src], n_src, n_dst),
+        )
+
+    def transposed(self) -> Adjacency:
+        return Adjacency(self.csr_t, self.csr)
+
+    def to(self, device: torch.device) -> Adjacency:
+        return Adjacency(self.csr.to(device), self.csr_t.to(device))
+
+    def edge_index(self) -> torch.Tensor:
+        """(source, destination) rows, PyG's edge-list form."""
+        counts = self.csr.crow_indices().diff()
+        rows = torch.repeat_interleave(torch.arange(len(counts), device=counts.device), counts)
+        return torch.stack([self.csr.col_indices(), rows])
+
+    @functools.cached_property
+    def mean_t(self) -> torch.Tensor:
+        """The transpose with each edge weighted 1 / its destination's degree: the mean's gradient
+        matrix, in the form torch's own CSR mean uses in its backward (same figures, bit for bit)."""
+        weights = (1 / self.degree.squeeze(1))[self.csr_t.col_indices()]
+        t = self.csr_t
+        return torch.sparse_csr_tensor(t.crow_indices(), t.col_indices(), weights, size=t.shape)
+
+    def aggregate(self, x: torch.Tensor, reduce: str) -> torch.Tensor:
+        """Sum or mean of each destination's source rows of ``x`` (0 where it has none); max through
+        torch's CSR reduction."""
+        if reduce == "mean":
+            return _NeighbourSum.apply(x, self.csr, self.degree, self.mean_t)
+        if reduce == "sum":
+            return _NeighbourSum.apply(x, self.csr, None, self.csr_t)
+        return torch.sparse.mm(self.csr.to(x.dtype), x, reduce)
+
+
+def _csr(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int) -> torch.Tensor:
+    """CSR matrix of ones from edges already sorted by (row, column)."""
+    crow = torch.zeros(n_rows + 1, dtype=torch.long, device=rows.device)
+    crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n_rows), 0)
+    values = torch.ones(len(cols), dtype=torch.float32, device=rows.device)
+    return torch.sparse_csr_tensor(crow, cols, values, size=(n_rows, n_cols))
+
+
+class _NeighbourSum(torch.autograd.Function):
+    """``A @ x``, divided by the in-degree for a mean; the gradient is ``grad_matrix @ grad`` (``A.T``,
+    its edges weighted 1 / degree for a mean)."""
+
+    @staticmethod
+    def forward(ctx, x, csr, degree, grad_matrix):
+        ctx.grad_matrix = grad_matrix
+        out = torch.sparse.mm(csr, x)
+        return out if degree is None else out / degree
+
+    @staticmethod
+    def backward(ctx, grad):
+        return torch.sparse.mm(ctx.grad_matrix, grad), None, None, None
+
+
+class SparseSAGEConv(SAGEConv):
+    """PyG's ``SAGEConv`` (same parameters and state-dict keys) over an :class:`Adjacency`."""
+
+    def forward(self, x, adjacency: Adjacency) -> torch.Tensor:
+        if isinstance(x, torch.Tensor):
+            x = (x, x)
+        out = self.lin_l(adjacency.aggregate(x[0], self.aggr))
+        if self.root_weight and x[1] is not None:
+            out = out + self.lin_r(x[1])
+        if self.normalize:
+            out = F.normalize(out, p=2.0, dim=-1)
+        return out
+
+
 def _sage(dims: tuple[int, int], out: int, heads: int, cfg: dict[str, Any]) -> nn.Module:
-    return SAGEConv(
+    return SparseSAGEConv(
         dims,
         out,
         aggr=cfg["aggregation"],
@@ -198,14 +291,19 @@ class GemsModel(nn.Module):
         self.heads = nn.ModuleDict({t: nn.Linear(dims[t], out_dim) for t in self.node_types})
         self.temperature = nn.Parameter(torch.tensor(float(model_config["temperature_init"])))
 
+    @property
+    def graph_form(self) -> str:
+        """What :meth:`forward` takes as its graph (see :class:`AnswerGraphs`)."""
+        if not self.layers:
+            return "none"
+        return "adjacency" if self.arch == "sage" else "edges"
+
     def forward(
         self, trait_codes: torch.Tensor, edge_index: dict[tuple[str, str, str], torch.Tensor]
     ) -> dict[str, torch.Tensor]:
         """Output embeddings of every node type for one message-passing graph."""
         h = self.encoders(trait_codes)
         extra = {}
-        if self.arch == "sage" and self.layers:
-            edge_index = sparse_adjacency(edge_index, h)
         if self.arch == "rgcn":
             # One relation per conv: RGCNConv still wants an edge-type vector.
             extra["edge_type_dict"] = {
@@ -239,18 +337,6 @@ class GemsModel(nn.Module):
         return out.masked_fill(slots < 0, float("-inf"))
 
 
-def sparse_adjacency(
-    edge_index: dict[tuple[str, str, str], torch.Tensor], h: dict[str, torch.Tensor]
-) -> dict[tuple[str, str, str], torch.Tensor]:
-    """Each relation as a CSR (destination x source) matrix, the form in which SAGEConv's mean is one
-    fused sparse-dense product instead of a gathered (edges x channels) message tensor: the same function
-    up to float summation order, 1.7x faster on Twin's graph (``benchmarks/sage_sparse_speed.py``)."""
-    return {
-        rel: to_torch_csr_tensor(e.flip(0), size=(len(h[rel[2]]), len(h[rel[0]])))
-        for rel, e in edge_index.items()
-    }
-
-
 def full_edge_index(
     bundle: dict[str, Any], answer_ids: torch.Tensor, relations_: list[tuple[str, str, str]]
 ) -> dict[tuple[str, str, str], torch.Tensor]:
@@ -273,3 +359,69 @@ def full_edge_index(
             loop = torch.arange(sizes[rel[0]])
             out[rel] = torch.stack([loop, loop])
     return out
+
+
+class AnswerGraphs:
+    """Message-passing graphs made of subsets of one pool of answers (the training answers), in the form
+    the model takes: :class:`Adjacency` matrices for sage, edge lists for the other archs, nothing for mf.
+
+    The pool is sorted once by (choice, individual) and by (individual, choice); a subset keeps those
+    orders under a boolean mask, so each step builds its two CSR matrices without sorting. They hold the
+    same entries in the same order as PyG's ``to_torch_csr_tensor`` of the edge list.
+    """
+
+    def __init__(
+        self,
+        bundle: dict[str, Any],
+        pool: torch.Tensor,
+        relations_: list[tuple[str, str, str]],
+        form: str,
+    ):
+        self.bundle, self.relations, self.form = bundle, relations_, form
+        self.n_individuals, self.n_choices = len(bundle["individuals"]), len(bundle["choices"])
+        if form != "adjacency":
+            return
+        ind, cho = bundle["answer_individual"][pool], bundle["answer_choice"][pool]
+        self.by_choice = pool[torch.argsort(cho * self.n_individuals + ind, stable=True)]
+        self.by_individual = pool[torch.argsort(ind * self.n_choices + cho, stable=True)]
+        self.fixed = {}
+        sizes = {"individual": self.n_individuals, "choice": self.n_choices}
+        sizes["subgroup"] = len(bundle["subgroups"])
+        for rel in relations_:
+            if rel == MEMBER:
+                member = bundle["membership"]
+                self.fixed[rel] = Adjacency.from_edges(
+                    member[1], member[0], (sizes["subgroup"], sizes["individual"])
+                )
+                self.fixed[MEMBER_REV] = self.fixed[rel].transposed()
+            elif rel[1] == "self":
+                loop = torch.arange(sizes[rel[0]])
+                self.fixed[rel] = Adjacency.from_edges(loop, loop, (len(loop), len(loop)))
+
+    def __call__(self, answer_ids: torch.Tensor) -> dict:
+        """The graph of the given answers (a subset of the pool)."""
+        if self.form == "none":
+            return {}
+        if self.form == "edges":
+            return full_edge_index(self.bundle, answer_ids, self.relations)
+        b = self.bundle
+        chosen = torch.zeros(len(b["answer_role"]), dtype=torch.bool)
+        chosen[answer_ids] = True
+        by_choice = self.by_choice[chosen[self.by_choice]]
+        by_individual = self.by_individual[chosen[self.by_individual]]
+        chose = Adjacency(
+            _csr(
+                b["answer_choice"][by_choice],
+                b["answer_individual"][by_choice],
+                self.n_choices,
+                self.n_individuals,
+            ),
+            _csr(
+                b["answer_individual"][by_individual],
+                b["answer_choice"][by_individual],
+                self.n_individuals,
+                self.n_choices,
+            ),
+        )
+        graph = {ANSWERS: chose, ANSWERS_REV: chose.transposed()}
+        return {rel: graph.get(rel) or self.fixed[rel] for rel in self.relations}

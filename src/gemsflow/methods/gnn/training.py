@@ -38,7 +38,7 @@ from gemsflow.evaluation.selection import (
     validation_folds,
 )
 from gemsflow.io import atomic_path, write_json, write_parquet, write_text
-from gemsflow.methods.gnn.models import GemsModel, full_edge_index
+from gemsflow.methods.gnn.models import AnswerGraphs, GemsModel
 from gemsflow.reproducibility import DEFAULT_THREADS, configure_torch
 
 log = logging.getLogger("gemsflow.methods.gnn")
@@ -171,6 +171,9 @@ class Trainer:
         self.trait_codes = bundle["trait_codes"].to(self.device)
         self.question_choices = bundle["question_choices"].to(self.device)
         self.target_slot = bundle["choice_position"][bundle["answer_choice"]]
+        self.graphs = AnswerGraphs(
+            bundle, self.drawer.train_ids, self.model.relations, self.model.graph_form
+        )
         self.eval_graph = self._edges(self.drawer.train_ids)
         self.fold_states: list[dict] = []  # filled by fit(): the state of each fold's epoch
         val_people = np.asarray(bundle["individuals"], dtype=object)[
@@ -184,8 +187,7 @@ class Trainer:
         self.folds = n_folds_of(self.val_fold)
 
     def _edges(self, answer_ids: torch.Tensor) -> dict:
-        graph = full_edge_index(self.bundle, answer_ids, self.model.relations)
-        return {rel: e.to(self.device) for rel, e in graph.items()}
+        return {rel: e.to(self.device) for rel, e in self.graphs(answer_ids).items()}
 
     def _logits(self, z: dict[str, torch.Tensor], answer_ids: torch.Tensor) -> torch.Tensor:
         """Decoder scores of the answers' options, padded to the widest question with -inf."""
