@@ -9,7 +9,9 @@ is the slope of log(cost) on log(answers) by least squares over the sizes run (1
 plots CPU time, which other processes on a shared machine disturb less than wall time.
 
 The GNN schedule is the synthetic survey's short one (``gnn.datasets.synthetic``: 15 epochs, patience 5)
-unless ``--real-schedule`` (``gnn.defaults``: up to 100 epochs, patience 15).
+unless ``--real-schedule`` (``gnn.defaults``: up to 100 epochs, patience 15). For each GNN it reports the
+selected epoch against the epochs run and the cap: a run converged when it selected an epoch before its
+last and early stopping, not the cap, ended it.
 
 Usage: ``python benchmarks/scale.py --people 3000 10000 30000 [--questions 100] [--work DIR]
 [--out docs/results/scale] [--report-only]``. Writes ``scale.tsv`` (one row per stage and size),
@@ -38,6 +40,7 @@ from work_copy import ROOT, refresh
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 SEED = 41
 METHODS = ["majority", "logreg", "mf", "sage"]
+GNNS = ("mf", "sage")
 # Stage -> benchmark files (relative to a work copy); several files (scoring) are reported by their mean.
 RUN = f"setting1/synthetic/{{method}}/seed{SEED}.tsv"
 STAGES = {
@@ -97,10 +100,17 @@ def collect(work: Path) -> list[dict]:
         found = [read_benchmark(work / f) for f in files if (work / f).exists()]
         if not found:
             continue
-        info = {}
+        info, epochs = {}, {}
         if stage in ("logreg", "mf", "sage"):
-            metrics = work / f"results/runs/setting1/synthetic/{stage}/seed{SEED}/metrics.json"
-            info = json.loads(metrics.read_text())["parts"]["val"]
+            run = work / f"results/runs/setting1/synthetic/{stage}/seed{SEED}"
+            info = json.loads((run / "metrics.json").read_text())["parts"]["val"]
+        if stage in GNNS:
+            run_info = json.loads((run / "run_info.json").read_text())
+            epochs = {
+                "selected_epoch": run_info["best_epoch"],
+                "epochs_run": run_info["epochs_run"],
+                "max_epochs": run_info["config"]["training"]["max_epochs"],
+            }
         rows.append(
             {
                 "stage": stage,
@@ -111,6 +121,9 @@ def collect(work: Path) -> list[dict]:
                 "cpu_s": float(np.mean([c for _, c, _ in found])),
                 "peak_rss_mb": float(np.mean([m for _, _, m in found])),
                 "val_accuracy": info.get("accuracy"),
+                "selected_epoch": epochs.get("selected_epoch"),
+                "epochs_run": epochs.get("epochs_run"),
+                "max_epochs": epochs.get("max_epochs"),
             }
         )
     return rows
@@ -170,7 +183,37 @@ def report(rows: list[dict], out: Path) -> None:
         for stage in ("logreg", "mf", "sage")
         if any((stage, a) in by for a in sizes)
     ]
-    (out / "scale.md").write_text("\n".join([*lines, "", "Validation accuracy:", *accuracy]) + "\n")
+    # Converged: the selected epoch comes before the last one run, and early stopping (not the cap) ended it.
+    epochs = [
+        f"- {stage}: "
+        + ", ".join(
+            f"{by[stage, a]['selected_epoch']} of {by[stage, a]['epochs_run']} "
+            f"(cap {by[stage, a]['max_epochs']}; "
+            + ("before" if by[stage, a]["selected_epoch"] < by[stage, a]["epochs_run"] else "AT")
+            + " its last; "
+            + (
+                "stopped early"
+                if by[stage, a]["epochs_run"] < by[stage, a]["max_epochs"]
+                else "ran to the cap"
+            )
+            + f") at {a / 1e6:.2f} M"
+            for a in sizes
+            if (stage, a) in by
+        )
+        for stage in GNNS
+        if any((stage, a) in by for a in sizes)
+    ]
+    text = [
+        *lines,
+        "",
+        "Validation accuracy:",
+        *accuracy,
+        "",
+        "Selected epoch of epochs run:",
+        *epochs,
+    ]
+    (out / "scale.md").write_text("\n".join(text) + "\n")
+    print("\n".join(text[len(lines) :]))
     print("\n".join(lines))
     plot(rows, stages, exponents, out / "scale.png")
 
