@@ -257,6 +257,23 @@ def test_validation_predictions_come_from_the_epoch_chosen_on_the_other_folds(tm
     pd.testing.assert_frame_equal(test[2], test[3])
 
 
+def test_a_run_ended_by_the_cap_says_so(tmp_path, caplog):
+    """A run that reaches max_epochs while still within its patience may be undertrained (a larger
+    survey under the same schedule): run_info records what ended it and the log warns."""
+    _, _, bundle = make_bundle("setting1")
+    cfg = config("sage", {"training": {"max_epochs": 2, "steps_per_epoch": 1, "patience": 5}})
+    with caplog.at_level("WARNING", logger="gemsflow.methods.gnn"):
+        info = train_run(bundle, "sage", cfg, 3, run_files(tmp_path / "cap", "setting1"), False)
+    assert info["stopped_by"] == "max_epochs" and info["epochs_run"] == 2
+    assert "may be undertrained" in caplog.text
+    caplog.clear()
+    cfg = config("sage", {"training": {"max_epochs": 20, "steps_per_epoch": 2, "patience": 2}})
+    with caplog.at_level("WARNING", logger="gemsflow.methods.gnn"):
+        info = train_run(bundle, "sage", cfg, 3, run_files(tmp_path / "early", "setting1"), False)
+    assert info["stopped_by"] == "patience" and info["epochs_run"] < 20
+    assert "may be undertrained" not in caplog.text
+
+
 def test_an_early_stop_ends_the_progress_bar_full_and_says_why(tmp_path, capsys):
     """A bar left at 9/20 reads like a crash; an early stop closes it at its last epoch, named."""
     _, _, bundle = make_bundle("setting1")

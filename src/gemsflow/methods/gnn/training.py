@@ -273,6 +273,18 @@ class Trainer:
             seconds,
         )
         info = self._run_info(best, curve, steps, seconds)
+        info["stopped_by"] = "patience" if best.exhausted else "max_epochs"
+        if not best.exhausted:
+            # The cap ended a run that was still improving within its patience: say so, in the log and
+            # in run_info, rather than leave a larger survey silently undertrained.
+            log.warning(
+                "%s: reached max_epochs %d with its best epoch %d within the last %d epochs (patience): "
+                "it may be undertrained; raise gnn training.max_epochs",
+                self.arch,
+                len(curve),
+                best.epoch,
+                best.patience,
+            )
         info["selection"]["epoch"]["per_fold"] = [
             {
                 "predicts_fold": fold,
