@@ -68,7 +68,12 @@ def prepare(work: Path, people: int, questions: int, real_schedule: bool) -> Non
         },
     }
     if real_schedule:
-        overlay["gnn"] = {"datasets": {}}
+        # Snakemake merges config files key by key, so an empty gnn.datasets would leave synthetic's
+        # short schedule in place: its training block is overwritten with the defaults' values instead.
+        config = yaml.safe_load((ROOT / "config/config.yaml").read_text())["gnn"]
+        short = config["datasets"]["synthetic"]["training"]
+        real = {key: config["defaults"]["training"][key] for key in short}
+        overlay["gnn"] = {"datasets": {"synthetic": {"training": real}}}
     (work / "config/scale.yaml").write_text(yaml.safe_dump(overlay))
 
 
