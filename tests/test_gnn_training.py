@@ -200,13 +200,15 @@ def _edge_list_sage(model, trait_codes, edges):
     return {t: model.heads[t](h[t]) for t in model.node_types}
 
 
-def test_sage_model_averages_neighbours_as_edge_list_message_passing_does():
+@pytest.mark.parametrize("aggregation", ["mean", "sum", "max"])
+def test_sage_model_averages_neighbours_as_edge_list_message_passing_does(aggregation):
     """The sage model hands each relation to its layers as a CSR (destination x source) matrix with its
     transpose, and computes the mean's gradient itself. Output and gradients must be what PyG's
-    SAGEConv computes from the plain edge lists (GraphSAGE's mean over each node's neighbours),
-    including nodes without neighbours."""
+    SAGEConv computes from the plain edge lists (GraphSAGE's mean over each node's neighbours; also
+    the sum and max the config allows), including nodes without neighbours."""
     _, _, bundle = make_bundle("setting1")
-    trainer = Trainer(bundle, "sage", config("sage"), seed=3)
+    cfg = config("sage", {**SHORT, "model": {"aggregation": aggregation}})
+    trainer = Trainer(bundle, "sage", cfg, seed=3)
     model = trainer.model.eval()
     graph = trainer._edges(trainer.drawer.train_ids[::2])
     edges = {rel: adjacency.edge_index() for rel, adjacency in graph.items()}
