@@ -11,7 +11,7 @@ plots CPU time, which other processes on a shared machine disturb less than wall
 The GNN schedule is the synthetic survey's short one (``gnn.datasets.synthetic``: 15 epochs, patience 5)
 unless ``--real-schedule`` (``gnn.defaults``: up to 100 epochs, patience 15). For each GNN it reports the
 selected epoch against the epochs run and the cap: a run converged when it selected an epoch before its
-last and early stopping, not the cap, ended it.
+last and patience, not the cap, ended it (``run_info.json``'s ``stopped_by``).
 
 Usage: ``python benchmarks/scale.py --people 3000 10000 30000 [--questions 100] [--work DIR]
 [--out docs/results/scale] [--report-only]``. Writes ``scale.tsv`` (one row per stage and size),
@@ -111,10 +111,15 @@ def collect(work: Path) -> list[dict]:
             info = json.loads((run / "metrics.json").read_text())["parts"]["val"]
         if stage in GNNS:
             run_info = json.loads((run / "run_info.json").read_text())
+            cap = run_info["config"]["training"]["max_epochs"]
             epochs = {
                 "selected_epoch": run_info["best_epoch"],
                 "epochs_run": run_info["epochs_run"],
-                "max_epochs": run_info["config"]["training"]["max_epochs"],
+                "max_epochs": cap,
+                # Runs from before run_info recorded it: a run that reached the cap was ended by it.
+                "stopped_by": run_info.get(
+                    "stopped_by", "patience" if run_info["epochs_run"] < cap else "max_epochs"
+                ),
             }
         rows.append(
             {
@@ -128,6 +133,7 @@ def collect(work: Path) -> list[dict]:
                 "val_accuracy": info.get("accuracy"),
                 "selected_epoch": epochs.get("selected_epoch"),
                 "epochs_run": epochs.get("epochs_run"),
+                "stopped_by": epochs.get("stopped_by"),
                 "max_epochs": epochs.get("max_epochs"),
             }
         )
@@ -188,7 +194,7 @@ def report(rows: list[dict], out: Path) -> None:
         for stage in ("logreg", "mf", "sage")
         if any((stage, a) in by for a in sizes)
     ]
-    # Converged: the selected epoch comes before the last one run, and early stopping (not the cap) ended it.
+    # Converged: the selected epoch comes before the last one run, and patience (not the cap) ended it.
     epochs = [
         f"- {stage}: "
         + ", ".join(
@@ -197,9 +203,9 @@ def report(rows: list[dict], out: Path) -> None:
             + ("before" if by[stage, a]["selected_epoch"] < by[stage, a]["epochs_run"] else "AT")
             + " its last; "
             + (
-                "stopped early"
-                if by[stage, a]["epochs_run"] < by[stage, a]["max_epochs"]
-                else "ran to the cap"
+                "patience ended it"
+                if by[stage, a]["stopped_by"] == "patience"
+                else "THE CAP ended it"
             )
             + f") at {a / 1e6:.2f} M"
             for a in sizes

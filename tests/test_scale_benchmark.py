@@ -59,8 +59,8 @@ def test_exponents_and_outputs(tmp_path):
     assert sage.split(" | ")[-3:] == ["1.00", "1.00", "0.00 |"]
     assert "0.6000 at 0.30 M" in table
     epochs = [line for line in table.splitlines() if line.startswith("- sage: ")][-1]
-    assert "10 of 25 (cap 100; before its last; stopped early) at 0.30 M" in epochs
-    assert "100 of 100 (cap 100; AT its last; ran to the cap) at 3.00 M" in epochs
+    assert "10 of 25 (cap 100; before its last; patience ended it) at 0.30 M" in epochs
+    assert "100 of 100 (cap 100; AT its last; THE CAP ended it) at 3.00 M" in epochs
     assert (tmp_path / "out/scale.png").stat().st_size > 0
     assert len((tmp_path / "out/scale.tsv").read_text().splitlines()) == len(rows) + 1
 
