@@ -106,7 +106,9 @@ def test_interrupted_lora_rerun_keeps_the_adapter_and_its_predictions(workdir):
         "epochs": 1,
     }
     finished = write_config(workdir, "finished", config)
-    config["llm"]["models"]["tiny"]["lora"]["epochs"] = 400
+    # Long enough that no machine finishes it in the seconds before the interrupt (400 epochs did, on a
+    # quiet CI machine, and the finished job's outputs then rightly replaced the old ones).
+    config["llm"]["models"]["tiny"]["lora"]["epochs"] = 100_000
     changed = write_config(workdir, "changed", config)
     run = "results/runs/setting1/tiny/lora-tiny/seed42"
     check_interrupted_rerun(

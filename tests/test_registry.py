@@ -30,6 +30,11 @@ def every_configured_method():
             **((example.get("llm") or {}).get("models") or {}),
         }
         gnn = {**base["gnn"], **(example.get("gnn") or {})}
+        # Variants merge as config overlays do: an example's variants add to the main config's.
+        gnn["variants"] = {
+            **base["gnn"]["variants"],
+            **((example.get("gnn") or {}).get("variants") or {}),
+        }
         config = {**base, "llm": llm, "gnn": gnn}
         lists = list((example.get("methods") or base["methods"]).values())
         for per_setting in (example.get("dataset_methods") or base["dataset_methods"]).values():
