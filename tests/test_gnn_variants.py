@@ -104,7 +104,8 @@ VARIANT_FAULTS = [
     (
         "method_names_undeclared_variant",
         with_variants(GOOD, methods=["sage-lng"]),
-        "methods.setting1[8]",
+        # The misspelt variant is appended after the default list.
+        f"methods.setting1[{len(load_config()['methods']['setting1'])}]",
         "sage-long",
     ),
 ]
