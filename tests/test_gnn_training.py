@@ -12,7 +12,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 from test_gnn_graph import gnn_config, make_bundle
-from torch_geometric.nn import SAGEConv
+from torch_geometric.nn import RGCNConv, SAGEConv
 
 from gemsflow.config import deep_merge, resolve_config
 from gemsflow.evaluation.scoring import score
@@ -189,26 +189,52 @@ def test_same_seed_same_predictions_whatever_the_cores(tmp_path):
 
 def _edge_list_sage(model, trait_codes, edges):
     """The sage model computed by PyG's own SAGEConv message passing over edge lists."""
+    return _edge_list_model(model, trait_codes, edges, SAGEConv.forward)
+
+
+def _edge_list_rgcn(model, trait_codes, edges):
+    """The rgcn model computed by PyG's own RGCNConv (one relation) over edge lists."""
+
+    def forward(layer, x, edge_index):
+        return RGCNConv.forward(
+            layer, x, edge_index, torch.zeros(edge_index.shape[1], dtype=torch.long)
+        )
+
+    return _edge_list_model(model, trait_codes, edges, forward)
+
+
+def _edge_list_model(model, trait_codes, edges, conv_forward):
     h = model.encoders(trait_codes)
     for conv, norms in zip(model.layers, model.norms, strict=True):
         new = {}
         for rel, edge_index in edges.items():
             layer = conv.convs[rel]
-            out = SAGEConv.forward(layer, (h[rel[0]], h[rel[2]]), edge_index)
+            out = conv_forward(layer, (h[rel[0]], h[rel[2]]), edge_index)
             new[rel[2]] = new[rel[2]] + out if rel[2] in new else out
         h = {t: torch.relu(norms[t](new[t])) for t in model.node_types}
     return {t: model.heads[t](h[t]) for t in model.node_types}
 
 
-@pytest.mark.parametrize("aggregation", ["mean", "sum", "max"])
-def test_sage_model_averages_neighbours_as_edge_list_message_passing_does(aggregation):
-    """The sage model hands each relation to its layers as a CSR (destination x source) matrix with its
-    transpose, and computes the mean's gradient itself. Output and gradients must be what PyG's
-    SAGEConv computes from the plain edge lists (GraphSAGE's mean over each node's neighbours; also
-    the sum and max the config allows), including nodes without neighbours."""
+@pytest.mark.parametrize(
+    ("arch", "aggregation", "reference"),
+    [
+        ("sage", "mean", _edge_list_sage),
+        ("sage", "sum", _edge_list_sage),
+        ("sage", "max", _edge_list_sage),
+        ("rgcn", "mean", _edge_list_rgcn),
+        ("rgcn", "sum", _edge_list_rgcn),
+    ],
+)
+def test_gnn_model_aggregates_neighbours_as_edge_list_message_passing_does(
+    arch, aggregation, reference
+):
+    """The sage and rgcn models hand each relation to their layers as a CSR (destination x source)
+    matrix with its transpose, and compute the mean's gradient themselves. Output and gradients must be
+    what PyG's SAGEConv and RGCNConv compute from the plain edge lists (the mean over each node's
+    neighbours; also the other aggregations the config allows), including nodes without neighbours."""
     _, _, bundle = make_bundle("setting1")
-    cfg = config("sage", {**SHORT, "model": {"aggregation": aggregation}})
-    trainer = Trainer(bundle, "sage", cfg, seed=3)
+    cfg = config(arch, {**SHORT, "model": {"aggregation": aggregation}})
+    trainer = Trainer(bundle, arch, cfg, seed=3)
     model = trainer.model.eval()
     graph = trainer._edges(trainer.drawer.train_ids[::2])
     edges = {rel: adjacency.edge_index() for rel, adjacency in graph.items()}
@@ -216,7 +242,7 @@ def test_sage_model_averages_neighbours_as_edge_list_message_passing_does(aggreg
     results = []
     for forward in (
         lambda: model(trainer.trait_codes, graph),
-        lambda: _edge_list_sage(model, trainer.trait_codes, edges),
+        lambda: reference(model, trainer.trait_codes, edges),
     ):
         model.zero_grad()
         z = forward()

@@ -229,8 +229,25 @@ def _gat(dims: tuple[int, int], out: int, heads: int, cfg: dict[str, Any]) -> nn
     )
 
 
+class SparseRGCNConv(RGCNConv):
+    """PyG's ``RGCNConv`` with one relation (same parameters and state-dict keys) over an
+    :class:`Adjacency`: the neighbour aggregate times the relation's weight, plus the root term. PyG's
+    own forward copies and gathers every edge of the relation each layer (78 s an epoch at OpinionQA's
+    size against 26 s for ``sage`` on the same graph)."""
+
+    def forward(self, x, adjacency: Adjacency) -> torch.Tensor:
+        if isinstance(x, torch.Tensor):
+            x = (x, x)
+        out = adjacency.aggregate(x[0], self.aggr) @ self.weight[0]
+        if self.root is not None:
+            out = out + x[1] @ self.root
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+
 def _rgcn(dims: tuple[int, int], out: int, heads: int, cfg: dict[str, Any]) -> nn.Module:
-    return RGCNConv(
+    return SparseRGCNConv(
         dims, out, num_relations=1, aggr=cfg["aggregation"], root_weight=True, bias=True
     )
 
@@ -296,25 +313,18 @@ class GemsModel(nn.Module):
         """What :meth:`forward` takes as its graph (see :class:`AnswerGraphs`)."""
         if not self.layers:
             return "none"
-        return "adjacency" if self.arch == "sage" else "edges"
+        return "adjacency" if self.arch in ("sage", "rgcn") else "edges"
 
     def forward(
         self, trait_codes: torch.Tensor, edge_index: dict[tuple[str, str, str], torch.Tensor]
     ) -> dict[str, torch.Tensor]:
         """Output embeddings of every node type for one message-passing graph."""
         h = self.encoders(trait_codes)
-        extra = {}
-        if self.arch == "rgcn":
-            # One relation per conv: RGCNConv still wants an edge-type vector.
-            extra["edge_type_dict"] = {
-                rel: torch.zeros(e.shape[1], dtype=torch.long, device=e.device)
-                for rel, e in edge_index.items()
-            }
         # Dropout on the input tables keeps the choice/person rows from memorising the training answers
         # (for mf, which has no layers, it is the only regulariser besides weight decay).
         h = {t: self.input_dropout(x) for t, x in h.items()}
         for conv, norms in zip(self.layers, self.norms, strict=True):
-            new = conv(h, edge_index, **extra)
+            new = conv(h, edge_index)
             h = {t: self.dropout(torch.relu(norms[t](new[t]))) for t in self.node_types}
         return {t: self.heads[t](h[t]) for t in self.node_types}
 
