@@ -63,6 +63,11 @@ def test_pick_declines_a_noise_winner_and_crowns_a_clear_one():
     clear = {"sage": Lead(0.002, -0.004, 0.012), "logreg": Lead(0.008, 0.002, 0.014)}
     chosen = pick(val, clear)
     assert chosen.method == "logreg" and chosen.note.startswith("Pick: logreg")
+    # Every method behind the floor beyond noise (OpinionQA-shaped setting 3): said so, not called a tie.
+    behind = {"sage": Lead(-0.0234, -0.0258, -0.0212), "logreg": Lead(-0.03, -0.035, -0.025)}
+    note = pick(val, behind).note
+    assert "every method trails the best floor (subgroup_majority)" in note
+    assert "sage, leads it by -2.34 pts" in note and "includes 0" not in note
     # A placeholder (random weights) is never picked, however it scores.
     val["zeroshot-tiny"] = 0.9
     clear["zeroshot-tiny"] = Lead(0.3, 0.2, 0.4)

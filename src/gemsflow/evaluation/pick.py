@@ -156,13 +156,21 @@ def pick(
         return Pick(None, floor, f"No pick: no method besides the floors; best floor {floor}.")
     closest = max(candidates, key=lambda m: (val_leads[m].mean, -sorted(candidates).index(m)))
     lead = val_leads[closest]
+    bounds = f"{interval} of [{_points(lead.low)}, {_points(lead.high)}]"
+    if lead.high < 0:
+        # Every method trails the floor beyond noise: saying "indistinguishable" would hide that.
+        return Pick(
+            None,
+            floor,
+            f"No pick: every method trails the best floor ({floor}) on validation. The closest,"
+            f" {closest}, leads it by {_points(lead.mean)} pts, with a {bounds}: below 0 throughout.",
+        )
     return Pick(
         None,
         floor,
         f"No pick: no method leads the best floor ({floor}) on validation beyond noise. The largest"
-        f" validation lead, {closest} {_points(lead.mean)} pts, has a {interval} of"
-        f" [{_points(lead.low)}, {_points(lead.high)}], which includes 0; on these validation people"
-        " the methods are indistinguishable from the floor.",
+        f" validation lead, {closest} {_points(lead.mean)} pts, has a {bounds}, which includes 0; on"
+        " these validation people the methods are indistinguishable from the floor.",
     )
 
 
