@@ -217,7 +217,7 @@ def design(
 ) -> CandidateDesign:
     popular = weights @ answers.share
     # In place and freed as soon as used: each people x options array is 0.7 GB at OpinionQA's size
-    # (46,170 x 1,876), and the out-of-place version held five at once (6.8 GB peak in setting 3).
+    # (46,170 x 1,876); the out-of-place version held five at once (its setting-3 run peaked at 6.8 GB).
     excess = answers.chosen - answers.share[None, :]
     excess *= answers.asked
     personal = excess @ weights.T
